@@ -1,0 +1,227 @@
+/**
+ * The wasm backend: AssemblyScript SIMD kernels (backends/wasm/assembly/*.ts, built by build.ts)
+ * in one linear memory with a JS-side size-class allocator (memory.ts).
+ *
+ *   engine.registerBackendFactory('wasm', createWasmBackend);
+ *   await init('wasm');
+ *
+ * Loading: the .wasm bytes come from build/ next to this file (Node: fs; browsers: fetch of
+ * `new URL('./build/…', import.meta.url)`). Two builds ship: plain SIMD, and relaxed SIMD (fused
+ * multiply-add in the GEMM micro-kernel). A 37-byte probe module decides which the runtime can
+ * compile. Node 20 compiles relaxed SIMD only with `--experimental-wasm-relaxed-simd` (on by default
+ * from Node 22 / Chrome 114); `createWasmBackend({ relaxedSimd: 'v8-flag' })` sets that flag at run
+ * time through `v8.setFlagsFromString` (Node only, opt-in).
+ *
+ * Each kernel family lives in its own file on both sides: assembly/<family>.ts (the kernel) and
+ * <family>.ts here (the wrapper: allocate the output, call, return). This class only wires them to
+ * the Backend interface. All calls are synchronous, so readSync works. `threads: 2` adds worker
+ * threads for the GEMM-based kernels (threads.ts).
+ */
+import type {
+  AttentionParams, Backend, BackendMemoryInfo, Conv2dParams, DeformConv2dParams, GridSampleParams,
+  InterpolateParams, KTensor, MatmulParams, Pool2dParams,
+} from '../backend.js';
+import type { DType, TypedArray } from '../../engine/dtype.js';
+import type { BinaryOp, ReduceOp, UnaryOp } from '../spec.js';
+import * as attn from './attention.js';
+import { checkDtype, numel, type WasmContext, type WT } from './context.js';
+import * as conv from './conv.js';
+import * as deform from './deform-conv.js';
+import * as ew from './elementwise.js';
+import * as gs from './grid-sample.js';
+import * as mm from './matmul.js';
+import { GEMM_BLOCKS } from './matmul.js';
+import { PAGE, WasmMemory, type WasmStorage } from './memory.js';
+import * as norm from './norm.js';
+import * as pool from './pooling.js';
+import * as red from './reduce.js';
+import * as rs from './resample.js';
+import * as sh from './shape.js';
+import * as sm from './softmax.js';
+import { ThreadPool } from './threads.js';
+
+export type { WasmStorage } from './memory.js';
+
+/** A minimal module using f32x4.relaxed_madd: it validates only where relaxed SIMD is available. */
+const RELAXED_PROBE = '0061736d010000000108016003' + '7b7b7b017b' + '030201000a0d010b00200020012002fd85020b';
+
+export interface WasmBackendOptions {
+  /**
+   * 'auto' (default): use the relaxed-SIMD build when the runtime validates it. false: always the
+   * plain SIMD build. 'v8-flag': in Node, first enable V8's --experimental-wasm-relaxed-simd (needed
+   * on Node 20), then probe. When omitted, the environment variable POSEGRAD_WASM_RELAXED_SIMD
+   * (Node) may set it: 'v8-flag', 'off' or 'auto'.
+   */
+  relaxedSimd?: 'auto' | false | 'v8-flag';
+  /** Initial memory in bytes (default 16 MiB); it grows on demand up to 4 GiB. */
+  initialBytes?: number;
+  /**
+   * Threads for the GEMM-based kernels (matmul, conv2d and its backward passes), including the
+   * calling thread; default 1. More than 1 uses the `-threads` build over a shared memory and
+   * needs SharedArrayBuffer (in browsers: a cross-origin isolated page).
+   */
+  threads?: number;
+}
+
+function hexBytes(hex: string): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(new ArrayBuffer(hex.length / 2));
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+const isNode = typeof process !== 'undefined' && typeof process.versions === 'object' && !!process.versions.node;
+
+async function loadBytes(file: string): Promise<Uint8Array<ArrayBuffer>> {
+  const url = new URL(`./build/${file}`, import.meta.url);
+  if (isNode && url.protocol === 'file:') {
+    const { readFile } = await import('node:fs/promises');
+    const buf = await readFile(url);
+    const out = new Uint8Array(new ArrayBuffer(buf.byteLength));
+    out.set(buf);
+    return out;
+  }
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`wasm: expected ${url} to load, got HTTP ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+/** Whether this runtime compiles relaxed SIMD (after optionally setting V8's flag). */
+export async function probeRelaxedSimd(setV8Flag = false): Promise<boolean> {
+  if (setV8Flag && isNode) {
+    const v8 = await import('node:v8');
+    v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  }
+  return WebAssembly.validate(hexBytes(RELAXED_PROBE));
+}
+
+/** Loads and instantiates the wasm module and returns the backend. */
+export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
+  const env = isNode ? process.env.POSEGRAD_WASM_RELAXED_SIMD : undefined;
+  if (env !== undefined && env !== '' && env !== 'auto' && env !== 'off' && env !== 'v8-flag') {
+    throw new Error(`wasm: expected POSEGRAD_WASM_RELAXED_SIMD to be 'auto', 'off' or 'v8-flag', got '${env}'`);
+  }
+  const mode = opts.relaxedSimd ?? (env === 'off' ? false : env === 'v8-flag' ? 'v8-flag' : 'auto');
+  const threads = opts.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`wasm: expected threads as an integer ≥ 1, got ${threads}`);
+  if (threads > 1 && typeof SharedArrayBuffer === 'undefined') {
+    throw new Error(`wasm: expected SharedArrayBuffer for threads: ${threads} (browsers need a cross-origin isolated page), got none`);
+  }
+  const relaxed = mode !== false && (await probeRelaxedSimd(mode === 'v8-flag'));
+  const file = `posegrad${relaxed ? '-relaxed' : ''}${threads > 1 ? '-threads' : ''}.wasm`;
+  const bytes = await loadBytes(file);
+  if (!WebAssembly.validate(bytes)) throw new Error(`wasm: expected a runtime with WebAssembly SIMD${threads > 1 ? ' and threads' : ''} that validates ${file}, got a failed validation`);
+  const initialPages = Math.max(1, Math.ceil((opts.initialBytes ?? 16 * 2 ** 20) / PAGE));
+  const memory = new WebAssembly.Memory({ initial: initialPages, maximum: 65536, shared: threads > 1 });
+  const module = await WebAssembly.compile(bytes);
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  const exports = instance.exports;
+  const heapBase = (exports.heap_base as () => number)();
+  const mem = new WasmMemory(memory, heapBase);
+  const blocks = [GEMM_BLOCKS.kc, GEMM_BLOCKS.mc, GEMM_BLOCKS.nc];
+  const pool = threads > 1 ? await ThreadPool.create(mem, module, threads, blocks) : null;
+  return new WasmBackend({ mem, exports, relaxed, pool }, file);
+}
+
+type S = WasmStorage;
+
+export class WasmBackend implements Backend<WasmStorage> {
+  readonly name = 'wasm' as const;
+  private readonly ctx: WasmContext;
+
+  constructor(ctx: WasmContext, readonly moduleFile: string) {
+    this.ctx = ctx;
+  }
+
+  /** Whether the relaxed-SIMD build (fused multiply-add GEMM) is in use. */
+  get relaxedSimd(): boolean {
+    return this.ctx.relaxed;
+  }
+
+  /** Threads used by the GEMM-based kernels (1 = no workers). */
+  get threads(): number {
+    return this.ctx.pool ? this.ctx.pool.size : 1;
+  }
+
+  /** Stops the worker threads, if any; the backend must not be used afterwards. */
+  terminate(): void {
+    this.ctx.pool?.terminate();
+  }
+
+  /** The allocator (for tests and diagnostics). */
+  get memory(): WasmMemory {
+    return this.ctx.mem;
+  }
+
+  upload(values: TypedArray, dtype: DType): S {
+    checkDtype('upload', dtype);
+    return this.ctx.mem.upload('upload', values, dtype);
+  }
+  read(x: WT): Promise<TypedArray> {
+    return Promise.resolve(this.readSync(x));
+  }
+  readSync(x: WT): TypedArray {
+    checkDtype('read', x.dtype);
+    return this.ctx.mem.read(x.storage, numel(x.shape), x.dtype);
+  }
+  release(storage: S): void {
+    this.ctx.mem.release(storage);
+  }
+  memoryInfo(): BackendMemoryInfo {
+    return { pooledBytes: this.ctx.mem.pooledBytes };
+  }
+  sync(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  fill(shape: readonly number[], dtype: DType, value: number): S { return ew.fill(this.ctx, shape, dtype, value); }
+  cast(x: WT, dtype: DType): S { return ew.cast(this.ctx, x, dtype); }
+  unary(op: UnaryOp, x: WT, params: readonly number[]): S { return ew.unary(this.ctx, op, x, params); }
+  unaryGrad(op: UnaryOp, x: WT, y: WT, dy: WT, params: readonly number[]): S { return ew.unaryGrad(this.ctx, op, x, y, dy, params); }
+  binary(op: BinaryOp, a: WT, b: WT, outShape: readonly number[], outDtype: DType): S { return ew.binary(this.ctx, op, a, b, outShape, outDtype); }
+  where(cond: WT, a: WT, b: WT, outShape: readonly number[]): S { return ew.where(this.ctx, cond, a, b, outShape); }
+
+  reduce(op: ReduceOp, x: WT, outer: number, size: number, inner: number): S { return red.reduce(this.ctx, op, x, outer, size, inner); }
+  argReduce(op: 'argmax' | 'argmin', x: WT, outer: number, size: number, inner: number): S { return red.argReduce(this.ctx, op, x, outer, size, inner); }
+  cumsum(x: WT, outer: number, size: number, inner: number): S { return red.cumsum(this.ctx, x, outer, size, inner); }
+  topk(x: WT, outer: number, size: number, k: number, largest: boolean): { values: S; indices: S } { return red.topk(this.ctx, x, outer, size, k, largest); }
+
+  matmul(a: WT, b: WT, p: MatmulParams): S { return mm.matmul(this.ctx, a, b, p); }
+
+  permute(x: WT, perm: readonly number[]): S { return sh.permute(this.ctx, x, perm); }
+  slice(x: WT, begin: readonly number[], size: readonly number[], step: readonly number[]): S { return sh.slice(this.ctx, x, begin, size, step); }
+  pad(x: WT, before: readonly number[], after: readonly number[], value: number): S { return sh.pad(this.ctx, x, before, after, value); }
+  concat(xs: readonly WT[], axis: number): S { return sh.concat(this.ctx, xs, axis); }
+  flip(x: WT, axes: readonly number[]): S { return sh.flip(this.ctx, x, axes); }
+  gather(x: WT, index: WT, axis: number): S { return sh.gather(this.ctx, x, index, axis); }
+  scatterAdd(outShape: readonly number[], index: WT, src: WT, axis: number): S { return sh.scatterAdd(this.ctx, outShape, index, src, axis); }
+  indexSelect(x: WT, axis: number, index: WT): S { return sh.indexSelect(this.ctx, x, axis, index); }
+
+  conv2d(x: WT, w: WT, bias: WT | null, p: Conv2dParams): S { return conv.conv2d(this.ctx, x, w, bias, p); }
+  conv2dBackwardInput(dy: WT, w: WT, xShape: readonly number[], p: Conv2dParams): S { return conv.conv2dBackwardInput(this.ctx, dy, w, xShape, p); }
+  conv2dBackwardWeight(x: WT, dy: WT, wShape: readonly number[], p: Conv2dParams): S { return conv.conv2dBackwardWeight(this.ctx, x, dy, wShape, p); }
+  deformConv2d(x: WT, offset: WT, mask: WT | null, w: WT, bias: WT | null, p: DeformConv2dParams): S { return deform.deformConv2d(this.ctx, x, offset, mask, w, bias, p); }
+  deformConv2dBackward(dy: WT, x: WT, offset: WT, mask: WT | null, w: WT, p: DeformConv2dParams): { dx: S; dOffset: S; dMask: S | null; dWeight: S } { return deform.deformConv2dBackward(this.ctx, dy, x, offset, mask, w, p); }
+
+  maxPool2d(x: WT, p: Pool2dParams): { out: S; indices: S } { return pool.maxPool2d(this.ctx, x, p); }
+  maxPool2dBackward(dy: WT, indices: WT, xShape: readonly number[], p: Pool2dParams): S { return pool.maxPool2dBackward(this.ctx, dy, indices, xShape, p); }
+  avgPool2d(x: WT, p: Pool2dParams): S { return pool.avgPool2d(this.ctx, x, p); }
+  avgPool2dBackward(dy: WT, xShape: readonly number[], p: Pool2dParams): S { return pool.avgPool2dBackward(this.ctx, dy, xShape, p); }
+  adaptiveAvgPool2d(x: WT, outH: number, outW: number): S { return pool.adaptiveAvgPool2d(this.ctx, x, outH, outW); }
+  adaptiveAvgPool2dBackward(dy: WT, xShape: readonly number[]): S { return pool.adaptiveAvgPool2dBackward(this.ctx, dy, xShape); }
+  interpolate(x: WT, p: InterpolateParams): S { return rs.interpolate(this.ctx, x, p); }
+  interpolateBackward(dy: WT, xShape: readonly number[], p: InterpolateParams): S { return rs.interpolateBackward(this.ctx, dy, xShape, p); }
+  gridSample(x: WT, grid: WT, p: GridSampleParams): S { return gs.gridSample(this.ctx, x, grid, p); }
+  gridSampleBackward(dy: WT, x: WT, grid: WT, p: GridSampleParams): { dx: S; dGrid: S } { return gs.gridSampleBackward(this.ctx, dy, x, grid, p); }
+
+  softmax(x: WT, outer: number, size: number, inner: number, log: boolean): S { return sm.softmax(this.ctx, x, outer, size, inner, log); }
+  softmaxBackward(y: WT, dy: WT, outer: number, size: number, inner: number, log: boolean): S { return sm.softmaxBackward(this.ctx, y, dy, outer, size, inner, log); }
+  layerNorm(x: WT, gamma: WT | null, beta: WT | null, rows: number, cols: number, eps: number): { y: S; mean: S; rstd: S } { return norm.layerNorm(this.ctx, x, gamma, beta, rows, cols, eps); }
+  layerNormBackward(dy: WT, x: WT, mean: WT, rstd: WT, gamma: WT | null, rows: number, cols: number): { dx: S; dGamma: S | null; dBeta: S | null } { return norm.layerNormBackward(this.ctx, dy, x, mean, rstd, gamma, rows, cols); }
+  batchNormStats(x: WT, n: number, c: number, s: number): { mean: S; variance: S } { return norm.batchNormStats(this.ctx, x, n, c, s); }
+  batchNormForward(x: WT, mean: WT, variance: WT, gamma: WT | null, beta: WT | null, n: number, c: number, s: number, eps: number): S { return norm.batchNormForward(this.ctx, x, mean, variance, gamma, beta, n, c, s, eps); }
+  batchNormBackward(dy: WT, x: WT, mean: WT, variance: WT, gamma: WT | null, n: number, c: number, s: number, eps: number, training: boolean): { dx: S; dGamma: S | null; dBeta: S | null } { return norm.batchNormBackward(this.ctx, dy, x, mean, variance, gamma, n, c, s, eps, training); }
+  attention(q: WT, k: WT, v: WT, mask: WT | null, p: AttentionParams): { out: S; lse: S } { return attn.attention(this.ctx, q, k, v, mask, p); }
+  attentionBackward(dOut: WT, q: WT, k: WT, v: WT, out: WT, lse: WT, mask: WT | null, p: AttentionParams): { dq: S; dk: S; dv: S } { return attn.attentionBackward(this.ctx, dOut, q, k, v, out, lse, mask, p); }
+}
+
+export type { KTensor };

@@ -1,0 +1,309 @@
+/**
+ * Data movement on webgpu: permute, slice (steps ≥ 0), flip, pad, concat, gather, indexSelect and
+ * scatterAdd.
+ *
+ * All but scatterAdd move 32-bit patterns (`array<u32>`), so one pipeline serves float32 and int32.
+ * One invocation per output element, 256 per workgroup, on a 2-D grid of workgroups:
+ * - permute, slice and flip are one "strided gather": out[i] = x[base + Σ_d coord_d(i) · stride_d],
+ *   with i32 strides (a flip has a negative stride, a step-0 slice a zero stride). Dims that stay
+ *   adjacent in the source are coalesced on the host first, so a transpose of the last two dims of
+ *   [B, H, L, D] runs as rank 3 and a slice of a contiguous block as rank 1.
+ * - pad decodes the output coordinate and reads either the source or the pad value.
+ * - concat copies each input block: with nothing before `axis` this is a plain buffer copy
+ *   (copyBufferToBuffer); otherwise one dispatch per input writes its [outer, rows] block.
+ * - gather and indexSelect read one index per output element.
+ * Memory traffic: every kernel reads and writes each output element once (8 bytes per element,
+ * plus 4 for the index in gather/indexSelect); they are bandwidth-bound.
+ *
+ * scatterAdd (zeros(outShape).scatter_add_(axis, index, src)) uses the gather formulation: each
+ * output element loops over the index entries of its own line (same coordinates off `axis`) and
+ * sums the src values whose index targets it. WGSL has no float atomics; a compare-and-swap loop
+ * on atomic<u32> would work but serializes colliding writes and makes the summation order (and so
+ * the rounding) depend on scheduling. The gather is deterministic and costs
+ * out_size · index.shape[axis] reads, small for the callers (topk/sort, gather, indexSelect and
+ * strided-slice backward, where that length is k or the source dim).
+ */
+import type { KTensor } from '../../backend.js';
+import { fail, sizeOf, stridesOf } from '../../../engine/shape.js';
+import { coalesce, MAX_RANK, wgslType } from './elementwise.js';
+import { GRID_INDEX, grid, Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
+
+type GT = KTensor<GPUStorage>;
+const WG = 256;
+
+/** Entry point head: \`i\` is the output element, \`p.n\` the element count. */
+const HEAD = `@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = ${GRID_INDEX(`${WG}u`)};
+  if (i >= p.n) { return; }`;
+
+function checkRank(op: string, shape: readonly number[]): void {
+  if (shape.length > MAX_RANK) fail(op, `at most ${MAX_RANK} dims on webgpu (after merging contiguous dims)`, `[${shape.join(', ')}]`);
+}
+
+/** out[i] = x[base + Σ coord_d(i) · strides[d]] over `outShape` (strides in elements, may be ≤ 0). */
+function stridedGather(rt: Runtime, op: string, x: GPUStorage, outShape: readonly number[], strides: readonly number[], base: number): GPUStorage {
+  const n = sizeOf(outShape);
+  const out = rt.alloc(n * 4);
+  if (n === 0) return out;
+  const c = coalesce(outShape, [strides]);
+  checkRank(op, c.shape);
+  const st = c.strides[0]!;
+  if (c.shape.length === 1 && st[0] === 1) {
+    rt.copy(x, base * 4, out, 0, n * 4);
+    return out;
+  }
+  if (c.shape.length === 0) {
+    rt.copy(x, base * 4, out, 0, 4);
+    return out;
+  }
+  const u = new Uniforms().u32('n', n).i32('base', base).u32('rank', c.shape.length).u32s('shape', c.shape, MAX_RANK).i32s('st', st, MAX_RANK);
+  rt.run({
+    name: op,
+    key: 'stridedGather',
+    code: () => `${u.struct('P')}
+@group(0) @binding(0) var<storage, read> x: array<u32>;
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@group(0) @binding(2) var<uniform> p: P;
+${HEAD}
+  var rem = i;
+  var off = p.base;
+  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+    let sz = p.shape[d / 4][d % 4];
+    off += i32(rem % sz) * p.st[d / 4][d % 4];
+    rem = rem / sz;
+  }
+  out[i] = x[u32(off)];
+}`,
+    bindings: [x, out],
+    uniforms: u,
+    workgroups: grid(rt, Math.ceil(n / WG)),
+  });
+  return out;
+}
+
+export function permute(rt: Runtime, x: GT, perm: readonly number[]): GPUStorage {
+  const inStrides = stridesOf(x.shape);
+  return stridedGather(rt, 'permute', x.storage, perm.map((p) => x.shape[p]!), perm.map((p) => inStrides[p]!), 0);
+}
+
+export function slice(rt: Runtime, x: GT, begin: readonly number[], size: readonly number[], step: readonly number[]): GPUStorage {
+  const inStrides = stridesOf(x.shape);
+  let base = 0;
+  for (let d = 0; d < begin.length; d++) base += begin[d]! * inStrides[d]!;
+  return stridedGather(rt, 'slice', x.storage, size, inStrides.map((s, d) => s * step[d]!), base);
+}
+
+export function flip(rt: Runtime, x: GT, axes: readonly number[]): GPUStorage {
+  const strides = stridesOf(x.shape);
+  let base = 0;
+  const st = strides.map((s, d) => {
+    if (axes.includes(d) && x.shape[d]! > 1) {
+      base += (x.shape[d]! - 1) * s;
+      return -s;
+    }
+    return s;
+  });
+  return stridedGather(rt, 'flip', x.storage, x.shape, st, base);
+}
+
+export function pad(rt: Runtime, x: GT, before: readonly number[], after: readonly number[], value: number): GPUStorage {
+  const t = wgslType(x.dtype, 'pad');
+  const outShape = x.shape.map((d, i) => d + before[i]! + after[i]!);
+  const n = sizeOf(outShape);
+  const out = rt.alloc(n * 4);
+  if (n === 0) return out;
+  checkRank('pad', outShape);
+  const bits = new DataView(new ArrayBuffer(4));
+  if (t === 'f32') bits.setFloat32(0, value, true);
+  else bits.setInt32(0, Math.trunc(value), true);
+  const u = new Uniforms()
+    .u32('n', n).u32('rank', outShape.length).u32('value', bits.getUint32(0, true))
+    .u32s('shape', outShape, MAX_RANK).u32s('before', before, MAX_RANK).u32s('inShape', x.shape, MAX_RANK);
+  rt.run({
+    name: 'pad',
+    key: 'pad',
+    code: () => `${u.struct('P')}
+@group(0) @binding(0) var<storage, read> x: array<u32>;
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@group(0) @binding(2) var<uniform> p: P;
+${HEAD}
+  var rem = i;
+  var off = 0u;
+  var inStride = 1u;
+  var inside = true;
+  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+    let sz = p.shape[d / 4][d % 4];
+    let c = rem % sz;
+    rem = rem / sz;
+    let b = p.before[d / 4][d % 4];
+    let isz = p.inShape[d / 4][d % 4];
+    if (c < b || c >= b + isz) { inside = false; }
+    off += (c - b) * inStride;
+    inStride *= isz;
+  }
+  out[i] = select(p.value, x[select(0u, off, inside)], inside);
+}`,
+    bindings: [x.storage, out],
+    uniforms: u,
+    workgroups: grid(rt, Math.ceil(n / WG)),
+  });
+  return out;
+}
+
+export function concat(rt: Runtime, xs: readonly GT[], axis: number): GPUStorage {
+  const first = xs[0]!;
+  const outShape = [...first.shape];
+  outShape[axis] = xs.reduce((s, t) => s + t.shape[axis]!, 0);
+  const n = sizeOf(outShape);
+  const out = rt.alloc(n * 4);
+  if (n === 0) return out;
+  const outer = sizeOf(outShape.slice(0, axis));
+  const inner = sizeOf(outShape.slice(axis + 1));
+  const rowOut = outShape[axis]! * inner;
+  let off = 0;
+  for (const t of xs) {
+    const row = t.shape[axis]! * inner;
+    if (row > 0 && outer > 0) {
+      if (outer === 1) {
+        rt.copy(t.storage, 0, out, off * 4, row * 4);
+      } else {
+        const m = outer * row;
+        const u = new Uniforms().u32('n', m).u32('row', row).u32('rowOut', rowOut).u32('off', off);
+        rt.run({
+          name: 'concat',
+          key: 'concatBlock',
+          code: () => `${u.struct('P')}
+@group(0) @binding(0) var<storage, read> x: array<u32>;
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@group(0) @binding(2) var<uniform> p: P;
+${HEAD}
+  let o = i / p.row;
+  out[o * p.rowOut + p.off + (i - o * p.row)] = x[i];
+}`,
+          bindings: [t.storage, out],
+          uniforms: u,
+          workgroups: grid(rt, Math.ceil(m / WG)),
+        });
+      }
+    }
+    off += row;
+  }
+  return out;
+}
+
+/** torch.gather along `axis`: the output has the index's shape. */
+export function gather(rt: Runtime, x: GT, index: GT, axis: number): GPUStorage {
+  const n = sizeOf(index.shape);
+  const out = rt.alloc(n * 4);
+  if (n === 0) return out;
+  checkRank('gather', index.shape);
+  const u = new Uniforms().u32('n', n).u32('rank', index.shape.length).u32('axis', axis)
+    .u32s('ishape', index.shape, MAX_RANK).u32s('xstride', stridesOf(x.shape), MAX_RANK);
+  rt.run({
+    name: 'gather',
+    key: 'gather',
+    code: () => `${u.struct('P')}
+@group(0) @binding(0) var<storage, read> x: array<u32>;
+@group(0) @binding(1) var<storage, read> index: array<i32>;
+@group(0) @binding(2) var<storage, read_write> out: array<u32>;
+@group(0) @binding(3) var<uniform> p: P;
+${HEAD}
+  var rem = i;
+  var off = 0u;
+  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+    let sz = p.ishape[d / 4][d % 4];
+    var c = rem % sz;
+    rem = rem / sz;
+    if (u32(d) == p.axis) { c = u32(index[i]); }
+    off += c * p.xstride[d / 4][d % 4];
+  }
+  out[i] = x[off];
+}`,
+    bindings: [x.storage, index.storage, out],
+    uniforms: u,
+    workgroups: grid(rt, Math.ceil(n / WG)),
+  });
+  return out;
+}
+
+export function indexSelect(rt: Runtime, x: GT, axis: number, index: GT): GPUStorage {
+  const k = sizeOf(index.shape);
+  const outer = sizeOf(x.shape.slice(0, axis));
+  const inner = sizeOf(x.shape.slice(axis + 1));
+  const dim = x.shape[axis]!;
+  const n = outer * k * inner;
+  const out = rt.alloc(n * 4);
+  if (n === 0) return out;
+  const u = new Uniforms().u32('n', n).u32('k', k).u32('inner', inner).u32('dim', dim);
+  rt.run({
+    name: 'indexSelect',
+    key: 'indexSelect',
+    code: () => `${u.struct('P')}
+@group(0) @binding(0) var<storage, read> x: array<u32>;
+@group(0) @binding(1) var<storage, read> index: array<i32>;
+@group(0) @binding(2) var<storage, read_write> out: array<u32>;
+@group(0) @binding(3) var<uniform> p: P;
+${HEAD}
+  let r = i % p.inner;
+  let oj = i / p.inner;
+  let j = oj % p.k;
+  let o = oj / p.k;
+  out[i] = x[(o * p.dim + u32(index[j])) * p.inner + r];
+}`,
+    bindings: [x.storage, index.storage, out],
+    uniforms: u,
+    workgroups: grid(rt, Math.ceil(n / WG)),
+  });
+  return out;
+}
+
+/** zeros(outShape).scatter_add_(axis, index, src), as a deterministic gather (see the header). */
+export function scatterAdd(rt: Runtime, outShape: readonly number[], index: GT, src: GT, axis: number): GPUStorage {
+  const t = wgslType(src.dtype, 'scatterAdd');
+  const n = sizeOf(outShape);
+  const out = rt.alloc(n * 4);
+  if (n === 0) return out;
+  checkRank('scatterAdd', outShape);
+  const len = index.shape[axis]!;
+  const u = new Uniforms().u32('n', n).u32('rank', outShape.length).u32('axis', axis).u32('len', len)
+    .u32s('oshape', outShape, MAX_RANK).u32s('ishape', index.shape, MAX_RANK).u32s('istride', stridesOf(index.shape), MAX_RANK);
+  rt.run({
+    name: 'scatterAdd',
+    key: `scatterAdd:${t}`,
+    code: () => `${u.struct('P')}
+@group(0) @binding(0) var<storage, read> index: array<i32>;
+@group(0) @binding(1) var<storage, read> src: array<${t}>;
+@group(0) @binding(2) var<storage, read_write> out: array<${t}>;
+@group(0) @binding(3) var<uniform> p: P;
+${HEAD}
+  // Coordinates of this output element; the line of index entries that may target it starts at
+  // 'base' (same coordinates off the axis, 0 on it) and steps by the index stride along the axis.
+  var rem = i;
+  var base = 0u;
+  var tgt = 0;
+  var acc: ${t} = 0;
+  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+    let sz = p.oshape[d / 4][d % 4];
+    let c = rem % sz;
+    rem = rem / sz;
+    if (u32(d) == p.axis) {
+      tgt = i32(c);
+    } else {
+      if (c >= p.ishape[d / 4][d % 4]) { out[i] = acc; return; }
+      base += c * p.istride[d / 4][d % 4];
+    }
+  }
+  let step = p.istride[p.axis / 4][p.axis % 4];
+  for (var j = 0u; j < p.len; j++) {
+    let q = base + j * step;
+    if (index[q] == tgt) { acc += src[q]; }
+  }
+  out[i] = acc;
+}`,
+    bindings: [index.storage, src.storage, out],
+    uniforms: u,
+    workgroups: grid(rt, Math.ceil(n / WG)),
+  });
+  return out;
+}

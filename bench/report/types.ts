@@ -1,0 +1,128 @@
+/**
+ * The bench report: what `bench/results/<date>-<machine>.json` holds, and what the Markdown and
+ * SVG writers read. All times are milliseconds; throughput is G-units per second.
+ */
+import type { EngineDef } from '../engines.js';
+import type { KernelSpec, Mode } from '../formulas.js';
+import type { PeakResult } from '../native/peak.js';
+import type { CellStatus, NetMode } from '../protocol.js';
+import type { Stats } from '../stats.js';
+import type { TimingPlan } from '../timing.js';
+
+export interface MachineInfo {
+  hostname: string;
+  cpu: string;
+  /** Logical CPUs available to the process. */
+  cores: number;
+  memoryBytes: number;
+  os: string;
+  node: string;
+  /** WebGPU adapter description (Dawn), or null with the reason in adapterError. */
+  adapter: string | null;
+  adapterError?: string;
+  /** Whether the adapter is a software rasterizer on the CPU (lavapipe/llvmpipe, SwiftShader). */
+  adapterIsSoftware: boolean;
+  /**
+   * 1-minute load average when the run started and when it ended (os.loadavg): above the core
+   * count, other processes were competing with the bench and its numbers are low.
+   */
+  loadAverage?: { start: number; end: number };
+}
+
+export interface EngineReport extends EngineDef {
+  status: 'ok' | 'failed' | 'not-run';
+  /** Why it failed to start, or why it was not run (e.g. "torch: not installed"). */
+  error?: string;
+  version?: string;
+  details?: Record<string, string | number | boolean>;
+  /** Peak RSS of the engine's process. */
+  maxRssBytes?: number;
+}
+
+export interface KernelResult {
+  workload: string;
+  label: string;
+  spec: KernelSpec;
+  metric: 'flops' | 'bytes';
+  mode: Mode;
+  engineId: string;
+  status: CellStatus;
+  reason?: string;
+  note?: string;
+  /** FLOPs and bytes of one iteration (formulas.ts). */
+  flops: number;
+  bytes: number;
+  stats?: Stats;
+  firstMs?: number;
+  plan?: TimingPlan;
+  /** Throughput at the median time: GFLOP/s and GB/s. */
+  gflops?: number;
+  gbs?: number;
+  /** Throughput in the workload's metric ÷ the peak of the engine's threads (see peakBasis). */
+  fractionOfPeak?: number;
+  peakBasis?: string;
+}
+
+export interface NetworkResult {
+  network: string;
+  label: string;
+  mode: NetMode;
+  /** The preset the job asked for, and the one it ran at (tiny under --quick). */
+  preset: string;
+  ranPreset?: string;
+  engineId: string;
+  status: CellStatus;
+  reason?: string;
+  note?: string;
+  stats?: Stats;
+  /** infer/paper: median ÷ frames per forward. */
+  msPerFrame?: number;
+  /** train: median ms per training step. */
+  msPerStep?: number;
+  peakRssBytes?: number;
+  rssBeforeBuildBytes?: number;
+  parameters?: number;
+}
+
+export interface RatioResult {
+  workload: string;
+  mode: Mode;
+  ours: string;
+  peer: string;
+  /** posegrad throughput ÷ peer throughput (= peer median time ÷ posegrad median time). */
+  ratio: number;
+}
+
+export interface TargetResult {
+  id: string;
+  text: string;
+  workload: string;
+  mode: Mode;
+  ours: string;
+  peer: string;
+  min: number;
+  ratio?: number;
+  status: 'met' | 'not met' | 'not measured';
+  /** For 'not measured': which side is missing and why. */
+  reason?: string;
+}
+
+export interface BenchReport {
+  schema: 1;
+  /** ISO timestamp of the run's start. */
+  date: string;
+  quick: boolean;
+  argv: string[];
+  durationMs: number;
+  machine: MachineInfo;
+  peak: PeakResult;
+  engines: EngineReport[];
+  kernels: KernelResult[];
+  networks: NetworkResult[];
+  ratios: RatioResult[];
+  targets: TargetResult[];
+  /** posegrad backends that are not registered yet (DeviceName list minus registered). */
+  missingBackends: string[];
+  /** The commit measured, and whether tracked files differed from it; null outside a git checkout. */
+  git: { commit: string; dirty: boolean } | null;
+}

@@ -1,0 +1,165 @@
+/**
+ * The demo's model registry: how to build each network and how it consumes a clip. To plug in
+ * another network (FaSRnet, VREMD, GLPose), add an entry to DEMO_MODELS:
+ * - `build(preset)` returns the module (weights from the current seed) and its input geometry;
+ * - `windows(n)` says which frames each call reads and which frames it outputs
+ *   (recurrentWindows for RPSTN; keyframeWindows for key-frame models);
+ * - `run(module, clip)` maps a clip [B, T, 3, H, W] to heatmaps [B, outputs, K, h, w];
+ * - `loadWeights` maps a checkpoint's tensors onto the module (official key conversions go here).
+ */
+import type { Tensor } from '../engine/tensor.js';
+import type { Module } from '../models/nn/module.js';
+import type { HostTensor } from '../models/nn/safetensors.js';
+import { getJointSet, type JointSet } from '../models/pose/joints.js';
+import type { DecodeMethod } from '../models/pose/decode.js';
+import { RPSTN, fromOfficialStateDict } from '../models/rpstn/model.js';
+import { RPSTN_PRESETS, rpstnPreset } from '../models/rpstn/presets.js';
+import { FaSRnet, fasrnetPreset } from '../models/fasrnet/index.js';
+import { createVREMD, VREMD_PRESETS, type VREMD } from '../models/vremd/index.js';
+import { GLPose, GLPOSE_PRESETS, glposePreset, glposeWindows } from '../models/glpose/index.js';
+import { stripPrefix } from '../models/nn/checkpoint/index.js';
+import { reshape, slice, unsqueeze } from '../ops/shape.js';
+import { keyframeWindows, recurrentWindows, type ClipWindow } from './common.js';
+
+export interface BuiltModel {
+  module: Module;
+  /** Network input [width, height]. */
+  inputSize: readonly [number, number];
+  jointSet: JointSet;
+  /** How heatmaps become keypoints. */
+  decode: DecodeMethod;
+  /** Enlargement of the person box for the crop (HRNet: 1.25). */
+  boxPadding: number;
+  /** One line describing the network, printed by the demo. */
+  summary: string;
+}
+
+export interface DemoModel {
+  /** Presets accepted by --preset. */
+  presets: readonly string[];
+  defaultPreset: string;
+  build(preset: string): BuiltModel;
+  windows(built: BuiltModel, numFrames: number): ClipWindow[];
+  run(built: BuiltModel, clip: Tensor): Tensor;
+  /**
+   * Loads checkpoint tensors into the module (strict: every key must match).
+   * Returns the keys that were dropped by a conversion, for the demo to report.
+   */
+  loadWeights(built: BuiltModel, tensors: Map<string, HostTensor>): string[];
+}
+
+export const DEMO_MODELS: Readonly<Record<string, DemoModel>> = {
+  rpstn: {
+    presets: Object.keys(RPSTN_PRESETS),
+    defaultPreset: 'small',
+    build(preset) {
+      const cfg = rpstnPreset(preset);
+      const module = new RPSTN(cfg);
+      const n = module.numParameters();
+      return {
+        module,
+        inputSize: cfg.inputSize,
+        jointSet: getJointSet(cfg.jointSet ?? 'pennAction'),
+        decode: 'argmax',
+        boxPadding: 1.25,
+        summary: `RPSTN '${preset}': ${(n / 1e6).toFixed(2)}M parameters, input ${cfg.inputSize[0]}x${cfg.inputSize[1]}, T=${cfg.numFrames}, K=${cfg.numJoints}`,
+      };
+    },
+    windows(built, n) {
+      return recurrentWindows(n, (built.module as RPSTN).cfg.numFrames);
+    },
+    run(built, clip) {
+      return (built.module as RPSTN).forward(clip);
+    },
+    loadWeights(built, tensors) {
+      const { state, dropped } = fromOfficialStateDict(tensors);
+      built.module.loadStateDict(state);
+      return dropped;
+    },
+  },
+  fasrnet: {
+    presets: ['paper', 'small'],
+    defaultPreset: 'small',
+    build(preset) {
+      const cfg = fasrnetPreset(preset);
+      const module = new FaSRnet(cfg).eval();
+      const n = module.numParameters();
+      return {
+        module,
+        inputSize: cfg.inputSize,
+        jointSet: getJointSet(cfg.jointSet ?? 'posetrack'),
+        decode: 'hrnet',
+        boxPadding: 1.25,
+        summary: `FaSRnet '${preset}': ${(n / 1e6).toFixed(2)}M parameters, input ${cfg.inputSize[0]}x${cfg.inputSize[1]}, K=${cfg.numJoints}`,
+      };
+    },
+    // Frames [k-1, k, k+1], clamped at the clip's edges (margin weights 0.5/0.5).
+    windows(_built, n) {
+      return keyframeWindows(n, 1, 1);
+    },
+    run(built, clip) {
+      const [B, , , H, W] = clip.shape as [number, number, number, number, number];
+      const f = (t: number): Tensor => reshape(slice(clip, 1, t, t + 1), [B, 3, H, W]);
+      return unsqueeze((built.module as FaSRnet).forward({ prev: f(0), cur: f(1), next: f(2) }).hFinal, 1);
+    },
+    loadWeights(built, tensors) {
+      built.module.loadStateDict(stripPrefix(tensors, 'module.'));
+      return [];
+    },
+  },
+  vremd: {
+    presets: ['paper', 'small', 'tiny'].filter((p) => p in VREMD_PRESETS),
+    defaultPreset: 'small',
+    build(preset) {
+      const module = createVREMD(preset, { cacheSize: 8 }).eval();
+      const [h, w] = module.cfg.backbone.imgSize;
+      const c = module.parameterCounts();
+      return {
+        module,
+        inputSize: [w, h],
+        jointSet: getJointSet('posetrack'),
+        decode: 'hrnet',
+        boxPadding: 1.25,
+        summary: `VREMD '${preset}': ${(c.total / 1e6).toFixed(2)}M parameters (${(c.frozen / 1e6).toFixed(2)}M frozen backbone), input ${w}x${h}`,
+      };
+    },
+    windows(_built, n) {
+      return keyframeWindows(n, 1, 1);
+    },
+    // clip [B, 3, 3, H, W] in order [t-1, t, t+1] -> [B, 1, K, H/4, W/4]
+    run(built, clip) {
+      return unsqueeze((built.module as VREMD).forward({ frames: clip }), 1);
+    },
+    loadWeights(built, tensors) {
+      built.module.loadStateDict(stripPrefix(tensors, 'module.'));
+      return [];
+    },
+  },
+  glpose: {
+    presets: Object.keys(GLPOSE_PRESETS),
+    defaultPreset: 'small',
+    build(preset) {
+      const cfg = glposePreset(preset);
+      const module = new GLPose(cfg).eval();
+      return {
+        module,
+        inputSize: cfg.inputSize,
+        jointSet: getJointSet(cfg.jointSet ?? 'posetrack'),
+        decode: 'hrnet',
+        boxPadding: 1.25,
+        summary: `GLPose '${preset}': ${(module.numParameters() / 1e6).toFixed(2)}M parameters, k=${cfg.localFrames}, n=${cfg.globalFrames} of ${cfg.globalCandidates}`,
+      };
+    },
+    // Each window is [key, t-1, t+1, ..., t-k, t+k, global candidates]; the output is the key frame.
+    windows(built, n) {
+      return glposeWindows(n, (built.module as GLPose).cfg);
+    },
+    run(built, clip) {
+      return unsqueeze((built.module as GLPose).forwardFrames(clip), 1);
+    },
+    loadWeights(built, tensors) {
+      built.module.loadStateDict(stripPrefix(tensors, 'module.'));
+      return [];
+    },
+  },
+};

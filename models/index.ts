@@ -1,0 +1,21 @@
+/** Models: the nn toolkit, backbones, the four papers' networks and pose utilities. */
+export * as nn from './nn/index.js';
+export * from './pose/data/index.js';
+export * from './pose/metrics/index.js';
+export * from './pose/datasets/index.js';
+export * from './synthpose/index.js';
+export * as fasrnet from './fasrnet/index.js';
+export * as rpstn from './rpstn/index.js';
+export * from './pose/joints.js';
+export * from './pose/affine.js';
+export * from './pose/decode.js';
+export * from './pose/draw.js';
+export * from './pose/image.js';
+export { ResNet, BasicBlock, Bottleneck, SimpleBaseline, RESNET_SPECS, resnetCost, simpleBaselineCost } from './backbones/resnet.js';
+export type { ResNetConfig, SimpleBaselineConfig, ResNetDepth, BlockKind } from './backbones/resnet.js';
+export { HRNet, HRNET_PRESETS, HighResolutionModule } from './backbones/hrnet.js';
+export type { HRNetConfig } from './backbones/hrnet.js';
+export { ViT, ViTPose, HeatmapHead, VIT_PRESETS, vitPoseParamCount, vitPoseMacs } from './backbones/vit.js';
+export type { ViTConfig, ViTPoseConfig } from './backbones/vit.js';
+export * as vremd from './vremd/index.js';
+export * as glpose from './glpose/index.js';

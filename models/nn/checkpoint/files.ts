@@ -1,0 +1,45 @@
+/**
+ * Checkpoint files on disk (Node). `node:fs` is imported dynamically, so that importing posegrad in
+ * a browser does not pull it in; in a browser, fetch the bytes and call `loadPthAsync` or
+ * `readSafetensors` directly.
+ */
+import type { Tensor } from '../../../engine/tensor.js';
+import type { Module } from '../module.js';
+import { readSafetensors, writeSafetensors, type HostTensor } from '../safetensors.js';
+import { detectFormat, loadPth, type LoadPthOptions, type PyValue } from './pth.js';
+import { toHostStateDict, type StateDict } from './state-dict.js';
+
+async function fs(): Promise<typeof import('node:fs/promises')> {
+  try {
+    return await import('node:fs/promises');
+  } catch {
+    throw new Error('loadCheckpointFile: expected Node.js (node:fs), got a runtime without it; fetch the bytes and use loadPthAsync or readSafetensors');
+  }
+}
+
+/**
+ * Reads a checkpoint file: `.safetensors` gives its tensors (a Map); `.pth`, `.pt`, `.pth.tar`,
+ * `.tar`, `.ckpt` and `.bin` go through `loadPth` (zip, legacy or tar container, detected from the
+ * bytes). Pass the result to `extractStateDict` or `loadInto`.
+ * @throws Error when the file cannot be read, has an unknown extension and content, or fails to
+ *   parse (see loadPth and readSafetensors).
+ */
+export async function loadCheckpointFile(path: string, opts: LoadPthOptions = {}): Promise<PyValue | StateDict> {
+  const bytes = new Uint8Array(await (await fs()).readFile(path));
+  const lower = path.toLowerCase();
+  if (lower.endsWith('.safetensors')) return readSafetensors(bytes).tensors;
+  if (/\.(pth|pt|tar|ckpt|bin)$/.test(lower)) return loadPth(bytes, opts);
+  const fmt = detectFormat(bytes);
+  if (fmt === 'safetensors') return readSafetensors(bytes).tensors;
+  if (fmt !== 'unknown') return loadPth(bytes, opts);
+  throw new Error(`loadCheckpointFile: expected a .pth/.pt/.tar/.ckpt/.bin (PyTorch) or .safetensors file, got '${path}' whose content is neither`);
+}
+
+/**
+ * Writes a module's state dict (or a Map of tensors) as safetensors, in state-dict order, with
+ * optional string metadata. Reads tensors asynchronously, so it works from every backend.
+ */
+export async function saveSafetensors(src: Module | Map<string, Tensor | HostTensor>, path: string, metadata?: Record<string, string>): Promise<void> {
+  const host = await toHostStateDict(src);
+  await (await fs()).writeFile(path, writeSafetensors(host, metadata));
+}

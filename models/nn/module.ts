@@ -1,0 +1,181 @@
+/**
+ * Module: the base of every layer and network, as torch.nn.Module.
+ *
+ * Parameters, buffers and submodules are registered explicitly under their PyTorch names
+ * (`this.weight = this.param('weight', ...)`, `this.conv1 = this.module('conv1', ...)`), so that
+ * `stateDict()` produces the keys PyTorch would (`layer1.0.conv1.weight`, `bn.running_mean`) and an
+ * official checkpoint loads key for key.
+ */
+import type { DeviceName } from '../../backends/backend.js';
+import type { DType } from '../../engine/dtype.js';
+import { engine } from '../../engine/engine.js';
+import { fmtShape, shapesEqual } from '../../engine/shape.js';
+import { Tensor } from '../../engine/tensor.js';
+import { tensor } from '../../ops/creation.js';
+import type { HostTensor } from './safetensors.js';
+
+export interface LoadResult {
+  missingKeys: string[];
+  unexpectedKeys: string[];
+}
+
+export type StateDictSource = Map<string, Tensor | HostTensor> | Record<string, Tensor | HostTensor>;
+
+export class Module {
+  /** Training mode (dropout active, batch norm uses batch statistics). */
+  training = true;
+  private readonly _params = new Map<string, Tensor | null>();
+  private readonly _buffers = new Map<string, Tensor | null>();
+  private readonly _modules = new Map<string, Module | null>();
+
+  /** Registers a trainable parameter under its PyTorch name; it requires grad and survives tidy. */
+  protected param(name: string, t: Tensor | null): Tensor {
+    if (t) {
+      engine.keep(t);
+      t.requiresGrad_(true);
+      t.name ??= name;
+    }
+    this._params.set(name, t);
+    return t as Tensor;
+  }
+
+  /** Registers a buffer (state without gradient, such as running_mean); survives tidy. */
+  protected buffer(name: string, t: Tensor | null): Tensor {
+    if (t) engine.keep(t);
+    this._buffers.set(name, t);
+    return t as Tensor;
+  }
+
+  /** Registers a submodule under its PyTorch name. */
+  protected module<M extends Module | null>(name: string, m: M): M {
+    this._modules.set(name, m);
+    return m;
+  }
+
+  /** Sets training mode recursively (PyTorch's train()). */
+  train(mode = true): this {
+    this.training = mode;
+    for (const m of this._modules.values()) m?.train(mode);
+    return this;
+  }
+
+  /** Evaluation mode (PyTorch's eval()). */
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Direct children, in registration order. */
+  children(): [string, Module][] {
+    return [...this._modules.entries()].filter((e): e is [string, Module] => e[1] !== null);
+  }
+
+  /** Every module in the tree with its dotted name ('' for this one). */
+  namedModules(prefix = ''): [string, Module][] {
+    const out: [string, Module][] = [[prefix, this]];
+    for (const [n, m] of this.children()) out.push(...m.namedModules(prefix ? `${prefix}.${n}` : n));
+    return out;
+  }
+
+  /** Parameters with dotted PyTorch names, in PyTorch's order. */
+  namedParameters(prefix = ''): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [n, p] of this._params) if (p) out.push([prefix ? `${prefix}.${n}` : n, p]);
+    for (const [n, m] of this.children()) out.push(...m.namedParameters(prefix ? `${prefix}.${n}` : n));
+    return out;
+  }
+
+  parameters(): Tensor[] {
+    return this.namedParameters().map((e) => e[1]);
+  }
+
+  namedBuffers(prefix = ''): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [n, b] of this._buffers) if (b) out.push([prefix ? `${prefix}.${n}` : n, b]);
+    for (const [n, m] of this.children()) out.push(...m.namedBuffers(prefix ? `${prefix}.${n}` : n));
+    return out;
+  }
+
+  /** Total number of parameter elements. */
+  numParameters(): number {
+    return this.parameters().reduce((s, p) => s + p.size, 0);
+  }
+
+  /**
+   * Parameters and buffers keyed as PyTorch's state_dict(): each module's own parameters, then its
+   * buffers, then its children recursively. The tensors are the live ones (not copies).
+   */
+  stateDict(prefix = ''): Map<string, Tensor> {
+    const out = new Map<string, Tensor>();
+    for (const [n, p] of this._params) if (p) out.set(prefix + n, p);
+    for (const [n, b] of this._buffers) if (b) out.set(prefix + n, b);
+    for (const [n, m] of this.children()) for (const [k, v] of m.stateDict(`${prefix}${n}.`)) out.set(k, v);
+    return out;
+  }
+
+  /**
+   * Copies values from a state dict (posegrad tensors or host tensors read from a checkpoint) into
+   * this module's parameters and buffers, converting dtype (for example int64 counters) as needed.
+   * With `strict` (the default) missing or unexpected keys throw, as PyTorch's load_state_dict.
+   * @throws Error naming the key when a shape differs, or listing missing/unexpected keys (strict).
+   */
+  loadStateDict(source: StateDictSource, opts: { strict?: boolean } = {}): LoadResult {
+    const strict = opts.strict ?? true;
+    const entries = source instanceof Map ? source : new Map(Object.entries(source));
+    const own = this.stateDict();
+    const missingKeys = [...own.keys()].filter((k) => !entries.has(k));
+    const unexpectedKeys = [...entries.keys()].filter((k) => !own.has(k));
+    if (strict && (missingKeys.length || unexpectedKeys.length)) {
+      throw new Error(`loadStateDict: expected the model's keys, got ${missingKeys.length} missing [${missingKeys.slice(0, 8).join(', ')}${missingKeys.length > 8 ? ', ...' : ''}] and ${unexpectedKeys.length} unexpected [${unexpectedKeys.slice(0, 8).join(', ')}${unexpectedKeys.length > 8 ? ', ...' : ''}]`);
+    }
+    for (const [k, dst] of own) {
+      const src = entries.get(k);
+      if (!src) continue;
+      // PyTorch stores scalar counters (num_batches_tracked) as shape [].
+      if (!shapesEqual(src.shape, dst.shape) && !(src.shape.length === 0 && dst.size === 1)) {
+        throw new Error(`loadStateDict: expected '${k}' of shape ${fmtShape(dst.shape)}, got ${fmtShape(src.shape)}`);
+      }
+      const values = src instanceof Tensor ? src.dataSync() : src.data;
+      const t = tensor(values, { dtype: dst.dtype, shape: dst.shape, device: dst.device });
+      dst.assign(t);
+      t.dispose();
+    }
+    return { missingKeys, unexpectedKeys };
+  }
+
+  /** Frees every gradient (PyTorch's zero_grad(set_to_none=True)). */
+  zeroGrad(): void {
+    for (const p of this.parameters()) {
+      if (p.grad) {
+        p.grad.dispose();
+        p.grad = null;
+      }
+    }
+  }
+
+  /** Moves every parameter and buffer to `device` in place (sync; from webgpu use toAsync). */
+  to(device: DeviceName): this {
+    for (const t of [...this.parameters(), ...this.namedBuffers().map((e) => e[1])]) t.moveStorage(device);
+    return this;
+  }
+
+  /** Moves every parameter and buffer to `device`, reading back asynchronously when needed. */
+  async toAsync(device: DeviceName): Promise<this> {
+    for (const t of [...this.parameters(), ...this.namedBuffers().map((e) => e[1])]) {
+      if (t.device === device) continue;
+      t.moveStorage(device, await t.data());
+    }
+    return this;
+  }
+
+  /** Casts float parameters and buffers to `dtype` in place (for float64 gradchecks). */
+  toDtype(dtype: Exclude<DType, 'int32'>): this {
+    this.zeroGrad();
+    for (const t of [...this.parameters(), ...this.namedBuffers().map((e) => e[1])]) if (t.dtype !== 'int32') t.castStorage(dtype);
+    return this;
+  }
+
+  /** Frees all parameters and buffers of the tree. */
+  dispose(): void {
+    for (const t of [...this.parameters(), ...this.namedBuffers().map((e) => e[1])]) t.dispose();
+  }
+}

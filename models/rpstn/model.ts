@@ -1,0 +1,273 @@
+/**
+ * RPSTN, the Relation-based Pose Semantics Transfer Network (Dang, Yin, Zhang, IEEE TIP 2022),
+ * assembled as the official `DKD_Network` (YHDang/pose-estimation) with the same module names, so
+ * that a converted official state dict loads key for key (see `fromOfficialStateDict`).
+ *
+ * For a clip I_1..I_T [B, T, 3, H, W] (K joints, C feature channels, heatmaps h x w = H/4 x W/4):
+ *
+ *   frame 1 (Eq 1):  M'_1 = bn_u(JRE(P(I_1)))                P = pose_net (SimpleBaseline with head)
+ *                    f_1  = F(I_1)                            F = fea_ext (SimpleBaseline, no head)
+ *   frame t+1:       f_{t+1} = bn(conv_V(F(I_{t+1})))
+ *       (Eq 2)       X_t^a   = bn(conv_a(cat[M'_t, f_t]))     conv_a = conv1x1_reduce_dim, (C+K)→C
+ *       (Eq 3)       M_{t+1} = bn_u(conv_d(S(X_t^a) ⊗ f_{t+1}))   S = JRPSP (dkd_param_adapter),
+ *                                                             ⊗ = dynamicConv, conv_d = pose_conv1x1_U
+ *       (Eq 4)       M'_{t+1} = bn_u(JRE(M_{t+1}))
+ *   output: stack(M'_1..M'_T) [B, T, K, h, w];  loss (Eq 5): MSE over all T frames (rpstnLoss).
+ *
+ * `bn` is one BatchNorm2d(C) shared by every use, `bn_u` one BatchNorm2d(K), as the official code
+ * (in training mode each call normalizes with its own batch statistics and updates the shared
+ * running statistics). Note the official asymmetry kept here: f_1 is F(I_1) without conv_V and bn.
+ */
+import type { Tensor } from '../../engine/tensor.js';
+import { mean } from '../../ops/reduce.js';
+import { mul, square, sub } from '../../ops/elementwise.js';
+import { concat, reshape, slice, stack, unsqueeze } from '../../ops/shape.js';
+import { constant_, kaimingNormal_ } from '../nn/init.js';
+import { BatchNorm2d, Conv2d } from '../nn/layers.js';
+import { Module } from '../nn/module.js';
+import type { HostTensor } from '../nn/safetensors.js';
+import { SimpleBaseline, simpleBaselineCost, type SimpleBaselineConfig } from '../backbones/resnet.js';
+import { JRE, type JREReshape } from './jre.js';
+import { JRPSP, dynamicConv, jrpspKernelSize } from './jrpsp.js';
+
+/** A SimpleBaseline configuration without its head size (RPSTN sets it). */
+export type BackboneConfig = Omit<SimpleBaselineConfig, 'numJoints'>;
+
+export interface RPSTNConfig {
+  /** Joints K (13 for Penn Action, 15 for Sub-JHMDB). */
+  numJoints: number;
+  /** Training clip length T (the paper: 5). forward accepts any T ≥ 1. */
+  numFrames: number;
+  /** Network input [width, height] (the paper: 256x256); heatmaps are a quarter of it. */
+  inputSize: readonly [number, number];
+  /** Pose initializer P: SimpleBaseline with a K-joint head (the paper: ResNet-101). */
+  initializer: BackboneConfig;
+  /** Feature extractor F: SimpleBaseline without a head (the paper: ResNet-50, 256 channels). */
+  extractor: BackboneConfig;
+  /** JRE's reshape variant (default 'official'). */
+  jreReshape?: JREReshape;
+  /**
+   * Apply the shared `bn` to the dynamic-convolution output before conv_d, as the official
+   * Sub-JHMDB variant (hmdb_pose_resnet) does; the Penn Action code does not (default false).
+   */
+  bnAfterMatch?: boolean;
+  /** Joint-set name for decoding and drawing (models/pose/joints.ts). */
+  jointSet?: string;
+}
+
+/**
+ * The RPSTN network. forward: clip [B, T, 3, H, W] → heatmaps [B, T, K, H/4, W/4].
+ * @throws Error on an invalid configuration, and from forward on a clip of the wrong shape.
+ */
+export class RPSTN extends Module {
+  readonly cfg: RPSTNConfig;
+  /** Feature channels C (the extractor's deconv channels). */
+  readonly featDim: number;
+  readonly pose_net: SimpleBaseline;
+  readonly fea_ext: SimpleBaseline;
+  readonly conv1x1_reduce_dim: Conv2d;
+  readonly pose_conv1x1_V: Conv2d;
+  readonly pose_conv1x1_U: Conv2d;
+  readonly bn_u: BatchNorm2d;
+  readonly bn: BatchNorm2d;
+  readonly dkd_param_adapter: JRPSP;
+  readonly non_local_conv2d: JRE;
+
+  constructor(cfg: RPSTNConfig) {
+    super();
+    validateConfig(cfg);
+    this.cfg = cfg;
+    const K = cfg.numJoints;
+    // Registration order follows DKD_Network.__init__, so stateDict() lists keys as PyTorch does.
+    this.pose_net = this.module('pose_net', new SimpleBaseline({ ...cfg.initializer, numJoints: K }));
+    this.fea_ext = this.module('fea_ext', new SimpleBaseline({ ...cfg.extractor, numJoints: null }));
+    const C = this.fea_ext.deconvChannels;
+    this.featDim = C;
+    this.conv1x1_reduce_dim = this.module('conv1x1_reduce_dim', new Conv2d(C + K, C, 1));
+    this.pose_conv1x1_V = this.module('pose_conv1x1_V', new Conv2d(C, C, 1));
+    this.pose_conv1x1_U = this.module('pose_conv1x1_U', new Conv2d(C, K, 1));
+    this.bn_u = this.module('bn_u', new BatchNorm2d(K));
+    this.bn = this.module('bn', new BatchNorm2d(C));
+    this.dkd_param_adapter = this.module('dkd_param_adapter', new JRPSP(C));
+    this.non_local_conv2d = this.module('non_local_conv2d', new JRE({ numJoints: K, reshape: cfg.jreReshape ?? 'official' }));
+    // The official init_weights for the 1x1 convs: kaiming-normal (fan_out, ReLU gain), zero bias.
+    for (const c of [this.conv1x1_reduce_dim, this.pose_conv1x1_U, this.pose_conv1x1_V]) {
+      kaimingNormal_(c.weight, 'fanOut');
+      constant_(c.bias!, 0);
+    }
+  }
+
+  /** Heatmap size [h, w] for the configured input. */
+  get heatmapSize(): [number, number] {
+    const c = simpleBaselineCost({ ...this.cfg.extractor, numJoints: null }, this.cfg.inputSize[1], this.cfg.inputSize[0]);
+    return [c.outShape[1], c.outShape[2]];
+  }
+
+  /** Eq 1: M'_1 = bn_u(JRE(P(I_1))) for frame [B, 3, H, W]. */
+  initialPose(frame: Tensor): Tensor {
+    return this.bn_u.forward(this.non_local_conv2d.forward(this.pose_net.forward(frame)));
+  }
+
+  /**
+   * Eqs 2-4 for one step: the previous heatmaps M'_t [B, K, h, w] and features f_t [B, C, h, w],
+   * and the next frame [B, 3, H, W] → { heatmaps M'_{t+1}, features f_{t+1} }.
+   */
+  step(hPrev: Tensor, fPrev: Tensor, frame: Tensor): { heatmaps: Tensor; features: Tensor } {
+    const f = this.bn.forward(this.pose_conv1x1_V.forward(this.fea_ext.forward(frame)));
+    const xa = this.bn.forward(this.conv1x1_reduce_dim.forward(concat([hPrev, fPrev], 1)));
+    const kernels = this.dkd_param_adapter.forward(xa);
+    let m = dynamicConv(f, kernels);
+    if (this.cfg.bnAfterMatch) m = this.bn.forward(m);
+    const pseudo = this.bn_u.forward(this.pose_conv1x1_U.forward(m));
+    return { heatmaps: this.bn_u.forward(this.non_local_conv2d.forward(pseudo)), features: f };
+  }
+
+  forward(clip: Tensor): Tensor {
+    if (clip.rank !== 5 || clip.shape[2] !== 3 || clip.shape[1]! < 1) {
+      throw new Error(`RPSTN: expected a clip [B, T, 3, H, W] with T ≥ 1, got [${clip.shape.join(', ')}]`);
+    }
+    const [B, T, , H, W] = clip.shape as [number, number, number, number, number];
+    const frame = (t: number): Tensor => reshape(slice(clip, 1, t, t + 1), [B, 3, H, W]);
+    const x0 = frame(0);
+    let h = this.initialPose(x0);
+    let f = this.fea_ext.forward(x0);
+    const beliefs = [h];
+    for (let t = 1; t < T; t++) {
+      const r = this.step(h, f, frame(t));
+      h = r.heatmaps;
+      f = r.features;
+      beliefs.push(h);
+    }
+    return stack(beliefs, 1);
+  }
+}
+
+function validateConfig(cfg: RPSTNConfig): void {
+  const op = 'RPSTN';
+  if (!Number.isInteger(cfg.numJoints) || cfg.numJoints <= 0) throw new Error(`${op}: expected numJoints as a positive integer, got ${cfg.numJoints}`);
+  if (!Number.isInteger(cfg.numFrames) || cfg.numFrames < 1) throw new Error(`${op}: expected numFrames as an integer ≥ 1, got ${cfg.numFrames}`);
+  const [w, h] = cfg.inputSize;
+  if (!(Number.isInteger(w) && Number.isInteger(h) && w > 0 && h > 0)) throw new Error(`${op}: expected inputSize [width, height] of positive integers, got [${cfg.inputSize.join(', ')}]`);
+  const hm = simpleBaselineCost({ ...cfg.extractor, numJoints: null }, h, w).outShape;
+  const hmP = simpleBaselineCost({ ...cfg.initializer, numJoints: cfg.numJoints }, h, w).outShape;
+  if (hm[1] !== hmP[1] || hm[2] !== hmP[2]) throw new Error(`${op}: expected the initializer and extractor to give the same heatmap size, got ${hmP[1]}x${hmP[2]} and ${hm[1]}x${hm[2]}`);
+  if (jrpspKernelSize(Math.min(hm[1], hm[2])) < 1) throw new Error(`${op}: expected heatmaps of at least 16x16 for JRPSP, got ${hm[1]}x${hm[2]} (input ${w}x${h})`);
+}
+
+export interface RPSTNLossOptions {
+  /** Per-joint weights [B, T, K] (visibility), multiplying both prediction and target (HRNet's use_target_weight). */
+  weights?: Tensor | null;
+}
+
+/**
+ * Eq 5: loss = (1/T) Σ_t l2(M'_t − M̂'_t), with l2 the mean squared error over B, K, h, w; i.e. the
+ * mean of (pred − target)² over every element of [B, T, K, h, w]. With `weights`, each joint's
+ * difference is multiplied by its weight first.
+ * @throws Error when the shapes differ.
+ */
+export function rpstnLoss(pred: Tensor, target: Tensor, opts: RPSTNLossOptions = {}): Tensor {
+  if (pred.rank !== 5 || pred.shape.join() !== target.shape.join()) {
+    throw new Error(`rpstnLoss: expected prediction and target of one shape [B, T, K, h, w], got [${pred.shape.join(', ')}] and [${target.shape.join(', ')}]`);
+  }
+  let d = sub(pred, target);
+  const w = opts.weights;
+  if (w) {
+    if (w.shape.join() !== pred.shape.slice(0, 3).join()) throw new Error(`rpstnLoss: expected weights [${pred.shape.slice(0, 3).join(', ')}], got [${w.shape.join(', ')}]`);
+    d = mul(d, unsqueeze(unsqueeze(w, 3), 4));
+  }
+  return mean(square(d));
+}
+
+// ------------------------------------------------------------------------------------ official checkpoints
+
+/**
+ * Maps an official RPSTN/DKD state dict (as read from a converted checkpoint) to posegrad's keys:
+ * strips DataParallel's `module.` prefix, and drops what posegrad does not build: the JRE's
+ * never-called `theta`/`phi` convs (`non_local_conv2d.theta.*`, `.phi.*`) and, if present, a
+ * `final_layer` in the feature extractor (`fea_ext.final_layer.*`, unused by DKD_Network.forward).
+ * Every other key is kept as is, so `loadStateDict` (strict) reports anything unexpected.
+ */
+export function fromOfficialStateDict<T extends Tensor | HostTensor>(sd: Map<string, T> | Record<string, T>): { state: Map<string, T>; dropped: string[] } {
+  const entries = sd instanceof Map ? [...sd.entries()] : Object.entries(sd);
+  const state = new Map<string, T>();
+  const dropped: string[] = [];
+  for (const [k0, v] of entries) {
+    const k = k0.startsWith('module.') ? k0.slice(7) : k0;
+    if (/^non_local_conv2d\.(theta|phi)\./.test(k) || k.startsWith('fea_ext.final_layer.')) {
+      dropped.push(k0);
+      continue;
+    }
+    state.set(k, v);
+  }
+  return { state, dropped };
+}
+
+// ------------------------------------------------------------------------------------ cost model
+
+export interface RPSTNCost {
+  /** Parameters of the module (each counted once). */
+  params: number;
+  /** Parameters counted once per call over a T-frame clip: P + T·F + (T−1)·(the per-step modules) + T·JRE. */
+  paramsPerCall: number;
+  /** Multiply-accumulates for one T-frame clip (batch 1), convs, deconvs and the JRE matmuls. */
+  macs: number;
+  /** The same MACs with transposed convs counted as weight size × output pixels (thop's convention). */
+  macsThopDeconv: number;
+  heatmap: [number, number];
+  kernel: number;
+}
+
+/**
+ * Analytic parameters and MACs of RPSTN for one clip of `T` frames (default cfg.numFrames).
+ * Everything is computed from the configuration; the module need not be built.
+ */
+export function rpstnCost(cfg: RPSTNConfig, T = cfg.numFrames): RPSTNCost {
+  validateConfig(cfg);
+  const K = cfg.numJoints;
+  const [Wi, Hi] = cfg.inputSize;
+  const P = simpleBaselineCost({ ...cfg.initializer, numJoints: K }, Hi, Wi);
+  const F = simpleBaselineCost({ ...cfg.extractor, numJoints: null }, Hi, Wi);
+  const C = F.outShape[0];
+  const [h, w] = [F.outShape[1], F.outShape[2]];
+  const hw = h * w;
+  /** A SimpleBaseline's MACs with its transposed convs counted as weight size × output pixels. */
+  const thop = (c: BackboneConfig, joints: number | null): number => {
+    const trunk = simpleBaselineCost({ ...c, numJoints: null, numDeconvLayers: 0 }, Hi, Wi);
+    const k = c.deconvKernel ?? 4;
+    let [cin, hh, ww] = trunk.outShape;
+    let macs = trunk.macs;
+    for (let i = 0; i < (c.numDeconvLayers ?? 3); i++) {
+      const cout = c.deconvChannels ?? 256;
+      hh *= 2;
+      ww *= 2;
+      macs += cin * cout * k * k * hh * ww;
+      cin = cout;
+    }
+    return macs + (joints !== null ? cin * joints * hh * ww : 0);
+  };
+  // per-step modules
+  const convV = { params: C * C + C, macs: C * C * hw };
+  const convA = { params: (C + K) * C + C, macs: (C + K) * C * hw };
+  const convU = { params: C * K + K, macs: C * K * hw };
+  let s = h;
+  let t2 = w;
+  let jrpspMacs = 0;
+  const jrpspParams = 4 * (C * C * 9 + C) + 4 * 2 * C;
+  s -= 2; t2 -= 2;
+  jrpspMacs += C * C * 9 * s * t2;
+  for (let i = 0; i < 3; i++) {
+    s = Math.floor(s / 2);
+    t2 = Math.floor(t2 / 2);
+    jrpspMacs += C * C * 9 * s * t2;
+  }
+  const kernel = Math.min(s, t2);
+  const dyn = C * hw * s * t2;
+  const jre = { params: 2 * K * K + 4 * K, macs: 4 * K * K * hw };
+  const bnParams = 2 * C + 2 * K;
+  const stepMacs = convV.macs + convA.macs + jrpspMacs + dyn + convU.macs;
+  const params = P.params + F.params + convV.params + convA.params + convU.params + jrpspParams + jre.params + bnParams;
+  const paramsPerCall = P.params + T * F.params + (T - 1) * (convV.params + convA.params + convU.params + jrpspParams) + T * jre.params + bnParams;
+  const macs = P.macs + T * F.macs + (T - 1) * stepMacs + T * jre.macs;
+  const macsThopDeconv = thop(cfg.initializer, K) + T * thop(cfg.extractor, null) + (T - 1) * stepMacs + T * jre.macs;
+  return { params, paramsPerCall, macs, macsThopDeconv, heatmap: [h, w], kernel };
+}

@@ -1,0 +1,53 @@
+/**
+ * RPSTN presets.
+ * - `paper`: the paper's Penn Action setting (Sec. IV, "Implementation details"): pose initializer
+ *   SimpleBaseline-ResNet-101, feature extractor SimpleBaseline-ResNet-50 (256 channels), 256x256
+ *   input (64x64 heatmaps, 7x7 JRPSP kernels), T = 5 frames, K = 13 Penn Action joints.
+ * - `small`: for the CPU demo. Same structure with ResNet-18 blocks at a quarter of the widths
+ *   (16/32/64/128, stem 16), 64 deconv/feature channels, 128x128 input (32x32 heatmaps, 3x3
+ *   kernels), T = 5, K = 13. About 0.1 GMACs per frame.
+ * - `tiny`: for tests and training on this machine: one BasicBlock per stage at 4/4/8/8 channels,
+ *   8 feature channels, 128x128 input, T = 3, K = 13.
+ * `paper` and `small` decode with the Penn Action joint set (13 joints).
+ */
+import type { RPSTNConfig } from './model.js';
+
+export type RPSTNPresetName = 'paper' | 'small' | 'tiny';
+
+export const RPSTN_PRESETS: Readonly<Record<RPSTNPresetName, RPSTNConfig>> = Object.freeze({
+  paper: {
+    numJoints: 13,
+    numFrames: 5,
+    inputSize: [256, 256],
+    initializer: { depth: 101, deconvChannels: 256 },
+    extractor: { depth: 50, deconvChannels: 256 },
+    jointSet: 'pennAction',
+  },
+  small: {
+    numJoints: 13,
+    numFrames: 5,
+    inputSize: [128, 128],
+    initializer: { depth: 18, widths: [16, 32, 64, 128], stemChannels: 16, deconvChannels: 64 },
+    extractor: { depth: 18, widths: [16, 32, 64, 128], stemChannels: 16, deconvChannels: 64 },
+    jointSet: 'pennAction',
+  },
+  tiny: {
+    numJoints: 13,
+    numFrames: 3,
+    inputSize: [128, 128],
+    initializer: { block: 'basic', layers: [1, 1, 1, 1], widths: [4, 4, 8, 8], stemChannels: 4, deconvChannels: 8 },
+    extractor: { block: 'basic', layers: [1, 1, 1, 1], widths: [4, 4, 8, 8], stemChannels: 4, deconvChannels: 8 },
+    jointSet: 'pennAction',
+  },
+});
+
+/**
+ * The configuration of a preset, optionally with fields overridden (for example `numJoints: 15`
+ * for Sub-JHMDB).
+ * @throws Error for an unknown preset name.
+ */
+export function rpstnPreset(name: string, overrides: Partial<RPSTNConfig> = {}): RPSTNConfig {
+  const base = (RPSTN_PRESETS as Record<string, RPSTNConfig>)[name];
+  if (!base) throw new Error(`rpstnPreset: expected one of [${Object.keys(RPSTN_PRESETS).join(', ')}], got '${name}'`);
+  return { ...base, ...overrides };
+}

@@ -1,0 +1,98 @@
+/**
+ * Tables for docs/results.md from the runs' metrics.json files.
+ *
+ *   npx tsx models/train/report.ts RUNS_DIR
+ *
+ * reads RUNS_DIR/<id>/metrics.json for every run folder and prints Markdown: the main table
+ * (final mAP on all / hard / clean / occluded / blurred validation frames, with the difference to
+ * the baseline each network is paired with), the per-joint-group AP of each subset, and timings.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+interface Metrics {
+  id: string;
+  config: { model: string; arch: string; steps: number; batchSize: number; seed: number; device: string; init: string | null; staticInput?: boolean; recipe: { optimizer: string; lr: number; milestones: number[] } };
+  parameters: { total: number; trainable: number };
+  final: { mAP: Record<string, number>; tables: Record<string, Record<string, number>> };
+  evals: { step: number; stride: number; mAP: Record<string, number> }[];
+  trainSeconds: number;
+  evalSeconds: number;
+  machine: { loadavg: number[] };
+}
+
+/** The single-frame network each run is compared with. */
+const PAIR: Record<string, string> = { fasrnet: 'hrnet', glpose: 'hrnet', vremd: 'vitpose', rpstn: 'simplebaseline' };
+
+export function loadRuns(dir: string): Map<string, Metrics> {
+  const out = new Map<string, Metrics>();
+  for (const d of readdirSync(dir).sort()) {
+    const p = join(dir, d, 'metrics.json');
+    if (existsSync(p)) out.set(d, JSON.parse(readFileSync(p, 'utf8')) as Metrics);
+  }
+  return out;
+}
+
+const f1 = (v: number | undefined): string => (v === undefined || Number.isNaN(v) ? '–' : v.toFixed(1));
+const sgn = (v: number): string => `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(1)}`;
+
+/** The Markdown tables for the runs of `dir` (stage-1 runs are the folders named pre-*). */
+export function reportMarkdown(dir: string): string {
+  const runs = loadRuns(dir);
+  const lines: string[] = [];
+  const base = (arch: string): Metrics | undefined => runs.get(`baseline-${arch}`);
+  const order = ['baseline-hrnet', 'fasrnet', 'fasrnet-static', 'glpose', 'glpose-static', 'baseline-vitpose', 'vremd', 'vremd-static', 'baseline-simplebaseline', 'rpstn', 'rpstn-static'];
+  lines.push('| network | paired baseline | trained params | mAP all | hard | clean | occluded | blurred | Δ hard | Δ clean |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|');
+  for (const id of order) {
+    const m = runs.get(id);
+    if (!m) continue;
+    const arch = m.config.model === 'baseline' ? m.config.arch : PAIR[m.config.model]!;
+    const b = base(arch);
+    const a = m.final.mAP;
+    const d = (k: string): string => (m.config.model === 'baseline' || !b ? '' : sgn(a[k]! - b.final.mAP[k]!));
+    lines.push(`| ${id} | ${m.config.model === 'baseline' ? '—' : `baseline-${arch}`} | ${m.parameters.trainable.toLocaleString('en-US')} | ${f1(a.all)} | ${f1(a.hard)} | ${f1(a.clean)} | ${f1(a.occluded)} | ${f1(a.blurred)} | ${d('hard')} | ${d('clean')} |`);
+  }
+  lines.push('');
+  lines.push('Per joint group (AP), hard frames / clean frames:');
+  lines.push('');
+  lines.push('| network | Head | Sho | Elb | Wri | Hip | Knee | Ank | Mean |');
+  lines.push('|---|---|---|---|---|---|---|---|---|');
+  for (const id of order) {
+    const m = runs.get(id);
+    if (!m) continue;
+    const h = m.final.tables.hard!;
+    const c = m.final.tables.clean!;
+    const cells = ['head', 'shoulder', 'elbow', 'wrist', 'hip', 'knee', 'ankle', 'mean'].map((k) => `${f1(h[k])} / ${f1(c[k])}`);
+    lines.push(`| ${id} | ${cells.join(' | ')} |`);
+  }
+  lines.push('');
+  lines.push('Runs (steps of batch 8; wall-clock seconds of training and of evaluation; load average at the end):');
+  lines.push('');
+  lines.push('| run | init | optimizer | steps | train s | eval s | s/step | load |');
+  lines.push('|---|---|---|---|---|---|---|---|');
+  for (const [id, m] of runs) {
+    const r = m.config.recipe;
+    const init = m.config.init ? m.config.init.split('/').slice(-2, -1)[0] : 'random';
+    lines.push(`| ${id} | ${init} | ${r.optimizer} ${r.lr}${r.milestones.length ? ` ÷10 at ${r.milestones.map((x) => `${Math.round(x * 100)}%`).join('/')}` : ''} | ${m.config.steps} | ${m.trainSeconds.toFixed(0)} | ${m.evalSeconds.toFixed(0)} | ${(m.trainSeconds / m.config.steps).toFixed(2)} | ${m.machine.loadavg[0]!.toFixed(1)} |`);
+  }
+  lines.push('');
+  lines.push('Validation mAP (all frames) during stage 2, every 200 steps (periodic ones on every 4th frame):');
+  lines.push('');
+  lines.push('| run | ' + [200, 400, 600].map((s) => `step ${s}`).join(' | ') + ' |');
+  lines.push('|---|---|---|---|');
+  for (const id of order) {
+    const m = runs.get(id);
+    if (!m) continue;
+    const at = (s: number): string => {
+      const e = m.evals.filter((x) => x.step === s).sort((x, y) => x.stride - y.stride)[0];
+      return e ? `${f1(e.mAP.all)}${e.stride > 1 ? '*' : ''}` : '–';
+    };
+    lines.push(`| ${id} | ${at(200)} | ${at(400)} | ${at(600)} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === resolve(fileURLToPath(import.meta.url));
+if (isMain) process.stdout.write(reportMarkdown(resolve(process.argv[2] ?? 'out/train')));

@@ -1,0 +1,158 @@
+/**
+ * The demo CLI: input errors give one line and exit code 2; a run on the bundled clip (tiny preset,
+ * cpu) writes keypoints.json and one overlay PNG per frame; --weights loads a checkpoint. Plus the
+ * shared helpers (box-file validation, clip windows).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { CliError, formatTable, keyframeWindows, parseBoxes, recurrentWindows, unionBox } from '../../cli/common.js';
+import { manualSeed } from '../../engine/engine.js';
+import { writeSafetensors, type HostTensor } from '../../models/nn/safetensors.js';
+import { decodeImage } from '../../models/pose/image.js';
+import { RPSTN } from '../../models/rpstn/model.js';
+import { rpstnPreset } from '../../models/rpstn/presets.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function demo(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'cli/demo.ts', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 300_000, env: { ...process.env, XDG_RUNTIME_DIR: '/tmp' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The stderr lines the demo itself wrote (Node may add its own warnings). */
+const demoLines = (stderr: string): string[] => stderr.split('\n').filter((l) => l.startsWith('demo:'));
+
+describe('demo CLI errors', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'posegrad-demo-'));
+
+  it('a missing box file: one line, exit code 2', () => {
+    const r = demo('--boxes', '/nonexistent/boxes.json');
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual(['demo: box file not found: /nonexistent/boxes.json']);
+  });
+
+  it('a missing frames directory and a missing frame', () => {
+    const r = demo('--frames', '/nonexistent-dir', '--boxes', join(ROOT, 'assets/demo/boxes.json'));
+    expect(r.code).toBe(2);
+    expect(demoLines(r.stderr)).toEqual(['demo: frames directory not found: /nonexistent-dir']);
+    const boxes = join(tmp, 'missing-frame.json');
+    writeFileSync(boxes, JSON.stringify({ frames: [{ file: 'nope.jpg', persons: [] }] }));
+    const r2 = demo('--frames', join(ROOT, 'assets/demo'), '--boxes', boxes);
+    expect(r2.code).toBe(2);
+    expect(demoLines(r2.stderr)).toEqual([`demo: frame not found: ${join(ROOT, 'assets/demo/nope.jpg')}`]);
+  });
+
+  it('malformed box JSON', () => {
+    const bad = join(tmp, 'bad.json');
+    writeFileSync(bad, '{"frames": [ {"file": "0001.jpg", ');
+    const r = demo('--boxes', bad, '--frames', join(ROOT, 'assets/demo'));
+    expect(r.code).toBe(2);
+    const lines = demoLines(r.stderr);
+    expect(lines.length).toBe(1);
+    expect(lines[0]).toMatch(/^demo: malformed box file .*bad\.json: expected JSON, got a parse error/);
+    const neg = join(tmp, 'neg.json');
+    writeFileSync(neg, JSON.stringify({ frames: [{ file: '0001.jpg', persons: [{ id: 1, box: [1, 2, -3, 4] }] }] }));
+    const r2 = demo('--boxes', neg, '--frames', join(ROOT, 'assets/demo'));
+    expect(r2.code).toBe(2);
+    expect(demoLines(r2.stderr)).toEqual([`demo: malformed box file ${neg}: frames[0].persons[0].box: expected [x, y, w, h] of finite numbers with w, h > 0, got [1,2,-3,4]`]);
+  });
+
+  it('unknown flags, models, presets and backends', () => {
+    const r = demo('--bogus');
+    expect(r.code).toBe(2);
+    expect(demoLines(r.stderr)[0]).toMatch(/^demo: Unknown option '--bogus'/);
+    expect(demoLines(demo('--model', 'hrnet').stderr)).toEqual(["demo: --model: expected one of [rpstn, fasrnet, vremd, glpose], got 'hrnet'"]);
+    expect(demoLines(demo('--preset', 'huge').stderr)).toEqual(["demo: --preset: expected one of [paper, small, tiny] for rpstn, got 'huge'"]);
+    expect(demoLines(demo('--backend', 'tpu').stderr)).toEqual(["demo: --backend: expected all or a list of [cpu, wasm, webgpu], got 'tpu'"]);
+    expect(demoLines(demo('--clip', 'synth').stderr)).toEqual(["demo: --clip: expected one of [bundled], got 'synth'"]);
+  });
+
+  it('a weights file that is not safetensors', () => {
+    const w = join(tmp, 'weights.safetensors');
+    writeFileSync(w, 'not a checkpoint');
+    const r = demo('--preset', 'tiny', '--weights', w, '--backend', 'cpu', '--out', join(tmp, 'o'));
+    expect(r.code).toBe(2);
+    expect(demoLines(r.stderr)[0]).toMatch(/^demo: .*weights\.safetensors: readSafetensors: expected a header of at most/);
+  });
+});
+
+describe('demo CLI run', () => {
+  it('runs the tiny preset on the bundled clip and writes keypoints and overlays', () => {
+    const out = mkdtempSync(join(tmpdir(), 'posegrad-demo-out-'));
+    const r = demo('--preset', 'tiny', '--backend', 'cpu', '--out', out);
+    expect(r.stderr).not.toMatch(/^demo:/m);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/weights: UNTRAINED \(random, seed 0\)/);
+    expect(r.stdout).toMatch(/^cpu\s+\d+(\.\d+)?\s+0 \(reference\)/m);
+    const doc = JSON.parse(readFileSync(join(out, 'keypoints.json'), 'utf8'));
+    expect(doc.model).toBe('rpstn');
+    expect(doc.jointSet).toBe('pennAction');
+    expect(doc.frames.map((f: { file: string }) => f.file)).toEqual(['0001.jpg', '0002.jpg', '0003.jpg', '0004.jpg', '0005.jpg']);
+    for (const f of doc.frames) {
+      expect(f.persons.map((p: { id: string }) => p.id)).toEqual(['1', '2', '3']);
+      for (const p of f.persons) {
+        expect(p.keypoints.length).toBe(13);
+        for (const k of p.keypoints) for (const v of [k.x, k.y, k.score]) expect(Number.isFinite(v)).toBe(true);
+      }
+    }
+    for (const f of ['0001', '0005']) {
+      const png = decodeImage(new Uint8Array(readFileSync(join(out, `${f}.png`))));
+      expect([png.width, png.height]).toEqual([576, 432]);
+    }
+  });
+
+  it('loads --weights and reports them instead of "UNTRAINED"', () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'posegrad-demo-w-'));
+    manualSeed(7);
+    const m = new RPSTN(rpstnPreset('tiny'));
+    const state = new Map<string, HostTensor>([...m.stateDict()].map(([k, t]) => [k, { dtype: t.dtype, shape: t.shape, data: t.dataSync() }]));
+    m.dispose();
+    const file = join(tmp, 'tiny.safetensors');
+    writeFileSync(file, writeSafetensors(state));
+    const r = demo('--preset', 'tiny', '--backend', 'cpu', '--weights', file, '--out', join(tmp, 'out'));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`weights: ${file}`);
+    expect(r.stdout).not.toContain('UNTRAINED');
+    expect(existsSync(join(tmp, 'out', 'keypoints.json'))).toBe(true);
+    // a checkpoint for another preset fails loudly
+    const r2 = demo('--preset', 'small', '--backend', 'cpu', '--weights', file, '--out', join(tmp, 'out2'));
+    expect(r2.code).toBe(2);
+    expect(demoLines(r2.stderr)[0]).toMatch(/tiny\.safetensors: loadStateDict: expected the model's keys, got 96 missing \[pose_net\.layer1\.1\.conv1\.weight/);
+  });
+});
+
+describe('cli/common helpers', () => {
+  it('parseBoxes accepts the bundled file and names the JSON path of an error', () => {
+    const boxes = parseBoxes(readFileSync(join(ROOT, 'assets/demo/boxes.json'), 'utf8'), 'boxes.json');
+    expect(boxes.length).toBe(5);
+    expect(boxes[0]!.persons.map((p) => p.id)).toEqual(['1', '2', '3']);
+    for (const f of boxes) for (const p of f.persons) {
+      const [x, y, w, h] = p.box;
+      expect(x >= 0 && y >= 0 && x + w <= 576 && y + h <= 432).toBe(true);
+    }
+    expect(() => parseBoxes('[]', 'f')).toThrow(CliError);
+    expect(() => parseBoxes('{"frames": []}', 'f')).toThrow(/f: frames: expected at least one frame/);
+    expect(() => parseBoxes('{"frames": [{"file": "a.jpg", "persons": [{"id": 1, "box": [0, 0, 1, 1]}, {"id": "1", "box": [0, 0, 1, 1]}]}]}', 'f')).toThrow(/frames\[0\]\.persons\[1\]\.id: expected ids unique within a frame/);
+    expect(() => parseBoxes('{"frames": [{"persons": []}]}', 'f')).toThrow(/frames\[0\]\.file: expected a file name, got undefined/);
+  });
+
+  it('recurrent windows cover every frame once; key-frame windows clamp at the edges', () => {
+    expect(recurrentWindows(5, 5)).toEqual([{ frames: [0, 1, 2, 3, 4], outputs: [0, 1, 2, 3, 4] }]);
+    expect(recurrentWindows(7, 3).map((w) => w.frames)).toEqual([[0, 1, 2], [3, 4, 5], [6]]);
+    expect(keyframeWindows(3, 2, 1)).toEqual([
+      { frames: [0, 0, 0, 1], outputs: [0] },
+      { frames: [0, 0, 1, 2], outputs: [1] },
+      { frames: [0, 1, 2, 2], outputs: [2] },
+    ]);
+    expect(() => recurrentWindows(0, 5)).toThrow(/recurrentWindows: expected positive integers/);
+  });
+
+  it('unionBox and formatTable', () => {
+    expect(unionBox([[0, 0, 2, 2], [1, -1, 3, 1]])).toEqual([0, -1, 4, 3]);
+    expect(formatTable(['a', 'bb'], [['xyz', '1']])).toBe('a    bb\n---  --\nxyz  1');
+  });
+});

@@ -1,0 +1,274 @@
+/**
+ * scaledDotProductAttention against the explicit formula in PyTorch, MultiheadAttention against
+ * torch.nn.MultiheadAttention, and TransformerBlock against a ViTPose/timm block
+ * (test/reference/ops_attention.py): forward and gradients in float64 and float32, float64
+ * gradchecks, numerical safety with logits in the thousands, and bad input.
+ */
+import { describe, expect, it } from 'vitest';
+import * as P from '../../index.js';
+import type { Tensor } from '../../index.js';
+import { LayerNorm } from '../../models/nn/extra-layers.js';
+import { MultiheadAttention, TransformerBlock } from '../../models/nn/attention.js';
+import type { Module } from '../../models/nn/module.js';
+import { assertClose, type Tol } from '../helpers/close.js';
+import { checkCase, F32, F64, loadFixture, toTensor, type FixtureCase } from '../helpers/fixtures.js';
+import { gradcheck } from '../helpers/gradcheck.js';
+
+const fx = loadFixture('ops', 'attention');
+const sdpa = ({ q, k, v, mask }: Record<string, Tensor>, p: Record<string, any>): Tensor =>
+  P.scaledDotProductAttention(q!, k!, v!, { attnMask: mask ?? null, scale: p.scale, isCausal: p.isCausal });
+
+describe('scaledDotProductAttention matches softmax(q·kᵀ·scale + mask)·v (PyTorch)', () => {
+  for (const c of fx.casesOf('sdpa')) {
+    it(c.name, () => {
+      checkCase(fx, c, sdpa, { dtype: 'float64', fwd: F64 });
+      checkCase(fx, c, sdpa, { dtype: 'float32', fwd: F32 }); // sdpa/huge included: no looser tolerance needed
+    });
+  }
+});
+
+describe('scaledDotProductAttention numerical safety', () => {
+  it('logits of ±5000 match the float64 reference without Inf or NaN', () => {
+    P.tidy(() => {
+      // One query, keys whose logits are ±5000 apart: naive exp() would overflow.
+      const q = P.tensor([[[[1, 0]]]], { dtype: 'float32' });
+      const k = P.tensor([[[[5000, 0], [-5000, 0], [4999, 0], [4990, 1]]]], { dtype: 'float32' });
+      const v = P.tensor([[[[1, 2], [3, 4], [5, 6], [7, 8]]]], { dtype: 'float32' });
+      for (const dtype of ['float32', 'float64'] as const) {
+        const [qq, kk, vv] = [q, k, v].map((t) => P.tensor(t.dataSync(), { dtype, shape: t.shape }).requiresGrad_());
+        const out = P.scaledDotProductAttention(qq!, kk!, vv!, { scale: 1 });
+        // float64 reference: weights e^0, e^-10000, e^-1, e^-10 over their sum
+        const w = [1, 0, Math.exp(-1), Math.exp(-10)];
+        const z = w.reduce((a, b) => a + b, 0);
+        const ref = [0, 1].map((d) => w.reduce((a, wi, j) => a + (wi / z) * v.dataSync()[j * 2 + d]!, 0));
+        assertClose(out.dataSync(), ref, dtype === 'float64' ? F64 : F32, `${dtype} out`);
+        P.sum(out).backward();
+        for (const t of [qq!, kk!, vv!]) expect(Array.from(t.grad!.dataSync()).every(Number.isFinite)).toBe(true);
+      }
+    });
+  });
+  it('a fully masked row gives zeros and zero gradients (no NaN)', () => {
+    P.tidy(() => {
+      const q = P.randn([1, 1, 3, 2], { dtype: 'float64' }).requiresGrad_();
+      const k = P.randn([1, 1, 4, 2], { dtype: 'float64' }).requiresGrad_();
+      const v = P.randn([1, 1, 4, 2], { dtype: 'float64' }).requiresGrad_();
+      const mask = P.tensor([[1, 1, 0, 0], [0, 0, 0, 0], [0, 1, 0, 1]], { dtype: 'int32' });
+      const out = P.scaledDotProductAttention(q, k, v, { attnMask: mask });
+      const o = out.dataSync();
+      expect([o[2], o[3]]).toEqual([0, 0]);
+      expect(Array.from(o).every(Number.isFinite)).toBe(true);
+      P.sum(P.mul(out, out)).backward();
+      expect(Array.from(q.grad!.dataSync()).slice(2, 4)).toEqual([0, 0]);
+      for (const t of [q, k, v]) expect(Array.from(t.grad!.dataSync()).every(Number.isFinite)).toBe(true);
+    });
+  });
+});
+
+describe('scaledDotProductAttention gradcheck (float64, central differences)', () => {
+  const r = (shape: number[], seed: number, scale = 1): Tensor => {
+    P.manualSeed(seed);
+    return P.mul(P.randn(shape, { dtype: 'float64' }), scale);
+  };
+  it('q, k, v without a mask (two key tiles, Dv ≠ D)', () => {
+    gradcheck((q, k, v) => P.scaledDotProductAttention(q, k, v), [r([1, 2, 3, 4], 1), r([1, 2, 40, 4], 2), r([1, 2, 40, 3], 3)], { maxPerInput: 60 });
+  });
+  it('q, k, v with a boolean mask and a custom scale, rank 3', () => {
+    const mask = P.tensor([[1, 0, 1, 1, 0], [0, 1, 1, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 1]], { dtype: 'int32' });
+    gradcheck((q, k, v) => P.scaledDotProductAttention(q, k, v, { attnMask: mask, scale: 0.7 }), [r([2, 4, 3], 4), r([2, 5, 3], 5), r([2, 5, 2], 6)]);
+  });
+  it('q, k, v and a broadcast float mask', () => {
+    gradcheck((q, k, v, m) => P.scaledDotProductAttention(q, k, v, { attnMask: m }), [r([2, 2, 3, 2], 7), r([2, 2, 4, 2], 8), r([2, 2, 4, 2], 9), r([2, 1, 1, 4], 10)]);
+  });
+  it('causal', () => {
+    gradcheck((q, k, v) => P.scaledDotProductAttention(q, k, v, { isCausal: true }), [r([1, 1, 4, 2], 11), r([1, 1, 5, 2], 12), r([1, 1, 5, 2], 13)]);
+  });
+});
+
+describe('scaledDotProductAttention semantics', () => {
+  it('an int32 mask keeps the keys where it is 1, like a -Infinity float mask where it is 0', () => {
+    P.tidy(() => {
+      const q = P.randn([2, 3, 4]);
+      const k = P.randn([2, 5, 4]);
+      const v = P.randn([2, 5, 2]);
+      const m = P.tensor([1, 0, 1, 1, 0], { dtype: 'int32' });
+      const f = P.tensor([0, -Infinity, 0, 0, -Infinity]);
+      assertClose(P.scaledDotProductAttention(q, k, v, { attnMask: m }).dataSync(), P.scaledDotProductAttention(q, k, v, { attnMask: f }).dataSync(), F32, 'bool vs float');
+    });
+  });
+  it('dropoutP drops attention weights and rescales by 1/(1-p)', () => {
+    P.tidy(() => {
+      const q = P.randn([1, 2, 3, 4], { dtype: 'float64' });
+      const k = P.randn([1, 2, 5, 4], { dtype: 'float64' });
+      const v = P.randn([1, 2, 5, 3], { dtype: 'float64' });
+      P.manualSeed(42);
+      const out = P.scaledDotProductAttention(q, k, v, { dropoutP: 0.4 });
+      P.manualSeed(42);
+      const keep = P.ge(P.rand([1, 2, 3, 5], { dtype: 'float64' }), 0.4);
+      const w = P.softmax(P.mul(P.matmul(q, P.transpose(k, 2, 3)), 0.5), 3);
+      const ref = P.matmul(P.mul(P.where(keep, w, 0), 1 / 0.6), v);
+      assertClose(out.dataSync(), ref.dataSync(), F64, 'dropout');
+      const full = P.scaledDotProductAttention(q, k, v);
+      expect(Array.from(out.dataSync())).not.toEqual(Array.from(full.dataSync()));
+    });
+  });
+  it('frees every intermediate of a forward/backward step', () => {
+    const q = P.randn([1, 2, 3, 4]).requiresGrad_();
+    const k = P.randn([1, 2, 5, 4]).requiresGrad_();
+    const v = P.randn([1, 2, 5, 4]).requiresGrad_();
+    const m = P.randn([1, 1, 3, 5]).requiresGrad_();
+    const before = P.memory().numTensors;
+    P.tidy(() => P.sum(P.scaledDotProductAttention(q, k, v, { attnMask: m })).backward());
+    expect(P.memory().numTensors).toBe(before + 4);
+    for (const t of [q, k, v, m]) t.dispose();
+  });
+});
+
+describe('scaledDotProductAttention rejects bad input', () => {
+  const q = P.zeros([2, 3, 4, 8]);
+  const k = P.zeros([2, 3, 6, 8]);
+  const v = P.zeros([2, 3, 6, 5]);
+  it('query and key head dims that differ', () => {
+    expect(() => P.scaledDotProductAttention(q, P.zeros([2, 3, 6, 7]), v)).toThrow('scaledDotProductAttention: expected key\'s last dim equal to query\'s (D = 8), got 7 (query [2, 3, 4, 8], key [2, 3, 6, 7])');
+  });
+  it('a mask that does not broadcast to [B, H, Lq, Lk]', () => {
+    expect(() => P.scaledDotProductAttention(q, k, v, { attnMask: P.zeros([4, 5]) })).toThrow('scaledDotProductAttention: expected attnMask broadcastable to [2, 3, 4, 6], got [4, 5]');
+    expect(() => P.scaledDotProductAttention(q, k, v, { attnMask: P.zeros([3, 2, 3, 4, 6]) })).toThrow('scaledDotProductAttention: expected attnMask broadcastable to [2, 3, 4, 6], got [3, 2, 3, 4, 6]');
+    expect(() => P.scaledDotProductAttention(q, k, v, { attnMask: P.zeros([2, 1, 4, 6], { dtype: 'float64' }) })).toThrow('scaledDotProductAttention: expected attnMask as int32 (boolean) or float32 (additive), got float64');
+  });
+  it('other shape errors', () => {
+    expect(() => P.scaledDotProductAttention(q, k, P.zeros([2, 3, 5, 5]))).toThrow("scaledDotProductAttention: expected value's length equal to key's (Lk = 6), got 5");
+    expect(() => P.scaledDotProductAttention(q, P.zeros([1, 3, 6, 8]), v)).toThrow("scaledDotProductAttention: expected key and value with query's batch dims [2, 3], got key [1, 3, 6, 8], value [2, 3, 6, 5]");
+    expect(() => P.scaledDotProductAttention(P.zeros([4, 8]), k, v)).toThrow('scaledDotProductAttention: expected query of rank 4 [B, H, Lq, D] or rank 3 [B, Lq, D], got shape [4, 8]');
+    expect(() => P.scaledDotProductAttention(q, P.zeros([3, 6, 8]), v)).toThrow(/^scaledDotProductAttention: expected query, key and value of one rank \(4\)/);
+    expect(() => P.scaledDotProductAttention(q, k, v, { isCausal: true, attnMask: P.zeros([4, 6]) })).toThrow('scaledDotProductAttention: expected either attnMask or isCausal, got both');
+    expect(() => P.scaledDotProductAttention(q, k, v, { dropoutP: 1 })).toThrow('scaledDotProductAttention: expected dropoutP in [0, 1), got 1');
+    expect(() => P.scaledDotProductAttention(q, k, P.zeros([2, 3, 6, 5], { dtype: 'float64' }))).toThrow('scaledDotProductAttention: expected tensors of one dtype, got float32 and float64');
+  });
+});
+
+// ------------------------------------------------------------------------------------------ modules
+/** Runs a module case: loads the parameters, checks outputs and all gradients against torch. */
+function checkModule<M extends Module>(c: FixtureCase, m: M, fwd: (m: M, ins: Record<string, Tensor>) => (Tensor | null)[], dtype: 'float64' | 'float32', tol: Tol): void {
+  const keys: string[] = c.params.keys;
+  expect([...m.stateDict().keys()]).toEqual(keys);
+  m.toDtype(dtype);
+  m.loadStateDict(new Map(keys.map((k) => [k, fx.get(`${c.name}/${k}`)])));
+  P.tidy(() => {
+    const ins: Record<string, Tensor> = {};
+    for (const k of Object.keys(c.inputs)) if (!keys.includes(k)) ins[k] = toTensor(fx.get(`${c.name}/${k}`), dtype, 'cpu', c.grads.includes(k));
+    const outs = fwd(m, ins);
+    expect(outs.filter((o) => o !== null).length).toBe(c.outputs);
+    outs.forEach((o, i) => {
+      if (!o) return;
+      const exp = fx.get(`${c.name}/${i === 0 ? 'out' : `out${i}`}`);
+      expect(o.shape).toEqual(exp.shape);
+      assertClose(o.dataSync(), exp.data, tol, `${c.name} (${dtype}) output ${i}`);
+    });
+    outs[0]!.backward(toTensor(fx.get(`${c.name}/gout`), dtype));
+    const sd = m.stateDict();
+    for (const k of c.grads) {
+      const t = ins[k] ?? sd.get(k)!;
+      if (!t.grad) throw new Error(`${c.name}: no gradient for ${k}`);
+      assertClose(t.grad.dataSync(), fx.get(`${c.name}/grad_${k}`).data, tol, `${c.name} (${dtype}) grad of ${k}`);
+    }
+  });
+  m.zeroGrad();
+}
+
+const mhaOf = (c: FixtureCase): MultiheadAttention => {
+  const E = c.name === 'mha/self' ? 8 : c.name === 'mha/cross' ? 6 : 4;
+  const H = { 'mha/self': 2, 'mha/cross': 3, 'mha/perHead': 2, 'mha/unbatched': 1 }[c.name]!;
+  return new MultiheadAttention(E, H, { kdim: c.params.kdim, vdim: c.params.vdim, batchFirst: c.params.batchFirst, bias: c.name !== 'mha/unbatched' });
+};
+const mhaRun = (c: FixtureCase) => (m: MultiheadAttention, x: Record<string, Tensor>): (Tensor | null)[] => {
+  switch (c.name) {
+    case 'mha/self': return m.forward(x.x!, x.x!, x.x!);
+    case 'mha/cross': return [m.forward(x.q!, x.k!, x.v!, { keyPaddingMask: x.kpm!, attnMask: x.am!, needWeights: false })[0]];
+    case 'mha/perHead': return m.forward(x.q!, x.k!, x.v!, { attnMask: x.am!, averageAttnWeights: false });
+    case 'mha/unbatched': return [m.forward(x.x!, x.y!, x.y!, { needWeights: false })[0]];
+    default: throw new Error(`unmapped case ${c.name}`);
+  }
+};
+
+describe('MultiheadAttention matches torch.nn.MultiheadAttention', () => {
+  for (const c of fx.casesOf('mha')) {
+    it(`${c.name}: outputs, input and parameter gradients`, () => {
+      const m = mhaOf(c);
+      checkModule(c, m, mhaRun(c), 'float64', F64);
+      checkModule(c, m, mhaRun(c), 'float32', F32);
+      m.dispose();
+    });
+  }
+  it('has PyTorch parameter names, shapes and init', () => {
+    P.manualSeed(5);
+    const a = new MultiheadAttention(8, 2);
+    expect([...a.stateDict().entries()].map(([k, v]) => [k, v.shape])).toEqual([['in_proj_weight', [24, 8]], ['in_proj_bias', [24]], ['out_proj.weight', [8, 8]], ['out_proj.bias', [8]]]);
+    const bound = Math.sqrt(6 / (24 + 8)); // xavier-uniform over [3E, E]
+    expect(Math.max(...Array.from(a.in_proj_weight!.dataSync(), Math.abs))).toBeLessThanOrEqual(bound);
+    expect(Array.from(a.in_proj_bias!.dataSync()).every((x) => x === 0)).toBe(true);
+    expect(Array.from(a.out_proj.bias!.dataSync()).every((x) => x === 0)).toBe(true);
+    const b = new MultiheadAttention(6, 3, { kdim: 4, vdim: 3, bias: false });
+    expect([...b.stateDict().entries()].map(([k, v]) => [k, v.shape])).toEqual([['q_proj_weight', [6, 6]], ['k_proj_weight', [6, 4]], ['v_proj_weight', [6, 3]], ['out_proj.weight', [6, 6]]]);
+    a.dispose();
+    b.dispose();
+  });
+  it('rejects bad shapes and masks', () => {
+    const m = new MultiheadAttention(4, 2);
+    const x = P.zeros([3, 2, 4]);
+    expect(() => new MultiheadAttention(6, 4)).toThrow('MultiheadAttention: expected embedDim divisible by numHeads, got embedDim 6, numHeads 4');
+    expect(() => m.forward(P.zeros([3, 2, 5]), x, x)).toThrow('MultiheadAttention: expected query features = embedDim 4, got shape [3, 2, 5]');
+    expect(() => m.forward(x, x, x, { attnMask: P.zeros([3, 4]) })).toThrow('MultiheadAttention: expected attnMask of shape [3, 3] or [4, 3, 3], got [3, 4]');
+    expect(() => m.forward(x, x, x, { keyPaddingMask: P.zeros([3, 2]) })).toThrow('MultiheadAttention: expected keyPaddingMask of shape [2, 3], got [3, 2]');
+    m.dispose();
+  });
+});
+
+describe('TransformerBlock (ViTPose/timm) matches the PyTorch block', () => {
+  for (const c of fx.casesOf('block')) {
+    it(`${c.name}: output, input and parameter gradients`, () => {
+      const cfg = { eps: c.params.eps ?? 1e-6, qkvBias: c.params.qkv_bias ?? true, mlpRatio: c.params.mlp_ratio ?? 4 };
+      const m = new TransformerBlock(c.params.dim, c.params.heads, cfg);
+      m.eval();
+      const run = (b: TransformerBlock, x: Record<string, Tensor>): Tensor[] => [b.forward(x.x!)];
+      checkModule(c, m, run, 'float64', F64);
+      checkModule(c, m, run, 'float32', F32);
+      m.dispose();
+    });
+  }
+  it('has ViTPose state-dict keys', () => {
+    const b = new TransformerBlock(12, 3);
+    expect([...b.stateDict().entries()].map(([k, v]) => [k, v.shape])).toEqual([
+      ['norm1.weight', [12]], ['norm1.bias', [12]], ['attn.qkv.weight', [36, 12]], ['attn.qkv.bias', [36]], ['attn.proj.weight', [12, 12]], ['attn.proj.bias', [12]],
+      ['norm2.weight', [12]], ['norm2.bias', [12]], ['mlp.fc1.weight', [48, 12]], ['mlp.fc1.bias', [48]], ['mlp.fc2.weight', [12, 48]], ['mlp.fc2.bias', [12]],
+    ]);
+    expect(b.norm1.eps).toBe(1e-6);
+    b.dispose();
+  });
+  it('drop path is the identity in eval mode and drops whole samples in training', () => {
+    P.tidy(() => {
+      const b = new TransformerBlock(4, 2, { dropPath: 0.5 });
+      const x = P.randn([8, 3, 4]);
+      b.eval();
+      const y1 = b.forward(x);
+      const y2 = b.forward(x);
+      expect(Array.from(y1.dataSync())).toEqual(Array.from(y2.dataSync()));
+      b.train();
+      // With p = 0.5 over 8 samples and 2 residual branches, some branch is dropped or doubled:
+      // the training output differs from the eval output.
+      P.manualSeed(3);
+      const y3 = b.forward(x).dataSync();
+      expect(Array.from(y3)).not.toEqual(Array.from(y1.dataSync()));
+      b.dispose();
+    });
+  });
+  it('LayerNorm module: weight ones, bias zeros, normalizes the last dims', () => {
+    P.tidy(() => {
+      const ln = new LayerNorm([2, 3], 1e-5);
+      expect([...ln.stateDict().keys()]).toEqual(['weight', 'bias']);
+      const y = ln.forward(P.tensor([[[1, 2, 3], [4, 5, 6]]]));
+      const mean = P.mean(y).item();
+      expect(Math.abs(mean)).toBeLessThan(1e-6);
+      ln.dispose();
+    });
+  });
+});

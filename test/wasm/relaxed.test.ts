@@ -1,0 +1,38 @@
+/**
+ * The relaxed-SIMD build (f32x4.relaxed_madd, a fused multiply-add, in the GEMM micro-kernel).
+ * Node 20 compiles relaxed SIMD only behind V8's --experimental-wasm-relaxed-simd, which
+ * `relaxedSimd: 'v8-flag'` sets at run time; later Node versions and browsers have it on by default.
+ * Parity against cpu for the GEMM-based kernels (matmul, conv2d and its backward passes), with the
+ * same tolerances as the plain build (FMA rounds once instead of twice: closer to cpu, not farther).
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { WasmBackend } from '../../backends/wasm/index.js';
+import { conv2d } from '../../ops/conv.js';
+import * as M from '../../ops/matmul.js';
+import { transpose } from '../../ops/shape.js';
+import { f, parity, setupWasm } from './helpers.js';
+
+const TOL = { atol: 1e-5, rtol: 1e-4 };
+let be: WasmBackend;
+
+beforeAll(async () => {
+  be = await setupWasm({ relaxedSimd: 'v8-flag' });
+});
+
+describe('wasm relaxed-SIMD build', () => {
+  it('is selected after the probe', () => {
+    expect(be.relaxedSimd).toBe(true);
+    expect(be.moduleFile).toBe('posegrad-relaxed.wasm');
+  });
+  it('matmul matches cpu', () => {
+    for (const [m, n, k] of [[1, 1, 1], [5, 9, 3], [33, 31, 65], [150, 70, 300]] as const) {
+      parity(`A·B ${m}x${n}x${k}`, (a, b) => M.matmul(a, b), [f([m, k], 1), f([k, n], 2)], { atol: 5e-5, rtol: 2e-4 });
+      parity(`Aᵀ·Bᵀ ${m}x${n}x${k}`, (a, b) => M.matmul(transpose(a, 0, 1), transpose(b, 0, 1)), [f([k, m], 3), f([n, k], 4)], { atol: 5e-5, rtol: 2e-4 });
+    }
+  });
+  it('conv2d (im2col + GEMM, 1x1, depthwise) matches cpu', () => {
+    parity('3x3', (x, w, b) => conv2d(x, w, b, { padding: 1, stride: [1, 2] }), [f([2, 3, 7, 9], 5), f([5, 3, 3, 3], 6), f([5], 7)], TOL);
+    parity('1x1', (x, w) => conv2d(x, w), [f([2, 6, 5, 3], 8), f([7, 6, 1, 1], 9)], TOL);
+    parity('depthwise', (x, w) => conv2d(x, w, null, { padding: 3, groups: 4 }), [f([1, 4, 9, 8], 10), f([4, 1, 7, 7], 11)], TOL);
+  });
+});
