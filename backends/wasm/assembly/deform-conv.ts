@@ -150,24 +150,24 @@ export function deform_pad_f32(src: usize, dst: usize, planes: i32, h: i32, w: i
 }
 
 /** Copies the interiors of zero-bordered planes at src into H×W planes at dst. */
-export function deform_unpad_f32(src: usize, dst: usize, planes: i32, h: i32, w: i32): void {
-  unpad_planes(src, dst, planes, h, w, 0);
+export function deform_unpad_f32(src: usize, dst: usize, planes: i32, h: i32, w: i32, accumulate: i32): void {
+  unpad_planes(src, dst, planes, h, w, accumulate);
 }
 
 /**
  * col[(c - c0)·K + t, p - p0] = m·bilinear(x[b, c], y, x) for the weight group's channels and the
  * chunk's pixels. xpad: the C zero-bordered planes of x[b]; offB/maskB: offset[b] and mask[b] (or 0).
+ * Only the chunk's columns j0 ≤ j < j1 (one thread's share; multiples of 4 but the last).
  */
-export function deform_im2col_f32(xpad: usize, offB: usize, maskB: usize, col: usize, work: usize, args: usize): void {
+export function deform_im2col_f32(xpad: usize, offB: usize, maskB: usize, col: usize, work: usize, args: usize, j0: i32, j1: i32): void {
   geometry(args);
   layout(work);
   const wpB = (<usize>WP) << 2;
-  const n = P1 - P0;
   for (let og = C0 / COG; og <= (C0 + CG - 1) / COG; og++) {
     const cA = max(C0, og * COG), cB = min(C0 + CG, (og + 1) * COG);
     for (let t = 0; t < K; t++) {
-      for (let s0 = 0; s0 < n; s0 += SUB) {
-        const count = min(SUB, n - s0);
+      for (let s0 = j0; s0 < j1; s0 += SUB) {
+        const count = min(SUB, j1 - s0);
         plan(offB, maskB, og, t, s0, count, false);
         for (let c = cA; c < cB; c++) {
           const xp = xpad + ((<usize>(c * PLANE)) << 2);
@@ -184,21 +184,21 @@ export function deform_im2col_f32(xpad: usize, offB: usize, maskB: usize, col: u
 /**
  * The adjoint of deform_im2col for dcol [Cg·K, ldcol] (the chunk's columns): adds into the zero-
  * bordered dx planes dxpad (C planes of sample b), doffB (offset grads of sample b) and dmaskB
- * (mask grads, when hasMask). xpad: the zero-bordered planes of x[b].
+ * (mask grads, when hasMask). xpad: the zero-bordered planes of x[b]. Only the chunk's columns
+ * j0 ≤ j < j1: threads own disjoint columns (so disjoint doff/dmask entries) and their own dxpad.
  */
-export function deform_col2im_f32(xpad: usize, dxpad: usize, offB: usize, maskB: usize, dcol: usize, doffB: usize, dmaskB: usize, work: usize, args: usize): void {
+export function deform_col2im_f32(xpad: usize, dxpad: usize, offB: usize, maskB: usize, dcol: usize, doffB: usize, dmaskB: usize, work: usize, args: usize, j0: i32, j1: i32): void {
   geometry(args);
   layout(work);
   const wpB = (<usize>WP) << 2;
-  const n = P1 - P0;
   for (let og = C0 / COG; og <= (C0 + CG - 1) / COG; og++) {
     const cA = max(C0, og * COG), cB = min(C0 + CG, (og + 1) * COG);
     for (let t = 0; t < K; t++) {
       const rowY = doffB + ((<usize>((og * 2 * K + 2 * t) * P + P0)) << 2);
       const rowX = rowY + ((<usize>P) << 2);
       const rowM = HAS_MASK ? dmaskB + ((<usize>((og * K + t) * P + P0)) << 2) : 0;
-      for (let s0 = 0; s0 < n; s0 += SUB) {
-        const count = min(SUB, n - s0);
+      for (let s0 = j0; s0 < j1; s0 += SUB) {
+        const count = min(SUB, j1 - s0);
         plan(offB, maskB, og, t, s0, count, true);
         memory.fill(GACC, 0, (<usize>count) << 4);
         for (let c = cA; c < cB; c++) {

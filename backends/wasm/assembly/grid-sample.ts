@@ -154,19 +154,20 @@ function plan(pg: usize, count: i32, H: i32, W: i32, mode: i32, pad: i32, align:
 }
 
 /**
- * out[n, c, p] = x[n, c] sampled at grid[n, p] over [N, C, H, W] x [N, P = Ho·Wo, 2].
+ * out[n, c, p] = x[n, c] sampled at grid[n, p] over [N, C, H, W] x [N, P = Ho·Wo, 2], for the
+ * samples n0 ≤ n < n1 and the points pb ≤ p < pe (one thread's share; see ../grid-sample.ts).
  * mode: 0 bilinear, 1 nearest; pad: 0 zeros, 1 border, 2 reflection; align: alignCorners.
  */
-export function grid_sample_f32(px: usize, pgrid: usize, po: usize, N: i32, C: i32, H: i32, W: i32, P: i32, mode: i32, pad: i32, align: i32, work: usize): void {
+export function grid_sample_f32(px: usize, pgrid: usize, po: usize, C: i32, H: i32, W: i32, P: i32, mode: i32, pad: i32, align: i32, work: usize, n0: i32, n1: i32, pb: i32, pe: i32): void {
   const Wp = W + 2;
   const wpB = (<usize>Wp) << 2;
   const plane = (H + 3) * Wp;
   const xpad = work;
   layout(work + ((<usize>(C * plane)) << 2));
-  for (let n = 0; n < N; n++) {
+  for (let n = n0; n < n1; n++) {
     pad_planes(px + ((<usize>(n * C * H * W)) << 2), xpad, C, H, W);
-    for (let p0 = 0; p0 < P; p0 += CHUNK) {
-      const count = min(CHUNK, P - p0);
+    for (let p0 = pb; p0 < pe; p0 += CHUNK) {
+      const count = min(CHUNK, pe - p0);
       plan(pgrid + ((<usize>((n * P + p0) * 2)) << 2), count, H, W, mode, pad, align, false);
       for (let c = 0; c < C; c++) {
         const xp = xpad + ((<usize>(c * plane)) << 2);
@@ -183,15 +184,15 @@ export function grid_sample_f32(px: usize, pgrid: usize, po: usize, N: i32, C: i
   }
 }
 
-/** dx [N, C, H, W] and dGrid [N, P, 2] from dy [N, C, P]. */
-export function grid_sample_backward_f32(px: usize, pdy: usize, pgrid: usize, pdx: usize, pdgrid: usize, N: i32, C: i32, H: i32, W: i32, P: i32, mode: i32, pad: i32, align: i32, work: usize): void {
+/** dx [N, C, H, W] and dGrid [N, P, 2] from dy [N, C, P], for the samples n0 ≤ n < n1. */
+export function grid_sample_backward_f32(px: usize, pdy: usize, pgrid: usize, pdx: usize, pdgrid: usize, C: i32, H: i32, W: i32, P: i32, mode: i32, pad: i32, align: i32, work: usize, n0: i32, n1: i32): void {
   const Wp = W + 2;
   const wpB = (<usize>Wp) << 2;
   const plane = (H + 3) * Wp;
   const xpad = work;
   const dxpad = work + ((<usize>(C * plane)) << 2);
   layout(dxpad + ((<usize>(C * plane)) << 2));
-  for (let n = 0; n < N; n++) {
+  for (let n = n0; n < n1; n++) {
     if (!mode) pad_planes(px + ((<usize>(n * C * H * W)) << 2), xpad, C, H, W);
     memory.fill(dxpad, 0, (<usize>(C * plane)) << 2);
     for (let p0 = 0; p0 < P; p0 += CHUNK) {
