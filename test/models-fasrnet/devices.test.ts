@@ -32,22 +32,9 @@ import { sum } from '../../ops/reduce.js';
 import { createFaSRnet } from '../../models/fasrnet/index.js';
 import { assertClose, maxAbsDiff } from '../helpers/close.js';
 import { clipFrame, randomize, upstream } from './helpers.js';
+import { availableDevices } from '../helpers/devices.js';
 
-process.env.XDG_RUNTIME_DIR ??= '/tmp';
-const devices: DeviceName[] = [];
-for (const [name, load] of [
-  ['wasm', async () => (await import('../../backends/wasm/index.js')).createWasmBackend()],
-  ['webgpu', async () => (await import('../../backends/webgpu/index.js')).createWebGPUBackend()],
-] as const) {
-  try {
-    if (!engine.isInitialized(name)) engine.registerBackendFactory(name, load);
-    await engine.init(name);
-    devices.push(name);
-  } catch (e) {
-    if (process.env.CI === 'true') throw new Error(`FaSRnet device tests: CI=true requires the ${name} backend. ${(e as Error).message}`);
-    console.warn(`[FaSRnet on ${name} skipped] ${(e as Error).message}`);
-  }
-}
+const devices = await availableDevices('FaSRnet device tests');
 
 const TOL = { atol: 2e-4, rtol: 2e-3 };
 /** A seed clear of bilinear kinks for cpu, wasm and webgpu in float32 (see the header). */

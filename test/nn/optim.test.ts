@@ -16,6 +16,7 @@ import { assertClose, type Tol } from '../helpers/close.js';
 import { Fixture, toTensor } from '../helpers/fixtures.js';
 import { readFileSync } from 'node:fs';
 import { readSafetensors } from '../../models/nn/safetensors.js';
+import { availableDevices } from '../helpers/devices.js';
 
 // The fixture's metadata holds the configs (test/reference/optim.py).
 const raw = readSafetensors(new Uint8Array(readFileSync(new URL('../fixtures/optim/optim.safetensors', import.meta.url))));
@@ -234,21 +235,7 @@ describe('optimizer errors', () => {
 
 // wasm and webgpu: the same updates must run there (ops only) and match cpu. A backend that cannot
 // start (no adapter) is skipped with a warning, except under CI=true, as in test/webgpu.
-process.env.XDG_RUNTIME_DIR ??= '/tmp';
-const devices: DeviceName[] = [];
-for (const [name, load] of [
-  ['wasm', async () => (await import('../../backends/wasm/index.js')).createWasmBackend()],
-  ['webgpu', async () => (await import('../../backends/webgpu/index.js')).createWebGPUBackend()],
-] as const) {
-  try {
-    if (!engine.isInitialized(name)) engine.registerBackendFactory(name, load);
-    await engine.init(name);
-    devices.push(name);
-  } catch (e) {
-    if (process.env.CI === 'true') throw new Error(`optim tests: CI=true requires the ${name} backend. ${(e as Error).message}`);
-    console.warn(`[optim on ${name} skipped] ${(e as Error).message}`);
-  }
-}
+const devices = await availableDevices('optim tests');
 
 describe('optimizers on other backends match cpu (including a resume from stateDict)', () => {
   const cases: Config[] = [
