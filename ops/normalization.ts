@@ -9,7 +9,7 @@
 import { noGrad } from '../engine/engine.js';
 import { broadcastShapes, normalizeAxis, sizeOf } from '../engine/shape.js';
 import type { Tensor } from '../engine/tensor.js';
-import { add, clamp, div, mul, sqrt, sub } from './elementwise.js';
+import { add, clamp, div, mul, sqrt } from './elementwise.js';
 import { sum } from './reduce.js';
 import { reshape } from './shape.js';
 import { backendOf, check, fail, fmtShape, kt, needsGrad, record, requireFloat, sameDeviceDtype, wrap } from './util.js';

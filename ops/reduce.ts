@@ -7,7 +7,7 @@ import type { ReduceOp } from '../backends/spec.js';
 import { normalizeAxes, normalizeAxis, sizeOf, shapesEqual } from '../engine/shape.js';
 import type { Tensor } from '../engine/tensor.js';
 import { add, div, eq, exp, log, mul, sub, sqrt } from './elementwise.js';
-import { expand, permute, reshape } from './shape.js';
+import { expand, reshape } from './shape.js';
 import { backendOf, check, fail, kt, record, requireFloat, wrap } from './util.js';
 
 type Dims = number | readonly number[] | undefined;

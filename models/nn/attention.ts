@@ -8,7 +8,7 @@
 import { fail, fmtShape } from '../../engine/shape.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { scaledDotProductAttention } from '../../ops/attention.js';
-import { full, ones, rand, zeros } from '../../ops/creation.js';
+import { full, rand, zeros } from '../../ops/creation.js';
 import { add, ge, gelu, mul, where } from '../../ops/elementwise.js';
 import { linear, matmul } from '../../ops/matmul.js';
 import { mean } from '../../ops/reduce.js';

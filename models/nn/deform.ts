@@ -7,7 +7,7 @@
  */
 import type { Tensor } from '../../engine/tensor.js';
 import { fail, fmtShape, pair } from '../../engine/shape.js';
-import { convOutSize, conv2d, type IntOrPair } from '../../ops/conv.js';
+import { convOutSize, type IntOrPair } from '../../ops/conv.js';
 import { zeros } from '../../ops/creation.js';
 import { deformConv2d } from '../../ops/deform-conv.js';
 import { sigmoid } from '../../ops/elementwise.js';

@@ -25,7 +25,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { DeviceName } from '../../backends/backend.js';
-import { engine, manualSeed, tidy } from '../../engine/engine.js';
+import { manualSeed, tidy } from '../../engine/engine.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { add, mul } from '../../ops/elementwise.js';
 import { sum } from '../../ops/reduce.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { engine, tidy } from '../../engine/engine.js';
 import type { Tensor } from '../../engine/tensor.js';
-import { square, sub, relu } from '../../ops/elementwise.js';
+import { square, sub } from '../../ops/elementwise.js';
 import { mean } from '../../ops/reduce.js';
 import { reshape } from '../../ops/shape.js';
 import { tensor } from '../../ops/creation.js';

@@ -58,8 +58,6 @@ export function pyAttributes(obj: object): Map<unknown, unknown> | undefined {
   return attributes.get(obj);
 }
 
-const MARK = Symbol('mark');
-
 /**
  * Reads one pickle from `bytes` starting at `start` and returns its value and the offset just past
  * its STOP opcode (several pickles may follow each other, as in PyTorch's legacy format).
