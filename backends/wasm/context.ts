@@ -43,8 +43,3 @@ export function numel(shape: readonly number[]): number {
   for (const d of shape) n *= d;
   return n;
 }
-
-/** Placeholder for kernels that are not written yet (see the file that calls it). */
-export function notImplemented(k: string): never {
-  throw new Error(`wasm: ${k} is not implemented yet`);
-}

@@ -1,10 +1,8 @@
 /**
  * FaSRnet on wasm and webgpu against cpu (float32): the tiny model with seeded random weights, a
  * full train-mode forward (backbone, FRM with dilated DCNs, TSA, SRM/PCN) and the backward to the
- * head's inputs and parameters. A backend that cannot start (no adapter), or that still lacks a
- * kernel the model needs (its placeholder throws "... not implemented yet" / "todo"), is skipped
- * with a warning naming the kernel, except under CI=true, where it fails (as test/webgpu and
- * test/nn/optim.test.ts treat a missing adapter).
+ * head's inputs and parameters. A backend that cannot start (no adapter) is skipped with a
+ * warning, except under CI=true, where it fails (test/helpers/devices.ts).
  * Tolerance. The reference is the same network run on cpu in float64 (the truth), and the bound
  * is |got - truth| ≤ atol 2e-4 + rtol 2e-3·|truth| + 4·e32, where e32 is the largest error of the
  * cpu float32 run against that truth for the same tensor. hFinal is ill-conditioned at this size
@@ -80,20 +78,10 @@ async function run(device: DeviceName, dtype: 'float32' | 'float64' = 'float32')
 
 describe('FaSRnet on other backends matches cpu (tiny, float32, train mode, official offset quirk)', () => {
   for (const d of devices) {
-    it(`${d}: H^r, H^final and gradients`, async (ctx) => {
+    it(`${d}: H^r, H^final and gradients`, async () => {
       const truth = await run('cpu', 'float64');
       const ref32 = await run('cpu');
-      let got: Result;
-      try {
-        got = await run(d);
-      } catch (e) {
-        const msg = (e as Error).message;
-        if (process.env.CI !== 'true' && /not implemented yet|^todo$/.test(msg)) {
-          console.warn(`[FaSRnet on ${d} skipped: a kernel is missing] ${msg}`);
-          ctx.skip();
-        }
-        throw e;
-      }
+      const got = await run(d);
       const check = (a: ArrayLike<number>, t: ArrayLike<number>, r32: ArrayLike<number>, label: string): void => {
         const e32 = maxAbsDiff(r32, t);
         const scale = Math.max(1, ...Array.from(t, Math.abs));

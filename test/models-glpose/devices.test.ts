@@ -3,9 +3,7 @@
  * eval-mode heatmaps, the selected candidates, the gradients of Σ heatmaps·r for the three input
  * crop tensors and for three parameters, and train-mode heatmaps (BatchNorm on batch statistics).
  * The webgpu suite is skipped without an adapter (and fails under CI=true, see test/webgpu/helpers).
- * While a backend still lacks a kernel the model needs (its placeholder throws "not implemented
- * yet" / "todo"), that backend's suite is skipped with a warning naming the kernel; any other
- * error fails the test.
+ * Any error on a backend fails its test.
  * Tolerances (float32, different summation orders through ~20 conv layers): outputs atol 2e-4 +
  * rtol 2e-3; gradients atol 2e-4·max|g| + rtol 2e-3.
  */
@@ -88,18 +86,12 @@ function compare(dev: Run, cpu: Run, label: string): void {
 
 const cpuRun = await runOn('cpu');
 
-/** Runs the model on `device` once; a missing kernel (placeholder error) becomes a skip reason. */
-async function attempt(device: DeviceName, available: boolean): Promise<{ run?: Run; error?: unknown; missing?: string }> {
+/** Runs the model on `device` once; an error is kept for the test to rethrow. */
+async function attempt(device: DeviceName, available: boolean): Promise<{ run?: Run; error?: unknown }> {
   if (!available) return {};
   try {
     return { run: await runOn(device) };
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    if (/is not implemented yet$|^todo$/.test(msg)) {
-      const where = (e instanceof Error ? e.stack ?? '' : '').split('\n').find((l) => /backends\/(wasm|webgpu)\//.test(l))?.trim() ?? '';
-      console.warn(`[glpose ${device} parity skipped] the backend lacks a kernel: ${msg} ${where}`);
-      return { missing: msg };
-    }
     return { error: e };
   }
 }
@@ -107,14 +99,14 @@ async function attempt(device: DeviceName, available: boolean): Promise<{ run?: 
 const wasm = await attempt('wasm', true);
 const webgpu = await attempt('webgpu', gpuAvailable);
 
-describe.skipIf(wasm.missing !== undefined)('GLPose on wasm matches cpu', () => {
+describe('GLPose on wasm matches cpu', () => {
   it('eval heatmaps, selection, input and parameter gradients, train-mode heatmaps', () => {
     if (wasm.error) throw wasm.error;
     compare(wasm.run!, cpuRun, 'wasm');
   });
 });
 
-describe.skipIf(!gpuAvailable || webgpu.missing !== undefined)('GLPose on webgpu matches cpu', () => {
+describe.skipIf(!gpuAvailable)('GLPose on webgpu matches cpu', () => {
   it('eval heatmaps, selection, input and parameter gradients, train-mode heatmaps', () => {
     if (webgpu.error) throw webgpu.error;
     compare(webgpu.run!, cpuRun, 'webgpu');
