@@ -6,6 +6,8 @@
  *                        'none' runs the peers alone)
  *   --peers <list>       peer engines: 'all' (default), 'none', or ids/prefixes ('tfjs,ort-web')
  *   --suite <list>       'kernels', 'networks' or both (default)
+ *   --mode <list>        modes to run: kernels 'fwd', 'fwd+bwd'; networks 'infer', 'train', 'paper'
+ *                        (default: all; e.g. 'fwd,infer,train' skips fwd+bwd and the paper-size runs)
  *   --quick              tiny shapes and few iterations (about a minute; the CI smoke test)
  *   --json               print the JSON report to stdout (the table then goes to stderr)
  *   --out <dir>          where to write the report (default bench/results)
@@ -18,6 +20,9 @@ import { parseArgs } from 'node:util';
 
 export type SuiteName = 'kernels' | 'networks';
 export const SUITES: readonly SuiteName[] = ['kernels', 'networks'];
+/** Every mode of both suites: kernel modes (formulas.ts MODES), then network modes (protocol.ts NetMode). */
+export const ALL_MODES = ['fwd', 'fwd+bwd', 'infer', 'train', 'paper'] as const;
+export type AnyMode = (typeof ALL_MODES)[number];
 
 export interface BenchArgs {
   filter: RegExp | null;
@@ -25,6 +30,8 @@ export interface BenchArgs {
   backends: string[] | null;
   peers: string[] | 'all' | 'none';
   suites: SuiteName[];
+  /** Modes to run (--mode); every mode by default. */
+  modes: AnyMode[];
   quick: boolean;
   json: boolean;
   outDir: string;
@@ -35,7 +42,7 @@ export interface BenchArgs {
 }
 
 export const USAGE = `Usage: npm run bench -- [--quick] [--filter <regex>] [--backend cpu,wasm,webgpu] [--peers all|none|<ids>]
-                       [--suite kernels,networks] [--json] [--out <dir>] [--no-write] [--preload <module>]`;
+                       [--suite kernels,networks] [--mode fwd,fwd+bwd,infer,train,paper] [--json] [--out <dir>] [--no-write] [--preload <module>]`;
 
 function list(v: string | undefined): string[] | undefined {
   if (v === undefined) return undefined;
@@ -53,6 +60,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
         backend: { type: 'string' },
         peers: { type: 'string' },
         suite: { type: 'string' },
+        mode: { type: 'string' },
         quick: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         out: { type: 'string' },
@@ -81,11 +89,15 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
   const suiteList = list(values.suite) ?? [...SUITES];
   for (const s of suiteList) if (!SUITES.includes(s as SuiteName)) throw new Error(`--suite: expected a list of [${SUITES.join(', ')}], got '${s}'`);
   if (suiteList.length === 0) throw new Error(`--suite: expected a list of [${SUITES.join(', ')}], got an empty list`);
+  const modeList = list(values.mode) ?? [...ALL_MODES];
+  for (const m of modeList) if (!ALL_MODES.includes(m as AnyMode)) throw new Error(`--mode: expected a list of [${ALL_MODES.join(', ')}], got '${m}'`);
+  if (modeList.length === 0) throw new Error(`--mode: expected a list of [${ALL_MODES.join(', ')}], got an empty list`);
   return {
     filter,
     backends,
     peers,
     suites: SUITES.filter((s) => suiteList.includes(s)),
+    modes: ALL_MODES.filter((m) => modeList.includes(m)),
     quick: values.quick ?? false,
     json: values.json ?? false,
     outDir: values.out ?? 'bench/results',

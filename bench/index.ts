@@ -23,7 +23,7 @@ import { runPeak } from './native/peak.js';
 import { NETWORKS } from './networks/registry.js';
 import { effectivePreset, netWorkloadId } from './networks/suite.js';
 import { decodeMessage, type CellMessage, type ChildMessage, type KernelJob, type NetworkJob, type WorkerJob } from './protocol.js';
-import { addThroughput, computeRatios, evaluateTargets } from './report/analyze.js';
+import { addThroughput, applyStartDetails, computeRatios, evaluateTargets } from './report/analyze.js';
 import { renderMarkdown } from './report/markdown.js';
 import type { BenchReport, EngineReport, KernelResult, NetworkResult } from './report/types.js';
 import { renderJson, writeReport } from './report/write.js';
@@ -59,7 +59,8 @@ function networkJobs(args: BenchArgs): NetworkJob[] {
   const jobs: NetworkJob[] = [];
   for (const n of NETWORKS) {
     if (!matchesFilter(args.filter, n.name, n.label)) continue;
-    jobs.push({ name: n.name, preset: 'small', mode: 'infer' }, { name: n.name, preset: 'tiny', mode: 'train' }, { name: n.name, preset: 'paper', mode: 'paper' });
+    const all: NetworkJob[] = [{ name: n.name, preset: 'small', mode: 'infer' }, { name: n.name, preset: 'tiny', mode: 'train' }, { name: n.name, preset: 'paper', mode: 'paper' }];
+    jobs.push(...all.filter((j) => args.modes.includes(j.mode)));
   }
   return jobs;
 }
@@ -77,7 +78,8 @@ function unavailableNetworks(args: BenchArgs): Map<string, string> {
 
 function plan(args: BenchArgs, backends: readonly DeviceName[], peers: readonly EngineDef[], unavailable: ReadonlyMap<string, string>): ProcessPlan[] {
   const kernels: KernelJob[] = args.suites.includes('kernels')
-    ? KERNEL_WORKLOADS.filter((w) => matchesFilter(args.filter, w.id, w.label)).map((w) => ({ id: w.id, spec: specOf(w, args.quick), modes: [...MODES] }))
+    ? KERNEL_WORKLOADS.filter((w) => matchesFilter(args.filter, w.id, w.label)).map((w) => ({ id: w.id, spec: specOf(w, args.quick), modes: MODES.filter((m) => args.modes.includes(m)) }))
+      .filter((k) => k.modes.length > 0)
     : [];
   const nets = networkJobs(args);
   const plans: ProcessPlan[] = [];
@@ -231,7 +233,10 @@ async function main(): Promise<number> {
       if (m.type === 'engine') {
         for (const id of m.engineIds) {
           const e = engineReports.get(id)!;
-          if (m.ok && m.start) Object.assign(e, { status: 'ok', version: m.start.version, details: m.start.details });
+          if (m.ok && m.start) {
+            Object.assign(e, { status: 'ok', version: m.start.version, details: m.start.details });
+            applyStartDetails(e, m.start.details);
+          }
           else Object.assign(e, { status: 'failed', error: m.error ?? 'failed to start' });
         }
         if (!m.ok) startError = m.error ?? 'failed to start';

@@ -30,13 +30,26 @@ export function posegradAdapter(device: DeviceName, root: RootModule): KernelAda
       const registered = root.engine.registeredBackends();
       if (!registered.includes(device)) throw new Error(`posegrad: expected '${device}' among the registered backends [${registered.join(', ')}], got none`);
       be = await root.init(device);
-      return { version: 'posegrad (this checkout)', details: { backend: device } };
+      return { version: 'posegrad (this checkout)', details: backendDetails(device, be) };
     },
     async prepare(spec, mode) {
       if (!be) throw new Error('posegrad: prepare called before start');
       return prepareKernel(be, spec, mode);
     },
   };
+}
+
+/**
+ * The engine details of a started backend: its name, and for wasm the build it loaded, its thread
+ * count and whether relaxed SIMD is on (set by WasmBackendOptions, e.g. from a --preload).
+ */
+export function backendDetails(device: DeviceName, be: object): Record<string, string | number | boolean> {
+  const details: Record<string, string | number | boolean> = { backend: device };
+  const b = be as { moduleFile?: unknown; threads?: unknown; relaxedSimd?: unknown };
+  if (typeof b.moduleFile === 'string') details.module = b.moduleFile;
+  if (typeof b.threads === 'number') details.threads = b.threads;
+  if (typeof b.relaxedSimd === 'boolean') details.relaxedSimd = b.relaxedSimd;
+  return details;
 }
 
 function kt(storage: unknown, shape: readonly number[]): KTensor {

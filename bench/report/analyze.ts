@@ -29,6 +29,22 @@ export function peakFor(engine: Pick<EngineDef, 'threads'>, metric: 'flops' | 'b
   return one === undefined ? null : { value: one * engine.threads, basis: `${what}, ${engine.threads} x 1 thread` };
 }
 
+/**
+ * A posegrad engine whose backend reports its own thread count (wasm with `threads: 2`, from a
+ * --preload) computes on that many threads: the report's threads, label and fraction of peak
+ * follow it, as does a relaxed-SIMD build in the label.
+ */
+export function applyStartDetails(e: EngineReport, details: Record<string, string | number | boolean>): void {
+  if (e.kind !== 'posegrad') return;
+  const tags: string[] = [];
+  if (details.relaxedSimd === true) tags.push('relaxed SIMD');
+  if (typeof details.threads === 'number' && details.threads > 1 && e.threads !== 'gpu') {
+    e.threads = details.threads;
+    tags.push(`${details.threads}t`);
+  }
+  if (tags.length > 0) e.label = `${e.label} (${tags.join(', ')})`;
+}
+
 /** Fills gflops, gbs, fractionOfPeak and peakBasis of ok results (mutates and returns them). */
 export function addThroughput(results: KernelResult[], engines: readonly EngineReport[], peak: PeakResult, machine: MachineInfo): KernelResult[] {
   const byId = new Map(engines.map((e) => [e.id, e]));

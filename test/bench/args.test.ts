@@ -97,3 +97,35 @@ describe('bench protocol and timing plan', () => {
     expect(planTiming(5000, true, true)).toEqual({ warmupIterations: 0, iterations: 1, timeMs: 0 });
   });
 });
+
+describe('bench --mode', () => {
+  it('defaults to every mode and keeps the canonical order', () => {
+    expect(parseBenchArgs([]).modes).toEqual(['fwd', 'fwd+bwd', 'infer', 'train', 'paper']);
+    expect(parseBenchArgs(['--mode', 'train,fwd,infer']).modes).toEqual(['fwd', 'infer', 'train']);
+  });
+
+  it('throws naming the flag on an unknown or empty mode list', () => {
+    expect(() => parseBenchArgs(['--mode', 'bwd'])).toThrow(/^--mode: expected a list of \[fwd, fwd\+bwd, infer, train, paper\], got 'bwd'/);
+    expect(() => parseBenchArgs(['--mode', ','])).toThrow(/^--mode: expected a list of .*got an empty list/);
+  });
+});
+
+describe('posegrad engine details from the started backend', () => {
+  it('takes a wasm backend’s threads and relaxed SIMD into the report’s threads and label', async () => {
+    const { applyStartDetails } = await import('../../bench/report/analyze.js');
+    const { backendDetails } = await import('../../bench/posegrad-kernels.js');
+    const details = backendDetails('wasm', { moduleFile: 'posegrad-relaxed-threads.wasm', threads: 2, relaxedSimd: true, other: 1 });
+    expect(details).toEqual({ backend: 'wasm', module: 'posegrad-relaxed-threads.wasm', threads: 2, relaxedSimd: true });
+    const e = { ...posegradEngine('wasm'), status: 'ok' as const };
+    applyStartDetails(e, details);
+    expect(e.threads).toBe(2);
+    expect(e.label).toBe('posegrad wasm (relaxed SIMD, 2t)');
+    const plain = { ...posegradEngine('wasm'), status: 'ok' as const };
+    applyStartDetails(plain, backendDetails('wasm', { moduleFile: 'posegrad.wasm', threads: 1, relaxedSimd: false }));
+    expect(plain.threads).toBe(1);
+    expect(plain.label).toBe('posegrad wasm');
+    const peer = { ...PEER_ENGINES[0]!, status: 'ok' as const };
+    applyStartDetails(peer, { threads: 4 });
+    expect(peer.threads).toBe(1);
+  });
+});
