@@ -61,6 +61,10 @@ export function runBackward(root: Tensor, grad?: Tensor): void {
     if (i < inputs.length) {
       top[1]++;
       const child = inputs[i];
+      if (child && child.isDisposed && child.requiresGrad) {
+        // dispose() drops a tensor's gradFn, so the gradient would silently stop here
+        fail('backward', `the graph behind the output alive: input ${i} of ${t.gradFn!.op} was disposed (by dispose() or by the tidy() that built it); call backward() inside that tidy()`, child.toString());
+      }
       if (child && child.requiresGrad && child.gradFn && !visited.has(child)) {
         visited.add(child);
         stack.push([child, 0]);

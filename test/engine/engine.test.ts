@@ -69,6 +69,18 @@ describe('autograd', () => {
     P.sum(y).backward();
     expect(Array.from(x.grad!.dataSync())).toEqual([1, 4]);
   });
+
+  it('a backward through a graph that tidy() freed throws instead of losing the gradient', () => {
+    const x = P.tensor([1, 2], { requiresGrad: true });
+    const y = P.tidy(() => P.sum(P.mul(P.exp(x), 2))); // exp(x) and the product are freed here
+    expect(() => y.backward()).toThrow(/backward: expected the graph behind the output alive: input 0 of \w+ was disposed .*got Tensor\(float32\[2\], disposed/);
+    expect(x.grad).toBe(null);
+    // inside the tidy, the same computation works
+    P.tidy(() => P.sum(P.mul(P.exp(x), 2)).backward());
+    const g = x.grad!.dataSync();
+    expect(g[0]).toBeCloseTo(2 * Math.E, 5);
+    expect(g[1]).toBeCloseTo(2 * Math.E ** 2, 5);
+  });
 });
 
 describe('memory', () => {
