@@ -1,11 +1,13 @@
 /**
  * Tables for docs/results.md from the runs' metrics.json files.
  *
- *   npx tsx models/train/report.ts RUNS_DIR
+ *   npx tsx models/train/report.ts RUNS_DIR [OTHER_SEED_DIR ...]
  *
  * reads RUNS_DIR/<id>/metrics.json for every run folder and prints Markdown: the main table
  * (final mAP on all / hard / clean / occluded / blurred validation frames, with the difference to
  * the baseline each network is paired with), the per-joint-group AP of each subset, and timings.
+ * Further folders hold the same stage-2 runs with other seeds: a table then sets the final mAP of
+ * each seed side by side (`seedMarkdown`).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -43,8 +45,9 @@ export function reportMarkdown(dir: string): string {
   const lines: string[] = [];
   const base = (arch: string): Metrics | undefined => runs.get(`baseline-${arch}`);
   const order = ['baseline-hrnet', 'fasrnet', 'fasrnet-static', 'glpose', 'glpose-static', 'baseline-vitpose', 'vremd', 'vremd-static', 'baseline-simplebaseline', 'rpstn', 'rpstn-static'];
-  lines.push('| network | paired baseline | trained params | mAP all | hard | clean | occluded | blurred | Δ hard | Δ clean |');
-  lines.push('|---|---|---|---|---|---|---|---|---|---|');
+  const pre = (arch: string): Metrics | undefined => runs.get(`pre-baseline-${arch}`);
+  lines.push('| network | paired baseline | trained params | steps (stage 1 + 2) | train min | mAP all | hard | clean | occluded | blurred | Δ hard | Δ clean |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const id of order) {
     const m = runs.get(id);
     if (!m) continue;
@@ -52,7 +55,10 @@ export function reportMarkdown(dir: string): string {
     const b = base(arch);
     const a = m.final.mAP;
     const d = (k: string): string => (m.config.model === 'baseline' || !b ? '' : sgn(a[k]! - b.final.mAP[k]!));
-    lines.push(`| ${id} | ${m.config.model === 'baseline' ? '—' : `baseline-${arch}`} | ${m.parameters.trainable.toLocaleString('en-US')} | ${f1(a.all)} | ${f1(a.hard)} | ${f1(a.clean)} | ${f1(a.occluded)} | ${f1(a.blurred)} | ${d('hard')} | ${d('clean')} |`);
+    const p1 = m.config.init ? pre(arch) : undefined;
+    const steps = p1 ? `${p1.config.steps} + ${m.config.steps}` : `${m.config.steps}`;
+    const minutes = ((p1?.trainSeconds ?? 0) + m.trainSeconds) / 60;
+    lines.push(`| ${id} | ${m.config.model === 'baseline' ? '—' : `baseline-${arch}`} | ${m.parameters.trainable.toLocaleString('en-US')} | ${steps} | ${minutes.toFixed(1)} | ${f1(a.all)} | ${f1(a.hard)} | ${f1(a.clean)} | ${f1(a.occluded)} | ${f1(a.blurred)} | ${d('hard')} | ${d('clean')} |`);
   }
   lines.push('');
   lines.push('Per joint group (AP), hard frames / clean frames:');
@@ -78,10 +84,12 @@ export function reportMarkdown(dir: string): string {
     lines.push(`| ${id} | ${init} | ${r.optimizer} ${r.lr}${r.milestones.length ? ` ÷10 at ${r.milestones.map((x) => `${Math.round(x * 100)}%`).join('/')}` : ''} | ${m.config.steps} | ${m.trainSeconds.toFixed(0)} | ${m.evalSeconds.toFixed(0)} | ${(m.trainSeconds / m.config.steps).toFixed(2)} | ${m.machine.loadavg[0]!.toFixed(1)} |`);
   }
   lines.push('');
-  lines.push('Validation mAP (all frames) during stage 2, every 200 steps (periodic ones on every 4th frame):');
+  const stage2 = order.map((id) => runs.get(id)).filter((m): m is Metrics => m !== undefined);
+  const evalSteps = [...new Set(stage2.flatMap((m) => m.evals.map((e) => e.step)))].sort((x, y) => x - y);
+  lines.push('Validation mAP (all frames) during stage 2 (* = a periodic evaluation on every 4th frame; the last is the final one on every frame):');
   lines.push('');
-  lines.push('| run | ' + [200, 400, 600].map((s) => `step ${s}`).join(' | ') + ' |');
-  lines.push('|---|---|---|---|');
+  lines.push(`| run | ${evalSteps.map((s) => `step ${s}`).join(' | ')} |`);
+  lines.push(`|---|${evalSteps.map(() => '---').join('|')}|`);
   for (const id of order) {
     const m = runs.get(id);
     if (!m) continue;
@@ -89,10 +97,37 @@ export function reportMarkdown(dir: string): string {
       const e = m.evals.filter((x) => x.step === s).sort((x, y) => x.stride - y.stride)[0];
       return e ? `${f1(e.mAP.all)}${e.stride > 1 ? '*' : ''}` : '–';
     };
-    lines.push(`| ${id} | ${at(200)} | ${at(400)} | ${at(600)} |`);
+    lines.push(`| ${id} | ${evalSteps.map(at).join(' | ')} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The final mAP (all / hard / clean) of each stage-2 run in each of `dirs` (one seed per folder),
+ * with the difference to the paired baseline of the same seed; runs missing from a folder show –.
+ */
+export function seedMarkdown(dirs: readonly string[]): string {
+  const sets = dirs.map((d) => ({ seed: [...loadRuns(d).values()][0]?.config.seed, runs: loadRuns(d) }));
+  const ids = ['baseline-hrnet', 'fasrnet', 'glpose', 'baseline-vitpose', 'vremd', 'baseline-simplebaseline', 'rpstn'];
+  const lines: string[] = [];
+  lines.push(`| network | ${sets.map((s) => `seed ${s.seed}: all / hard / clean (Δ all vs baseline)`).join(' | ')} |`);
+  lines.push(`|---|${sets.map(() => '---').join('|')}|`);
+  for (const id of ids) {
+    const cells = sets.map(({ runs }) => {
+      const m = runs.get(id);
+      if (!m) return '–';
+      const a = m.final.mAP;
+      const b = m.config.model === 'baseline' ? undefined : runs.get(`baseline-${PAIR[m.config.model]}`);
+      return `${f1(a.all)} / ${f1(a.hard)} / ${f1(a.clean)}${b ? ` (${sgn(a.all! - b.final.mAP.all!)})` : ''}`;
+    });
+    lines.push(`| ${id} | ${cells.join(' | ')} |`);
   }
   return `${lines.join('\n')}\n`;
 }
 
 const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === resolve(fileURLToPath(import.meta.url));
-if (isMain) process.stdout.write(reportMarkdown(resolve(process.argv[2] ?? 'out/train')));
+if (isMain) {
+  const dirs = process.argv.slice(2).map((d) => resolve(d));
+  process.stdout.write(reportMarkdown(dirs[0] ?? resolve('out/train')));
+  if (dirs.length > 1) process.stdout.write(`\nFinal mAP per seed of stage 2:\n\n${seedMarkdown(dirs)}`);
+}
