@@ -207,7 +207,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
 export function attention(rt: Runtime, q: GT, k: GT, v: GT, mask: GT | null, p: AttentionParams): { out: GPUStorage; lse: GPUStorage } {
   const g = geometry('attention', q, k, v, mask);
-  const { B, H, Lq, Lk, D, Dv } = g;
+  const { B, H, Lq, D, Dv } = g;
   const out = rt.alloc(B * H * Lq * Dv * 4);
   const lse = rt.alloc(B * H * Lq * 4);
   if (B * H * Lq === 0) return { out, lse };
