@@ -1,9 +1,18 @@
 /**
  * `npm run demo`: top-down video pose estimation on a short clip, on every available backend.
  *
- *   npx tsx cli/demo.ts [--clip bundled] [--frames DIR] [--boxes FILE] [--model rpstn]
+ *   npx tsx cli/demo.ts [--clip bundled|synth] [--frames DIR] [--boxes FILE] [--model rpstn]
  *                       [--preset small|tiny|paper] [--backend cpu|wasm|webgpu|all]
- *                       [--out DIR] [--weights FILE.safetensors] [--seed N]
+ *                       [--out DIR] [--weights FILE.safetensors|none] [--seed N]
+ *
+ * Weights: `--weights FILE` loads a checkpoint into the model's own preset; without --weights the
+ * demo loads the trained SynthPose weights shipped in assets/weights when there are some for the
+ * model and preset (models/train/weights.ts; the network is then built as the trainer built it);
+ * otherwise, or with `--weights none`, the network keeps its random initialization. The line
+ * `weights: ...` says which. `--clip synth` is a held-out SynthPose clip (assets/synth, never seen
+ * in training); its preset defaults to the one with shipped weights, and when the network predicts
+ * PoseTrack joints its keypoints are scored against the clip's ground truth (poseval mAP on all,
+ * hard = occluded or blurred, and clean frames).
  *
  * For each window of frames (the model's own grouping: RPSTN reads consecutive, non-overlapping
  * windows of T frames), every person present in the window is cropped with one affine crop shared
@@ -19,7 +28,7 @@
  * Exit codes: 0 success; 2 a usage or input error (one line on stderr); 1 when no backend could run.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { basename, extname, join, resolve } from 'node:path';
+import { basename, extname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DeviceName } from '../backends/backend.js';
 import { DEVICES } from '../backends/backend.js';
@@ -30,21 +39,35 @@ import { boxToCenterScale, cropPersonArray, type CenterScale } from '../models/p
 import { decodeArgmax, getFinalPreds, type Keypoint } from '../models/pose/decode.js';
 import { drawPose, drawRect } from '../models/pose/draw.js';
 import { encodePng, type RgbaImage } from '../models/pose/image.js';
+import type { PosevalPredPerson } from '../models/pose/metrics/poseval.js';
+import { scorePredictions, type EvalResult } from '../models/train/evaluate.js';
+import { loadSynthDemoClip } from '../models/train/weights.js';
 import { CliError, formatTable, loadFrames, parseBoxes, readFileOrFail, runCli, unionBox, type ClipWindow, type FrameBoxes } from './common.js';
-import { DEMO_MODELS, type BuiltModel, type DemoModel } from './models.js';
+import { buildShipped, DEMO_MODELS, shippedPresets, type BuiltModel, type DemoModel } from './models.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
-/** Clip sources for --clip. A SynthPose source can be added here (frames + boxes from the generator). */
-const CLIP_SOURCES: Record<string, { frames: string; boxes: string; note: string }> = {
+/**
+ * Clip sources for --clip. `groundTruth`: a folder with the clip's PoseTrack annotations.json
+ * (read by loadSynthDemoClip), whose frames are the box file's frames in the same order.
+ */
+const CLIP_SOURCES: Record<string, { frames: string; boxes: string; note: string; groundTruth?: string }> = {
   bundled: {
     frames: join(ROOT, 'assets', 'demo'),
     boxes: join(ROOT, 'assets', 'demo', 'boxes.json'),
     note: 'OpenCV sample vtest.avi, frames 1-5 (see docs/data.md)',
   },
+  synth: {
+    frames: join(ROOT, 'assets', 'synth'),
+    boxes: join(ROOT, 'assets', 'synth', 'boxes.json'),
+    note: 'SynthPose validation clip 35, frames 8-19, held out from training (models/train/make-synth-clip.ts)',
+    groundTruth: join(ROOT, 'assets', 'synth'),
+  },
 };
 
-const USAGE = `usage: npx tsx cli/demo.ts [--clip ${Object.keys(CLIP_SOURCES).join('|')}] [--frames DIR] [--boxes FILE] [--model ${Object.keys(DEMO_MODELS).join('|')}] [--preset NAME] [--backend ${DEVICES.join('|')}|all] [--out DIR] [--weights FILE] [--seed N]`;
+const USAGE = `usage: npx tsx cli/demo.ts [--clip ${Object.keys(CLIP_SOURCES).join('|')}] [--frames DIR] [--boxes FILE] [--model ${Object.keys(DEMO_MODELS).join('|')}] [--preset NAME] [--backend ${DEVICES.join('|')}|all] [--out DIR] [--weights FILE|none] [--seed N]
+
+Without --weights the shipped SynthPose weights (assets/weights) are loaded when the model and preset have some; --weights none keeps the random initialization.`;
 
 interface Options {
   framesDir: string;
@@ -55,8 +78,13 @@ interface Options {
   preset: string;
   backends: DeviceName[] | 'all';
   outDir: string;
+  /** A checkpoint for the model's own preset (--weights FILE). */
   weights: string | null;
+  /** Load the shipped SynthPose weights (no --weights, and some are shipped for the model and preset). */
+  shipped: boolean;
   seed: number;
+  /** The folder of the clip's ground truth, when the clip has one and --frames/--boxes did not replace it. */
+  groundTruth: string | null;
 }
 
 function parseOptions(argv: string[]): Options | null {
@@ -88,8 +116,13 @@ function parseOptions(argv: string[]): Options | null {
   const boxesFile = resolve(values.boxes ?? (values.frames ? join(values.frames, 'boxes.json') : clip.boxes));
   const model = DEMO_MODELS[values.model!];
   if (!model) throw new CliError(`--model: expected one of [${Object.keys(DEMO_MODELS).join(', ')}], got '${values.model}'`);
-  const preset = values.preset ?? model.defaultPreset;
-  if (!model.presets.includes(preset)) throw new CliError(`--preset: expected one of [${model.presets.join(', ')}] for ${values.model}, got '${preset}'`);
+  const untrained = values.weights === 'none';
+  const weights = values.weights && !untrained ? resolve(values.weights) : null;
+  const shipped = weights === null && !untrained ? shippedPresets(values.model!) : [];
+  // the held-out SynthPose clip defaults to the preset that has trained weights
+  const preset = values.preset ?? (clipName === 'synth' && shipped.length > 0 ? shipped[0]! : model.defaultPreset);
+  const presets = [...new Set([...model.presets, ...shipped])];
+  if (!presets.includes(preset)) throw new CliError(`--preset: expected one of [${presets.join(', ')}] for ${values.model}${untrained || weights ? ' (own presets; the shipped weights are not used with --weights)' : ''}, got '${preset}'`);
   const b = values.backend!;
   let backends: DeviceName[] | 'all';
   if (b === 'all') backends = 'all';
@@ -100,9 +133,22 @@ function parseOptions(argv: string[]): Options | null {
   }
   const seed = Number(values.seed);
   if (!Number.isInteger(seed)) throw new CliError(`--seed: expected an integer, got '${values.seed}'`);
-  const weights = values.weights ? resolve(values.weights) : null;
-  const note = values.frames || values.boxes ? `${framesDir}` : clip.note;
-  return { framesDir, boxesFile, clipNote: note, modelName: values.model!, model, preset, backends, outDir: resolve(values.out!), weights, seed };
+  const replaced = values.frames !== undefined || values.boxes !== undefined;
+  const note = replaced ? `${framesDir}` : clip.note;
+  return {
+    framesDir,
+    boxesFile,
+    clipNote: note,
+    modelName: values.model!,
+    model,
+    preset,
+    backends,
+    outDir: resolve(values.out!),
+    weights,
+    shipped: shipped.includes(preset),
+    seed,
+    groundTruth: !replaced && clip.groundTruth ? clip.groundTruth : null,
+  };
 }
 
 /** One person in one window: the shared crop and the window frames where the person has a box. */
@@ -243,17 +289,21 @@ function round(v: number, digits = 2): number {
   return Math.round(v * f) / f;
 }
 
-async function main(): Promise<void> {
-  const opts = parseOptions(process.argv.slice(2));
-  if (!opts) return;
-  const boxText = readFileOrFail(opts.boxesFile, 'box file').toString('utf8');
-  const boxes = parseBoxes(boxText, opts.boxesFile);
-  const frames = loadFrames(opts.framesDir, boxes);
-
-  manualSeed(opts.seed);
+/** The network with the weights the options ask for, the `weights:` line and keypoints.json's `weights` field. */
+function buildWithWeights(opts: Options): { built: BuiltModel; weightsNote: string; weightsField: string } {
+  const ship = opts.shipped ? buildShipped(opts.modelName, opts.preset) : null;
+  if (ship) {
+    const m = ship.info.mAP ?? {};
+    const fmt = (k: string): string => (typeof m[k] === 'number' ? m[k]!.toFixed(1) : '?');
+    const path = relative(ROOT, ship.path);
+    return {
+      built: ship.built,
+      weightsNote: `weights: ${path} (shipped: trained on SynthPose, ${ship.info.steps} steps of batch ${ship.info.batchSize} from its stage-1 baseline; validation mAP ${fmt('all')}, hard ${fmt('hard')}, clean ${fmt('clean')}; docs/results.md)`,
+      weightsField: path,
+    };
+  }
   const built = opts.model.build(opts.preset);
   built.module.eval();
-  let weightsNote: string;
   if (opts.weights) {
     const bytes = readFileOrFail(opts.weights, 'weights file');
     let file;
@@ -268,10 +318,22 @@ async function main(): Promise<void> {
     } catch (e) {
       throw new CliError(`${opts.weights}: ${(e as Error).message}`);
     }
-    weightsNote = `weights: ${opts.weights}${dropped.length ? ` (${dropped.length} unused official keys dropped)` : ''}`;
-  } else {
-    weightsNote = `weights: UNTRAINED (random, seed ${opts.seed}); the keypoints it writes are not meaningful. Pass --weights FILE.safetensors for a trained network.`;
+    return { built, weightsNote: `weights: ${opts.weights}${dropped.length ? ` (${dropped.length} unused official keys dropped)` : ''}`, weightsField: opts.weights };
   }
+  const avail = shippedPresets(opts.modelName);
+  const hint = avail.length ? `trained weights are shipped for --preset ${avail.join('|')}` : 'pass --weights FILE.safetensors for a trained network';
+  return { built, weightsNote: `weights: UNTRAINED (random, seed ${opts.seed}); the keypoints it writes are not meaningful (${hint}).`, weightsField: `untrained (seed ${opts.seed})` };
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv.slice(2));
+  if (!opts) return;
+  const boxText = readFileOrFail(opts.boxesFile, 'box file').toString('utf8');
+  const boxes = parseBoxes(boxText, opts.boxesFile);
+  const frames = loadFrames(opts.framesDir, boxes);
+
+  manualSeed(opts.seed);
+  const { built, weightsNote, weightsField } = buildWithWeights(opts);
 
   const windows = opts.model.windows(built, frames.length);
   const plans = planWindows(boxes, windows, built);
@@ -319,16 +381,28 @@ async function main(): Promise<void> {
 
   const source = ref ?? runs[0]!;
   const results = decodeRun(source, built, boxes, plans);
+  let groundTruth: { mAP: Record<string, number>; frames: Record<string, number> } | null = null;
+  if (opts.groundTruth) {
+    const scored = scoreAgainstGroundTruth(opts.groundTruth, built, boxes, results);
+    if (typeof scored === 'string') console.log(`\nground truth: not scored (${scored})`);
+    else {
+      const f = (k: keyof EvalResult): string => `${scored[k].table.mean.toFixed(1)} (${scored[k].numFrames} frames)`;
+      console.log(`\nground truth (${relative(ROOT, join(opts.groundTruth, 'annotations.json'))}, ${source.device} keypoints): mAP all ${f('all')} | hard ${f('hard')} | clean ${f('clean')}`);
+      const keys = ['all', 'hard', 'clean'] as const;
+      groundTruth = { mAP: Object.fromEntries(keys.map((k) => [k, Number(scored[k].table.mean.toFixed(2))])), frames: Object.fromEntries(keys.map((k) => [k, scored[k].numFrames])) };
+    }
+  }
   mkdirSync(opts.outDir, { recursive: true });
   const doc = {
     model: opts.modelName,
     preset: opts.preset,
-    weights: opts.weights ?? `untrained (seed ${opts.seed})`,
+    weights: weightsField,
     backend: source.device,
     jointSet: built.jointSet.name,
     joints: built.jointSet.names,
     decode: built.decode,
     coordinates: 'image pixels of each frame (x right, y down); score = heatmap maximum',
+    ...(groundTruth ? { groundTruth } : {}),
     frames: boxes.map((f, i) => ({ file: f.file, persons: results[i]! })),
   };
   writeFileSync(join(opts.outDir, 'keypoints.json'), formatKeypointsJson(doc));
@@ -341,6 +415,24 @@ async function main(): Promise<void> {
     writeFileSync(join(opts.outDir, `${basename(boxes[i]!.file, extname(boxes[i]!.file))}.png`), encodePng(canvas));
   });
   console.log(`\nwrote ${join(opts.outDir, 'keypoints.json')} and ${frames.length} overlay PNGs (from the ${source.device} results)`);
+}
+
+/**
+ * Poseval mAP of the demo's keypoints against the clip's ground truth (frame i of the box file =
+ * frame i of the annotations), on all, hard (occluded or blurred) and clean frames; or why not.
+ */
+function scoreAgainstGroundTruth(dir: string, built: BuiltModel, boxes: readonly FrameBoxes[], results: PersonResult[][]): EvalResult | string {
+  const { video } = loadSynthDemoClip(dir);
+  if (video.frames.length !== boxes.length) return `annotations.json has ${video.frames.length} frames, the box file ${boxes.length}`;
+  const names = built.jointSet.names;
+  if (names.length !== video.keypointNames.length || names.some((n, j) => n !== video.keypointNames[j])) {
+    return `the network predicts ${built.jointSet.name} joints, the ground truth is PoseTrack`;
+  }
+  const preds = new Map<number, PosevalPredPerson[]>();
+  video.frames.forEach((fr, i) => {
+    preds.set(fr.id, results[i]!.map((p) => ({ keypoints: Float64Array.from(p.keypoints.flatMap((k) => [k.x, k.y, k.score])) })));
+  });
+  return scorePredictions([video], preds);
 }
 
 await runCli('demo', main);

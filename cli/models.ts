@@ -19,6 +19,8 @@ import { createVREMD, VREMD_PRESETS, type VREMD } from '../models/vremd/index.js
 import { GLPose, GLPOSE_PRESETS, glposePreset, glposeWindows } from '../models/glpose/index.js';
 import { stripPrefix } from '../models/nn/checkpoint/index.js';
 import { reshape, slice, unsqueeze } from '../ops/shape.js';
+import { TRAIN_PRESETS, type ModelName, type TrainPreset } from '../models/train/adapters.js';
+import { loadTrainedModel, trainedWeightsFor, type WeightsInfo } from '../models/train/weights.js';
 import { keyframeWindows, recurrentWindows, type ClipWindow } from './common.js';
 
 export interface BuiltModel {
@@ -163,3 +165,46 @@ export const DEMO_MODELS: Readonly<Record<string, DemoModel>> = {
     },
   },
 };
+
+const LABELS: Readonly<Record<string, string>> = { rpstn: 'RPSTN', fasrnet: 'FaSRnet', vremd: 'VREMD', glpose: 'GLPose' };
+
+/** The presets of demo model `name` whose trained weights are shipped in assets/weights (models/train/weights.ts). */
+export function shippedPresets(name: string): string[] {
+  return TRAIN_PRESETS.filter((p) => trainedWeightsFor(name, p) !== null);
+}
+
+/** A demo network built as the trainer built it, with its shipped weights loaded. */
+export interface ShippedModel {
+  built: BuiltModel;
+  /** The weights file (assets/weights/<id>-<preset>.safetensors). */
+  path: string;
+  /** What the file says about its training run. */
+  info: WeightsInfo;
+}
+
+/**
+ * Demo model `name` at `preset` with the shipped SynthPose weights, or null when none are shipped.
+ * The network is the trainer's (models/train/adapters.ts: 17 PoseTrack joints, the training input
+ * size), which can differ from the demo's own preset of the same name (RPSTN tiny: 13 Penn Action
+ * joints), and its heatmaps are decoded as in the training evaluation (HRNet's get_final_preds).
+ * The demo's `windows` and `run` of the same model apply to it unchanged.
+ * @throws Error when the file does not fit the network.
+ */
+export function buildShipped(name: string, preset: string): ShippedModel | null {
+  if (!(name in LABELS) || trainedWeightsFor(name, preset) === null) return null;
+  const { adapter, path, info } = loadTrainedModel(name as ModelName, preset as TrainPreset);
+  const [w, h] = adapter.inputSize;
+  const n = adapter.module.numParameters();
+  return {
+    built: {
+      module: adapter.module,
+      inputSize: adapter.inputSize,
+      jointSet: adapter.jointSet,
+      decode: 'hrnet',
+      boxPadding: 1.25,
+      summary: `${LABELS[name]} '${preset}' as trained on SynthPose: ${n} parameters, input ${w}x${h}, K=${adapter.jointSet.numJoints} (${adapter.jointSet.name})`,
+    },
+    path,
+    info,
+  };
+}

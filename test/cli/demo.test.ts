@@ -1,7 +1,8 @@
 /**
  * The demo CLI: input errors give one line and exit code 2; a run on the bundled clip (tiny preset,
- * cpu) writes keypoints.json and one overlay PNG per frame; --weights loads a checkpoint. Plus the
- * shared helpers (box-file validation, clip windows).
+ * cpu) writes keypoints.json and one overlay PNG per frame; --weights loads a checkpoint; --clip
+ * synth loads the shipped SynthPose weights by default and scores against the clip's ground truth.
+ * Plus the shared helpers (box-file validation, clip windows).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -15,6 +16,8 @@ import { writeSafetensors, type HostTensor } from '../../models/nn/safetensors.j
 import { decodeImage } from '../../models/pose/image.js';
 import { RPSTN } from '../../models/rpstn/model.js';
 import { rpstnPreset } from '../../models/rpstn/presets.js';
+import { scorePredictions } from '../../models/train/evaluate.js';
+import { loadSynthDemoClip } from '../../models/train/weights.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -68,7 +71,9 @@ describe('demo CLI errors', () => {
     expect(demoLines(demo('--model', 'hrnet').stderr)).toEqual(["demo: --model: expected one of [rpstn, fasrnet, vremd, glpose], got 'hrnet'"]);
     expect(demoLines(demo('--preset', 'huge').stderr)).toEqual(["demo: --preset: expected one of [paper, small, tiny] for rpstn, got 'huge'"]);
     expect(demoLines(demo('--backend', 'tpu').stderr)).toEqual(["demo: --backend: expected all or a list of [cpu, wasm, webgpu], got 'tpu'"]);
-    expect(demoLines(demo('--clip', 'synth').stderr)).toEqual(["demo: --clip: expected one of [bundled], got 'synth'"]);
+    const clip = demo('--clip', 'posetrack');
+    expect(clip.code).toBe(2);
+    expect(demoLines(clip.stderr)).toEqual(["demo: --clip: expected one of [bundled, synth], got 'posetrack'"]);
   });
 
   it('a weights file that is not safetensors', () => {
@@ -83,7 +88,8 @@ describe('demo CLI errors', () => {
 describe('demo CLI run', () => {
   it('runs the tiny preset on the bundled clip and writes keypoints and overlays', () => {
     const out = mkdtempSync(join(tmpdir(), 'posegrad-demo-out-'));
-    const r = demo('--preset', 'tiny', '--backend', 'cpu', '--out', out);
+    // --weights none: the demo's own RPSTN tiny (Penn Action joints), not the shipped SynthPose weights
+    const r = demo('--preset', 'tiny', '--backend', 'cpu', '--weights', 'none', '--out', out);
     expect(r.stderr).not.toMatch(/^demo:/m);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/weights: UNTRAINED \(random, seed 0\)/);
@@ -122,6 +128,61 @@ describe('demo CLI run', () => {
     const r2 = demo('--preset', 'small', '--backend', 'cpu', '--weights', file, '--out', join(tmp, 'out2'));
     expect(r2.code).toBe(2);
     expect(demoLines(r2.stderr)[0]).toMatch(/tiny\.safetensors: loadStateDict: expected the model's keys, got 96 missing \[pose_net\.layer1\.1\.conv1\.weight/);
+  });
+});
+
+describe('demo --clip synth (the held-out SynthPose clip)', () => {
+  it('loads the shipped weights by default, says so, and scores its keypoints against the ground truth', () => {
+    const out = mkdtempSync(join(tmpdir(), 'posegrad-demo-synth-'));
+    const r = demo('--clip', 'synth', '--backend', 'cpu', '--out', out);
+    expect(demoLines(r.stderr)).toEqual([]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^clip: SynthPose validation clip 35, frames 8-19, held out from training .*: 12 frames of 256x256/m);
+    expect(r.stdout).toMatch(/^weights: assets\/weights\/rpstn-tiny\.safetensors \(shipped: trained on SynthPose, \d+ steps of batch \d+ from its stage-1 baseline; validation mAP \d+\.\d, hard \d+\.\d, clean \d+\.\d; docs\/results\.md\)$/m);
+    expect(r.stdout).not.toContain('UNTRAINED');
+    const doc = JSON.parse(readFileSync(join(out, 'keypoints.json'), 'utf8'));
+    expect([doc.model, doc.preset, doc.weights, doc.jointSet]).toEqual(['rpstn', 'tiny', 'assets/weights/rpstn-tiny.safetensors', 'posetrack']);
+    const boxes = parseBoxes(readFileSync(join(ROOT, 'assets/synth/boxes.json'), 'utf8'), 'boxes.json');
+    expect(doc.frames.map((f: { file: string }) => f.file)).toEqual(boxes.map((f) => f.file));
+    doc.frames.forEach((f: { persons: { id: string; keypoints: { x: number; y: number; score: number }[] }[] }, i: number) => {
+      expect(f.persons.map((p) => p.id)).toEqual(boxes[i]!.persons.map((p) => p.id));
+      for (const p of f.persons) {
+        expect(p.keypoints.length).toBe(17);
+        for (const k of p.keypoints) for (const v of [k.x, k.y, k.score]) expect(Number.isFinite(v)).toBe(true);
+      }
+    });
+    // the printed mAP is the one in keypoints.json, and the one poseval gives for the written keypoints
+    const { video } = loadSynthDemoClip();
+    const preds = new Map(video.frames.map((fr, i) => [fr.id, doc.frames[i].persons.map((p: { keypoints: { x: number; y: number; score: number }[] }) => ({ keypoints: p.keypoints.flatMap((k) => [k.x, k.y, k.score]) }))]));
+    const again = scorePredictions([video], preds);
+    for (const k of ['all', 'hard', 'clean'] as const) {
+      expect(doc.groundTruth.mAP[k]).toBeCloseTo(again[k].table.mean, 1);
+      expect(doc.groundTruth.frames[k]).toBe(again[k].numFrames);
+    }
+    expect(doc.groundTruth.frames.hard).toBeGreaterThan(0); // the clip has occluded or blurred frames
+    expect(doc.groundTruth.frames.clean).toBeGreaterThan(0);
+    expect(r.stdout).toContain(`mAP all ${doc.groundTruth.mAP.all.toFixed(1)} (12 frames)`);
+  });
+
+  it('the other temporal networks load their shipped weights too', () => {
+    for (const model of ['fasrnet', 'vremd', 'glpose']) {
+      const out = mkdtempSync(join(tmpdir(), `posegrad-demo-${model}-`));
+      const r = demo('--clip', 'synth', '--model', model, '--backend', 'cpu', '--out', out);
+      expect(demoLines(r.stderr)).toEqual([]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`weights: assets/weights/${model}-tiny.safetensors (shipped`);
+      expect(r.stdout).toMatch(/^ground truth \(assets\/synth\/annotations\.json, cpu keypoints\): mAP all \d+\.\d \(12 frames\)/m);
+      expect(JSON.parse(readFileSync(join(out, 'keypoints.json'), 'utf8')).weights).toBe(`assets/weights/${model}-tiny.safetensors`);
+    }
+  });
+
+  it('--weights none keeps the random network and says that weights are shipped; its joints are not scored', () => {
+    const out = mkdtempSync(join(tmpdir(), 'posegrad-demo-synth-none-'));
+    const r = demo('--clip', 'synth', '--preset', 'tiny', '--weights', 'none', '--backend', 'cpu', '--out', out);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('weights: UNTRAINED (random, seed 0); the keypoints it writes are not meaningful (trained weights are shipped for --preset tiny).');
+    expect(r.stdout).toContain('ground truth: not scored (the network predicts pennAction joints, the ground truth is PoseTrack)');
+    expect(JSON.parse(readFileSync(join(out, 'keypoints.json'), 'utf8')).weights).toBe('untrained (seed 0)');
   });
 });
 
