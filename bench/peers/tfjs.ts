@@ -10,8 +10,9 @@
  * - fwd+bwd uses `tf.grads(f)(inputs, dy)`: the forward plus the gradient of every input.
  * - Threads: tfjs-backend-wasm turns threads off under Node (tfjs issue #3830), so it runs on
  *   one thread here; `details.threads` reports `getThreadsCount()`.
- * - Completion: cpu and wasm kernels are synchronous; on webgpu the adapter submits the queue and
- *   awaits `queue.onSubmittedWorkDone()` before an iteration ends.
+ * - Completion: cpu and wasm kernels are synchronous; on webgpu the adapter ends tfjs's open
+ *   compute pass, submits the queue and awaits `queue.onSubmittedWorkDone()` before an iteration
+ *   ends (flushTfjsWebgpu), and checks on the first run that the GPU raised no validation error.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -24,8 +25,24 @@ type Tensor = TF.Tensor;
 
 interface WebGPUBackendLike {
   submitQueue(): void;
+  endComputePassEncoder(): void;
+  commandEncoder: unknown;
   device: GPUDevice;
   adapterInfo?: { vendor?: string; architecture?: string; device?: string; description?: string };
+}
+
+/**
+ * Submits tfjs-webgpu's pending work and waits until the GPU has done it. tfjs records dispatches
+ * into an open compute pass and submits only every WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE dispatches;
+ * its `submitQueue()` finishes the command encoder without ending that pass, so the pass must be
+ * ended first (as tfjs's own `read` does): finishing an encoder with an open pass makes an invalid
+ * command buffer, which the queue rejects with a validation error and never runs. Timing that
+ * measured nothing, not even the GPU work (an early version of this adapter did).
+ */
+export async function flushTfjsWebgpu(gpu: WebGPUBackendLike): Promise<void> {
+  gpu.endComputePassEncoder();
+  if (gpu.commandEncoder) gpu.submitQueue();
+  await gpu.device.queue.onSubmittedWorkDone();
 }
 
 export function tfjsAdapter(backend: 'cpu' | 'wasm' | 'webgpu'): KernelAdapter {
@@ -33,10 +50,7 @@ export function tfjsAdapter(backend: 'cpu' | 'wasm' | 'webgpu'): KernelAdapter {
   let gpu: WebGPUBackendLike | null = null;
 
   const finish = async (): Promise<void> => {
-    if (gpu) {
-      gpu.submitQueue();
-      await gpu.device.queue.onSubmittedWorkDone();
-    }
+    if (gpu) await flushTfjsWebgpu(gpu);
   };
 
   return {
@@ -130,8 +144,21 @@ export function tfjsAdapter(backend: 'cpu' | 'wasm' | 'webgpu'): KernelAdapter {
       const step: () => Tensor[] = dy
         ? () => tf.grads((...xs: Tensor[]) => f(...xs))(inputs, dy)
         : () => [f(...inputs)];
+      // The first (untimed) run checks that the GPU accepted the work: a validation error means
+      // the iterations time nothing, and the cell must fail rather than report a bogus speed.
+      let checked = gpu === null;
       const prepared = {
         async run() {
+          if (!checked) {
+            gpu!.device.pushErrorScope('validation');
+            const outs = tf.tidy(step);
+            await finish();
+            tf.dispose(outs);
+            const err = await gpu!.device.popErrorScope();
+            if (err) throw new Error(`tfjs-webgpu: expected the GPU to accept the iteration's commands, got a validation error: ${err.message}`);
+            checked = true;
+            return;
+          }
           const outs = tf.tidy(step);
           await finish();
           tf.dispose(outs);

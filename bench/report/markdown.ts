@@ -198,6 +198,7 @@ export function machineSection(report: BenchReport): string {
     `- ${peak}`,
     `- posegrad backends not registered yet: ${report.missingBackends.length ? report.missingBackends.join(', ') : 'none'}`,
     `- code: ${report.git ? `commit ${report.git.commit.slice(0, 10)}${report.git.dirty ? ' with uncommitted changes' : ''}` : 'not a git checkout'}`,
+    ...(report.amendments ?? []).map((a) => `- **amended**: the cells of ${a.engines.join(', ')} come from a later run (${a.date}, \`${a.argv.join(' ')}\`, ${a.git ? `commit ${a.git.commit.slice(0, 10)}` : 'no commit'}${a.loadAverage ? `, load ${fmt(a.loadAverage.start)}, ${fmt(a.loadAverage.end)}` : ''}): ${a.reason}`),
   ].join('\n');
 }
 

@@ -125,4 +125,19 @@ export interface BenchReport {
   missingBackends: string[];
   /** The commit measured, and whether tracked files differed from it; null outside a git checkout. */
   git: { commit: string; dirty: boolean } | null;
+  /**
+   * Engines whose cells were replaced by those of a later run (report/amend.ts), e.g. after a
+   * harness fix for that engine: which engines, from which run, and why.
+   */
+  amendments?: Amendment[];
+}
+
+export interface Amendment {
+  engines: string[];
+  /** The later run: its date, argv, commit, and load average. */
+  date: string;
+  argv: string[];
+  git: { commit: string; dirty: boolean } | null;
+  loadAverage?: { start: number; end: number };
+  reason: string;
 }
