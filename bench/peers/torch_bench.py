@@ -16,6 +16,7 @@ F.scaled_dot_product_attention; it is used when present). "fwd" runs under torch
 """
 import json
 import math
+import os
 import sys
 import time
 
@@ -143,6 +144,18 @@ def prepare(torch, F, tv_ops, spec, mode):
     return step_bwd, note
 
 
+def loaded_blas():
+    """The BLAS libraries this process mapped (torch.mm, bmm and torchvision's deform_conv2d go
+    through BLAS; a Debian torch uses the system's libblas.so.3, which may be the reference BLAS or
+    OpenBLAS): their resolved paths from /proc/self/maps, or torch's BLAS_INFO elsewhere."""
+    try:
+        with open("/proc/self/maps") as f:
+            libs = sorted({line.split()[-1] for line in f if "blas" in line.lower() and "/" in line})
+        return ", ".join(os.path.realpath(x) for x in libs) or "none mapped"
+    except OSError:
+        return "unknown"
+
+
 def main():
     job = json.load(sys.stdin)
     engines = job["engines"]
@@ -165,6 +178,7 @@ def main():
         "mkldnn": bool(torch.backends.mkldnn.is_available()),
         "threads": ",".join(str(e["threads"]) for e in engines),
         "python": sys.version.split()[0],
+        "blas": loaded_blas(),
     }
     send({"type": "engine", "engineIds": ids, "ok": True, "start": {"version": "torch %s" % torch.__version__, "details": details}})
     quick = bool(job["quick"])
