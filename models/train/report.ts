@@ -104,11 +104,12 @@ export function reportMarkdown(dir: string): string {
 
 /**
  * The final mAP (all / hard / clean) of each stage-2 run in each of `dirs` (one seed per folder),
- * with the difference to the paired baseline of the same seed; runs missing from a folder show –.
+ * with the difference to the paired baseline of the same seed, and each temporal network minus its
+ * static control; runs missing from a folder show –.
  */
 export function seedMarkdown(dirs: readonly string[]): string {
   const sets = dirs.map((d) => ({ seed: [...loadRuns(d).values()][0]?.config.seed, runs: loadRuns(d) }));
-  const ids = ['baseline-hrnet', 'fasrnet', 'glpose', 'baseline-vitpose', 'vremd', 'baseline-simplebaseline', 'rpstn'];
+  const ids = ['baseline-hrnet', 'fasrnet', 'fasrnet-static', 'glpose', 'glpose-static', 'baseline-vitpose', 'vremd', 'vremd-static', 'baseline-simplebaseline', 'rpstn', 'rpstn-static'];
   const lines: string[] = [];
   lines.push(`| network | ${sets.map((s) => `seed ${s.seed}: all / hard / clean (Δ all vs baseline)`).join(' | ')} |`);
   lines.push(`|---|${sets.map(() => '---').join('|')}|`);
@@ -119,6 +120,20 @@ export function seedMarkdown(dirs: readonly string[]): string {
       const a = m.final.mAP;
       const b = m.config.model === 'baseline' ? undefined : runs.get(`baseline-${PAIR[m.config.model]}`);
       return `${f1(a.all)} / ${f1(a.hard)} / ${f1(a.clean)}${b ? ` (${sgn(a.all! - b.final.mAP.all!)})` : ''}`;
+    });
+    lines.push(`| ${id} | ${cells.join(' | ')} |`);
+  }
+  lines.push('');
+  lines.push('What the neighbouring frames bring: each temporal network minus its static control (same seed), all / hard / clean:');
+  lines.push('');
+  lines.push(`| network | ${sets.map((s) => `seed ${s.seed}`).join(' | ')} |`);
+  lines.push(`|---|${sets.map(() => '---').join('|')}|`);
+  for (const id of ['fasrnet', 'glpose', 'vremd', 'rpstn']) {
+    const cells = sets.map(({ runs }) => {
+      const m = runs.get(id);
+      const c = runs.get(`${id}-static`);
+      if (!m || !c) return '–';
+      return (['all', 'hard', 'clean'] as const).map((k) => sgn(m.final.mAP[k]! - c.final.mAP[k]!)).join(' / ');
     });
     lines.push(`| ${id} | ${cells.join(' | ')} |`);
   }
