@@ -6,6 +6,8 @@
  *   (recurrentWindows for RPSTN; keyframeWindows for key-frame models);
  * - `run(module, clip)` maps a clip [B, T, 3, H, W] to heatmaps [B, outputs, K, h, w];
  * - `loadWeights` maps a checkpoint's tensors onto the module (official key conversions go here).
+ * `buildShipped` builds a model instead as the trainer built it, with the SynthPose weights shipped
+ * in assets/weights (models/train/weights.ts); `windows` and `run` apply to it unchanged.
  */
 import type { Tensor } from '../engine/tensor.js';
 import type { Module } from '../models/nn/module.js';
