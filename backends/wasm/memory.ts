@@ -141,7 +141,7 @@ export class WasmMemory {
   /** Writes i32 words into the args slot (slot 0) and returns its pointer. */
   args(words: readonly number[], extra = 0): number {
     const p = this.scratch(0, (words.length + extra) * 4, 'args');
-    this.i32.set(words, p >> 2);
+    this.i32.set(words, p >>> 2);
     return p;
   }
 
@@ -151,17 +151,17 @@ export class WasmMemory {
     if (values.length) {
       if (dtype === 'int32') {
         const v = this.i32;
-        if (values instanceof Int32Array) v.set(values, s.ptr >> 2);
-        else for (let i = 0; i < values.length; i++) v[(s.ptr >> 2) + i] = Math.trunc(values[i]!);
-      } else this.f32.set(values, s.ptr >> 2);
+        if (values instanceof Int32Array) v.set(values, s.ptr >>> 2);
+        else for (let i = 0; i < values.length; i++) v[(s.ptr >>> 2) + i] = Math.trunc(values[i]!);
+      } else this.f32.set(values, s.ptr >>> 2);
     }
     return s;
   }
 
   /** A host copy of a storage holding `n` elements of `dtype`. */
   read(s: WasmStorage, n: number, dtype: DType): Float32Array | Int32Array {
-    if (dtype === 'int32') return this.i32.slice(s.ptr >> 2, (s.ptr >> 2) + n);
-    return this.f32.slice(s.ptr >> 2, (s.ptr >> 2) + n);
+    if (dtype === 'int32') return this.i32.slice(s.ptr >>> 2, (s.ptr >>> 2) + n);
+    return this.f32.slice(s.ptr >>> 2, (s.ptr >>> 2) + n);
   }
 }
 

@@ -15,7 +15,7 @@ function tapTable(ctx: WasmContext, H: number, W: number, p: InterpolateParams):
   const ptr = ctx.mem.scratch(SLOT_TAPS, n * 4, 'interpolate');
   const i32 = ctx.mem.i32;
   const f32 = ctx.mem.f32;
-  let at = ptr >> 2;
+  let at = ptr >>> 2;
   const axis = (outSize: number, inSize: number, ratio: number): void => {
     for (let d = 0; d < outSize; d++) {
       let s: number;

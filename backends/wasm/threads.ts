@@ -108,7 +108,7 @@ export class ThreadPool {
     this.workers.forEach((w, k) => {
       const t = k + 1;
       if (bounds[t + 1]! <= bounds[t]!) return;
-      const base = w.ctl >> 2;
+      const base = w.ctl >>> 2;
       i32.set([...args(t), bounds[t]!, bounds[t + 1]!, convArgs, 0], base + 2);
       Atomics.store(i32, base, seq);
       Atomics.notify(i32, base);
@@ -116,7 +116,7 @@ export class ThreadPool {
     });
     run0();
     for (const w of active) {
-      const at = (w.ctl >> 2) + 1;
+      const at = (w.ctl >>> 2) + 1;
       if (isNode) while (Atomics.load(i32, at) !== seq) Atomics.wait(i32, at, Atomics.load(i32, at), 50);
       else while (Atomics.load(i32, at) !== seq) { /* spin: the browser main thread may not block */ }
     }
@@ -140,7 +140,7 @@ export class ThreadPool {
       const a = args(k + 1);
       if (!a) return;
       if (a.length > 18) throw new Error(`wasm: expected at most 18 arguments for a thread job, got ${a.length} (${name})`);
-      const base = w.ctl >> 2;
+      const base = w.ctl >>> 2;
       i32.set(a, base + 2);
       i32[base + 20] = a.length;
       i32[base + 21] = kind;
@@ -151,7 +151,7 @@ export class ThreadPool {
     const a0 = args(0);
     if (a0) (exports[name] as (...x: number[]) => void)(...a0);
     for (const w of active) {
-      const at = (w.ctl >> 2) + 1;
+      const at = (w.ctl >>> 2) + 1;
       if (isNode) while (Atomics.load(i32, at) !== seq) Atomics.wait(i32, at, Atomics.load(i32, at), 50);
       else while (Atomics.load(i32, at) !== seq) { /* spin: the browser main thread may not block */ }
     }
@@ -160,8 +160,8 @@ export class ThreadPool {
   terminate(): void {
     const i32 = new Int32Array(this.mem.memory.buffer);
     for (const w of this.workers) {
-      Atomics.store(i32, w.ctl >> 2, -1);
-      Atomics.notify(i32, w.ctl >> 2);
+      Atomics.store(i32, w.ctl >>> 2, -1);
+      Atomics.notify(i32, w.ctl >>> 2);
       w.terminate();
     }
   }

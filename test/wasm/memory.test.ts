@@ -83,6 +83,23 @@ describe('wasm memory', () => {
     x.dispose();
   });
 
+  it('blocks above 2 GiB are written, computed on and read back (pointers are unsigned)', async () => {
+    // A backend of its own, so that the shared one does not keep 2 GiB for the other tests.
+    const big = await createWasmBackend();
+    const pad = big.memory.alloc('test', 2 ** 31 + 2 ** 20); // pushes the next block past 2^31
+    const v = rand(1000, 9);
+    const s = big.upload(v, 'float32');
+    expect(s.ptr).toBeGreaterThan(2 ** 31);
+    const x = { storage: s, shape: [1000], dtype: 'float32' as const };
+    expect(Array.from(big.readSync(x))).toEqual(Array.from(v));
+    const y = big.unary('neg', x, []);
+    expect(Array.from(big.readSync({ storage: y, shape: [1000], dtype: 'float32' }))).toEqual(Array.from(v, (a) => -a));
+    big.release(y);
+    big.release(s);
+    big.release(pad);
+    big.terminate();
+  });
+
   it('float64 is rejected with a clear Error', () => {
     expect(() => tensor([1, 2], { dtype: 'float64', device: 'wasm' })).toThrow("wasm upload: expected dtype 'float32' or 'int32' (the wasm backend has no float64), got 'float64'");
     expect(() => full([2], 1, { dtype: 'float64', device: 'wasm' })).toThrow(/wasm fill: expected dtype 'float32' or 'int32'/);
