@@ -42,3 +42,30 @@ export function assertClose(actual: ArrayLike<number> | TypedArray, expected: Ar
     throw new Error(`${label}: element ${worst}: expected ${expected[worst]}, got ${actual[worst]} (|Δ| = ${Math.abs(actual[worst]! - expected[worst]!)}, atol ${tol.atol}, rtol ${tol.rtol}; max |Δ| over all ${maxAbsDiff(actual, expected)})`);
   }
 }
+
+/** The tolerance of assertCloseToTruth. */
+export interface TruthTol extends Tol {
+  /** When true, atol is relative to the scale max(1, max |truth|). */
+  atolScaled?: boolean;
+  /** The float32 reference may be at most this fraction of the scale off the truth. */
+  maxRef32: number;
+  /** Said when the float32 reference itself is off (what to do about it). */
+  ref32Hint?: string;
+}
+
+/**
+ * A float32 run against the float64 truth, allowing a few times the error of the cpu float32 run:
+ * |actual - truth| ≤ atol + rtol·|truth| + 4·e32, e32 = max |ref32 - truth| (cpu float32 sums in
+ * doubles, the other backends in float32). First checks e32 ≤ maxRef32·scale: a reference that is
+ * itself off (a kink, an ill-conditioned point) would make the bound meaningless.
+ */
+export function assertCloseToTruth(actual: ArrayLike<number>, truth: ArrayLike<number>, ref32: ArrayLike<number>, tol: TruthTol, label = 'value'): void {
+  const e32 = maxAbsDiff(ref32, truth);
+  let scale = 1;
+  for (let i = 0; i < truth.length; i++) scale = Math.max(scale, Math.abs(truth[i]!));
+  if (!(e32 <= tol.maxRef32 * scale)) {
+    throw new Error(`${label}: expected the cpu float32 reference within ${tol.maxRef32}·scale of the float64 truth, got ${e32} (scale ${scale})${tol.ref32Hint ? `: ${tol.ref32Hint}` : ''}`);
+  }
+  const atol = (tol.atolScaled ? tol.atol * scale : tol.atol) + 4 * e32;
+  assertClose(actual, truth, { atol, rtol: tol.rtol }, `${label} (cpu float32 is ${e32.toExponential(2)} off the float64 truth, scale ${scale.toPrecision(3)})`);
+}

@@ -29,7 +29,7 @@ import { SimpleBaseline } from '../../models/backbones/resnet.js';
 import { VIT_PRESETS, ViTPose } from '../../models/backbones/vit.js';
 import type { Module } from '../../models/nn/module.js';
 import { RPSTN, rpstnPreset } from '../../models/rpstn/index.js';
-import { assertClose, maxAbsDiff } from '../helpers/close.js';
+import { assertCloseToTruth } from '../helpers/close.js';
 import { availableDevices } from '../helpers/devices.js';
 import { fromFormula, randomize } from '../helpers/models.js';
 
@@ -88,11 +88,7 @@ async function run(net: Net, device: DeviceName, dtype: 'float32' | 'float64'): 
 }
 
 function check(device: string, label: string, got: ArrayLike<number>, truth: ArrayLike<number>, r32: ArrayLike<number>): void {
-  const e32 = maxAbsDiff(r32, truth);
-  let scale = 1;
-  for (let i = 0; i < truth.length; i++) scale = Math.max(scale, Math.abs(truth[i]!));
-  expect(e32, `${label}: cpu float32 against the truth`).toBeLessThan(1e-3 * scale);
-  assertClose(got, truth, { atol: ATOL * scale + 4 * e32, rtol: 2e-3 }, `${device} ${label} (cpu float32 is ${e32.toExponential(2)} off the float64 truth, scale ${scale.toPrecision(3)})`);
+  assertCloseToTruth(got, truth, r32, { atol: ATOL, atolScaled: true, rtol: 2e-3, maxRef32: 1e-3 }, `${device} ${label}`);
 }
 
 describe.skipIf(devices.length === 0)('RPSTN and the backbones on other backends match cpu (train mode, forward and backward)', () => {
