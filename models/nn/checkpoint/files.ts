@@ -1,13 +1,14 @@
 /**
  * Checkpoint files on disk (Node). `node:fs` is imported dynamically, so that importing posegrad in
- * a browser does not pull it in; in a browser, fetch the bytes and call `loadPthAsync` or
- * `readSafetensors` directly.
+ * a browser does not pull it in; in a browser, fetch the bytes and call `loadPthAsync`,
+ * `readSafetensors` or `readTfjsGraphModel` directly.
  */
 import type { Tensor } from '../../../engine/tensor.js';
 import type { Module } from '../module.js';
 import { readSafetensors, writeSafetensors, type HostTensor } from '../safetensors.js';
 import { detectFormat, loadPth, type LoadPthOptions, type PyValue } from './pth.js';
 import { toHostStateDict, type StateDict } from './state-dict.js';
+import { parseTfjsModelJson, readTfjsGraphModel, type TfjsGraphModel } from './tfjs.js';
 
 async function fs(): Promise<typeof import('node:fs/promises')> {
   try {
@@ -42,4 +43,27 @@ export async function loadCheckpointFile(path: string, opts: LoadPthOptions = {}
 export async function saveSafetensors(src: Module | Map<string, Tensor | HostTensor>, path: string, metadata?: Record<string, string>): Promise<void> {
   const host = await toHostStateDict(src);
   await (await fs()).writeFile(path, writeSafetensors(host, metadata));
+}
+
+/**
+ * Reads a TF.js graph model from disk: `modelJsonPath` (model.json) and its weight shards, whose
+ * manifest paths are relative to the json's folder, decoded by readTfjsGraphModel (see there for
+ * shapes and dtypes). The manifest is checked before any shard is read.
+ * @throws Error when a file cannot be read, a shard path is absolute or climbs out of the folder
+ *   ('..'), or anything readTfjsGraphModel rejects (errors name `modelJsonPath`).
+ */
+export async function loadTfjsGraphModelFile(modelJsonPath: string): Promise<TfjsGraphModel> {
+  const f = await fs();
+  const text = await f.readFile(modelJsonPath, 'utf8');
+  const { json, groups } = parseTfjsModelJson(text, modelJsonPath);
+  const cut = Math.max(modelJsonPath.lastIndexOf('/'), modelJsonPath.lastIndexOf('\\'));
+  const dir = cut >= 0 ? modelJsonPath.slice(0, cut + 1) : '';
+  const shards = new Map<string, Uint8Array>();
+  for (const p of new Set(groups.flatMap((g) => g.paths))) {
+    if (/^([\\/]|[a-zA-Z]:)/.test(p) || p.split(/[\\/]/).includes('..')) {
+      throw new Error(`loadTfjsGraphModelFile(${modelJsonPath}): expected shard paths relative to the model's folder, got '${p}'`);
+    }
+    shards.set(p, new Uint8Array(await f.readFile(dir + p)));
+  }
+  return readTfjsGraphModel(json, (p) => shards.get(p)!, modelJsonPath);
 }
