@@ -1,33 +1,40 @@
 /**
- * `npm run demo`: top-down video pose estimation on a short clip, on every available backend.
+ * `npm run demo`: pose estimation on real video, on every available backend.
  *
- *   npx tsx cli/demo.ts [--clip bundled|synth] [--frames DIR] [--boxes FILE] [--model rpstn]
- *                       [--preset small|tiny|paper] [--backend cpu|wasm|webgpu|all]
- *                       [--out DIR] [--weights FILE.safetensors|none] [--seed N]
+ *   npx tsx cli/demo.ts [--clip bundled|synth | --frames DIR | --video FILE] [--boxes FILE]
+ *                       [--model thunder|lightning|multipose|rpstn|fasrnet|vremd|glpose]
+ *                       [--backend cpu|wasm|webgpu|all] [--out DIR] [--max-frames N]
+ *                       [--detector-size PX] [--min-score S] [--fps N]
+ *                       [--track iou|oks] [--cpu-frames N]
+ *                       [--preset small|tiny|paper] [--weights FILE|none] [--seed N]
  *
- * Weights: `--weights FILE` loads a checkpoint into the model's own preset; without --weights the
- * demo loads the trained SynthPose weights shipped in assets/weights when there are some for the
- * model and preset (models/train/weights.ts; the network is then built as the trainer built it);
- * otherwise, or with `--weights none`, the network keeps its random initialization. The line
- * `weights: ...` says which. `--clip synth` is a held-out SynthPose clip (assets/synth, never seen
- * in training); its preset defaults to the one with shipped weights, and when the network predicts
- * PoseTrack joints its keypoints are scored against the clip's ground truth (poseval mAP on all,
- * hard = occluded or blurred, and clean frames).
+ * Default (`--model thunder`): Google's pretrained MoveNet. MultiPose finds the people of each frame
+ * (input 512 px on the longer side: at 384 a 57-px pedestrian of the bundled clip scores 0.18 in one
+ * frame and is lost; at 512 every pedestrian scores >= 0.32), a greedy IoU tracker gives them ids
+ * (`--track oks` for OKS: at 10 fps a walker's scissoring legs drop OKS between frames to 0.19, under
+ * its 0.2 threshold, and the track splits; box IoU stays above 0.5), and SinglePose Thunder estimates each person on a crop
+ * (cli/demo-movenet.ts). `--model lightning` uses SinglePose Lightning instead, `--model multipose`
+ * MultiPose's own keypoints. No box file is needed; `--boxes FILE` replaces detection and tracking.
  *
- * For each window of frames (the model's own grouping: RPSTN reads consecutive, non-overlapping
- * windows of T frames), every person present in the window is cropped with one affine crop shared
- * by all the window's frames: the union of the person's boxes in the window, enlarged by 25% and
- * widened to the input aspect (HRNet's _box2cs). All persons of a window run as one batch. The
- * heatmaps are decoded (RPSTN: plain argmax) and mapped back to image pixels.
+ * Frames: the bundled clip (OpenCV's vtest pedestrians, assets/demo), `--frames DIR` (every .jpg,
+ * .jpeg and .png of the folder, in natural order) or `--video FILE` (decoded with ffmpeg, at most
+ * `--max-frames` frames, default 48, downscaled to at most 960 px wide).
  *
- * Writes DIR/keypoints.json (per frame, per person, every joint as x, y in image pixels and a
- * score) and one overlay PNG per frame, from the cpu results when cpu ran (else the first backend
- * that ran). Prints, per backend, the ms per frame (network forward and heatmap read-back, first
- * call included) and the max |Δ| of the heatmaps against cpu.
+ * `--model rpstn|fasrnet|vremd|glpose` runs one of the four papers' networks instead, top-down on
+ * the person boxes: the box file's (the bundled clip has one) or, without one, MultiPose's tracked
+ * detections. Their weights: `--weights FILE` loads a checkpoint into the model's own preset; without
+ * --weights the demo loads the SynthPose weights shipped in assets/weights when there are some for
+ * the model and preset (models/train/weights.ts), else the network keeps its random initialization
+ * (`--weights none` forces that) and the demo says that its keypoints are not meaningful. `--clip
+ * synth` is a held-out SynthPose clip (assets/synth) whose keypoints are scored against its ground
+ * truth (poseval mAP on all, hard = occluded or blurred, and clean frames). For each window of frames
+ * every person is cropped with one affine crop shared by the window's frames (the union of the
+ * person's boxes, enlarged by 25% and widened to the input aspect, HRNet's _box2cs); the heatmaps are
+ * decoded and mapped back to image pixels; keypoints.json and one overlay PNG per frame are written.
  *
  * Exit codes: 0 success; 2 a usage or input error (one line on stderr); 1 when no backend could run.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, extname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DeviceName } from '../backends/backend.js';
@@ -38,11 +45,15 @@ import { readSafetensors } from '../models/nn/safetensors.js';
 import { boxToCenterScale, cropPersonArray, type CenterScale } from '../models/pose/affine.js';
 import { decodeArgmax, getFinalPreds, type Keypoint } from '../models/pose/decode.js';
 import { drawPose, drawRect } from '../models/pose/draw.js';
-import { encodePng, type RgbaImage } from '../models/pose/image.js';
+import { decodeImage, encodePng, type RgbaImage, type RgbaImage as Frame } from '../models/pose/image.js';
 import type { PosevalPredPerson } from '../models/pose/metrics/poseval.js';
 import { scorePredictions, type EvalResult } from '../models/train/evaluate.js';
 import { loadSynthDemoClip } from '../models/train/weights.js';
 import { CliError, formatTable, loadFrames, parseBoxes, readFileOrFail, runCli, unionBox, type ClipWindow, type FrameBoxes } from './common.js';
+import { loadShippedMoveNet, runMoveNetDemo } from './demo-movenet.js';
+import { decodeVideo, listFrameFiles } from './video.js';
+import { MoveNetPipeline } from '../models/movenet/pipeline.js';
+import { PoseTracker } from '../models/pose/track.js';
 import { buildShipped, DEMO_MODELS, shippedPresets, type BuiltModel, type DemoModel } from './models.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -65,16 +76,26 @@ const CLIP_SOURCES: Record<string, { frames: string; boxes: string; note: string
   },
 };
 
-const USAGE = `usage: npx tsx cli/demo.ts [--clip ${Object.keys(CLIP_SOURCES).join('|')}] [--frames DIR] [--boxes FILE] [--model ${Object.keys(DEMO_MODELS).join('|')}] [--preset NAME] [--backend ${DEVICES.join('|')}|all] [--out DIR] [--weights FILE|none] [--seed N]
+const MOVENET_MODELS = ['thunder', 'lightning', 'multipose'] as const;
+type MoveNetModel = (typeof MOVENET_MODELS)[number];
+const ALL_MODELS = [...MOVENET_MODELS, ...Object.keys(DEMO_MODELS)];
 
-Without --weights the shipped SynthPose weights (assets/weights) are loaded when the model and preset have some; --weights none keeps the random initialization.`;
+const USAGE = `usage: npx tsx cli/demo.ts [--clip ${Object.keys(CLIP_SOURCES).join('|')} | --frames DIR | --video FILE] [--boxes FILE] [--model ${ALL_MODELS.join('|')}] [--backend ${DEVICES.join('|')}|all] [--out DIR] [--max-frames N] [--detector-size PX] [--min-score S] [--fps N] [--track iou|oks] [--cpu-frames N] [--preset NAME] [--weights FILE|none] [--seed N]
+
+Default: MoveNet MultiPose finds and tracks the people, SinglePose Thunder estimates each one (pretrained, Apache-2.0).
+--model rpstn|fasrnet|vremd|glpose: one of the papers' networks on the person boxes; without --weights the shipped SynthPose weights are loaded when the model and preset have some; --weights none keeps the random initialization.`;
 
 interface Options {
-  framesDir: string;
-  boxesFile: string;
+  /** Where the frames come from. */
+  source: { kind: 'clip'; name: string } | { kind: 'frames'; dir: string } | { kind: 'video'; file: string };
+  /** The frames folder of a clip or of --frames. */
+  framesDir: string | null;
+  /** A box file: --boxes, a clip's own (paper networks), or DIR/boxes.json (paper networks); null: detect. */
+  boxesFile: string | null;
   clipNote: string;
   modelName: string;
-  model: DemoModel;
+  /** The paper network's registry entry; null for MoveNet. */
+  model: DemoModel | null;
   preset: string;
   backends: DeviceName[] | 'all';
   outDir: string;
@@ -85,6 +106,19 @@ interface Options {
   seed: number;
   /** The folder of the clip's ground truth, when the clip has one and --frames/--boxes did not replace it. */
   groundTruth: string | null;
+  maxFrames: number;
+  cpuFrames: number;
+  track: 'oks' | 'iou';
+  detectorSize: number;
+  minScore: number;
+  fps: number;
+}
+
+function positive(flag: string, v: string | undefined, dflt: number, integer: boolean): number {
+  if (v === undefined) return dflt;
+  const x = Number(v);
+  if (!(Number.isFinite(x) && x > 0 && (!integer || Number.isInteger(x)))) throw new CliError(`${flag}: expected a positive ${integer ? 'integer' : 'number'}, got '${v}'`);
+  return x;
 }
 
 function parseOptions(argv: string[]): Options | null {
@@ -93,13 +127,20 @@ function parseOptions(argv: string[]): Options | null {
     options: {
       clip: { type: 'string' },
       frames: { type: 'string' },
+      video: { type: 'string' },
       boxes: { type: 'string' },
-      model: { type: 'string', default: 'rpstn' },
+      model: { type: 'string', default: 'thunder' },
       preset: { type: 'string' },
       backend: { type: 'string', default: 'all' },
       out: { type: 'string', default: 'out/demo' },
       weights: { type: 'string' },
       seed: { type: 'string', default: '0' },
+      'max-frames': { type: 'string' },
+      'detector-size': { type: 'string' },
+      'min-score': { type: 'string' },
+      fps: { type: 'string' },
+      'cpu-frames': { type: 'string' },
+      track: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -109,20 +150,49 @@ function parseOptions(argv: string[]): Options | null {
     process.stdout.write(`${USAGE}\n`);
     return null;
   }
+  const sources = [values.clip !== undefined, values.frames !== undefined, values.video !== undefined].filter(Boolean).length;
+  if (sources > 1) throw new CliError('expected at most one of --clip, --frames and --video, got several');
+  const modelName = values.model!;
+  const isMoveNet = (MOVENET_MODELS as readonly string[]).includes(modelName);
+  const model = isMoveNet ? null : DEMO_MODELS[modelName];
+  if (!isMoveNet && !model) throw new CliError(`--model: expected one of [${ALL_MODELS.join(', ')}], got '${modelName}'`);
+
+  let source: Options['source'];
+  let framesDir: string | null = null;
+  let boxesFile: string | null = values.boxes ? resolve(values.boxes) : null;
+  let clipNote: string;
+  let groundTruth: string | null = null;
   const clipName = values.clip ?? 'bundled';
-  const clip = CLIP_SOURCES[clipName];
-  if (!clip) throw new CliError(`--clip: expected one of [${Object.keys(CLIP_SOURCES).join(', ')}], got '${clipName}'`);
-  const framesDir = resolve(values.frames ?? clip.frames);
-  const boxesFile = resolve(values.boxes ?? (values.frames ? join(values.frames, 'boxes.json') : clip.boxes));
-  const model = DEMO_MODELS[values.model!];
-  if (!model) throw new CliError(`--model: expected one of [${Object.keys(DEMO_MODELS).join(', ')}], got '${values.model}'`);
+  if (values.video !== undefined) {
+    source = { kind: 'video', file: resolve(values.video) };
+    clipNote = resolve(values.video);
+  } else if (values.frames !== undefined) {
+    framesDir = resolve(values.frames);
+    source = { kind: 'frames', dir: framesDir };
+    clipNote = framesDir;
+    // a paper network keeps reading DIR/boxes.json when there is one (MoveNet detects unless --boxes)
+    if (!boxesFile && !isMoveNet && existsSync(join(framesDir, 'boxes.json'))) boxesFile = join(framesDir, 'boxes.json');
+  } else {
+    const clip = CLIP_SOURCES[clipName];
+    if (!clip) throw new CliError(`--clip: expected one of [${Object.keys(CLIP_SOURCES).join(', ')}], got '${clipName}'`);
+    source = { kind: 'clip', name: clipName };
+    framesDir = clip.frames;
+    clipNote = clip.note;
+    if (!boxesFile && !isMoveNet) boxesFile = clip.boxes;
+    if (values.boxes === undefined && !isMoveNet && clip.groundTruth) groundTruth = clip.groundTruth;
+  }
+
   const untrained = values.weights === 'none';
   const weights = values.weights && !untrained ? resolve(values.weights) : null;
-  const shipped = weights === null && !untrained ? shippedPresets(values.model!) : [];
-  // the held-out SynthPose clip defaults to the preset that has trained weights
-  const preset = values.preset ?? (clipName === 'synth' && shipped.length > 0 ? shipped[0]! : model.defaultPreset);
-  const presets = [...new Set([...model.presets, ...shipped])];
-  if (!presets.includes(preset)) throw new CliError(`--preset: expected one of [${presets.join(', ')}] for ${values.model}${untrained || weights ? ' (own presets; the shipped weights are not used with --weights)' : ''}, got '${preset}'`);
+  if (isMoveNet && (values.weights !== undefined || values.preset !== undefined)) throw new CliError(`--weights and --preset are for the papers' networks; MoveNet ${modelName} uses its pretrained weights (assets/weights/movenet)`);
+  const shipped = !isMoveNet && weights === null && !untrained ? shippedPresets(modelName) : [];
+  let preset = '';
+  if (model) {
+    // the held-out SynthPose clip defaults to the preset that has trained weights
+    preset = values.preset ?? (source.kind === 'clip' && clipName === 'synth' && shipped.length > 0 ? shipped[0]! : model.defaultPreset);
+    const presets = [...new Set([...model.presets, ...shipped])];
+    if (!presets.includes(preset)) throw new CliError(`--preset: expected one of [${presets.join(', ')}] for ${modelName}${untrained || weights ? ' (own presets; the shipped weights are not used with --weights)' : ''}, got '${preset}'`);
+  }
   const b = values.backend!;
   let backends: DeviceName[] | 'all';
   if (b === 'all') backends = 'all';
@@ -133,22 +203,94 @@ function parseOptions(argv: string[]): Options | null {
   }
   const seed = Number(values.seed);
   if (!Number.isInteger(seed)) throw new CliError(`--seed: expected an integer, got '${values.seed}'`);
-  const replaced = values.frames !== undefined || values.boxes !== undefined;
-  const note = replaced ? `${framesDir}` : clip.note;
+  const detectorSize = positive('--detector-size', values['detector-size'], 512, true);
+  const cpuFrames = values['cpu-frames'] === '0' ? 0 : positive('--cpu-frames', values['cpu-frames'], 1, true);
+  const track = values.track ?? 'iou';
+  if (track !== 'iou' && track !== 'oks') throw new CliError(`--track: expected iou or oks, got '${track}'`);
+  if (detectorSize % 32 !== 0) throw new CliError(`--detector-size: expected a multiple of 32 (MultiPose's input), got ${detectorSize}`);
+  const minScore = positive('--min-score', values['min-score'], 0.2, false);
   return {
+    source,
     framesDir,
     boxesFile,
-    clipNote: note,
-    modelName: values.model!,
-    model,
+    clipNote,
+    modelName,
+    model: model ?? null,
     preset,
     backends,
     outDir: resolve(values.out!),
     weights,
     shipped: shipped.includes(preset),
     seed,
-    groundTruth: !replaced && clip.groundTruth ? clip.groundTruth : null,
+    groundTruth,
+    maxFrames: positive('--max-frames', values['max-frames'], 48, true),
+    cpuFrames,
+    track,
+    detectorSize,
+    minScore,
+    fps: positive('--fps', values.fps, 10, false),
   };
+}
+
+/** The frames and their names: the box file's frames when there is one, else the folder's or the video's. */
+async function loadInput(opts: Options): Promise<{ frames: Frame[]; names: string[]; boxes: FrameBoxes[] | null; videoName: string }> {
+  if (opts.boxesFile) {
+    if (opts.source.kind === 'video') throw new CliError('--boxes with --video: expected the boxes of a frames folder (--frames DIR), got a video; drop --boxes to detect the people');
+    const boxes = parseBoxes(readFileOrFail(opts.boxesFile, 'box file').toString('utf8'), opts.boxesFile);
+    const frames = loadFrames(opts.framesDir!, boxes);
+    return { frames, names: boxes.map((f) => f.file), boxes, videoName: basename(opts.framesDir!) };
+  }
+  if (opts.source.kind === 'video') {
+    const frames = await decodeVideo(opts.source.file, { maxFrames: opts.maxFrames, scale: 960 });
+    if (frames.length === 0) throw new CliError(`${opts.source.file}: expected at least one frame, got none`);
+    return { frames, names: frames.map((_, i) => `${String(i + 1).padStart(6, '0')}.png`), boxes: null, videoName: basename(opts.source.file, extname(opts.source.file)) };
+  }
+  const dir = opts.framesDir!;
+  const names = listFrameFiles(dir).filter((f) => f !== 'boxes.json').slice(0, opts.maxFrames);
+  const frames = names.map((f) => {
+    const path = join(dir, f);
+    try {
+      return decodeImage(new Uint8Array(readFileOrFail(path, 'frame')));
+    } catch (e) {
+      throw e instanceof CliError ? e : new CliError(`${path}: ${(e as Error).message}`);
+    }
+  });
+  const sizes = new Set(frames.map((f) => `${f.width}x${f.height}`));
+  if (sizes.size > 1) throw new CliError(`${dir}: expected frames of one size, got ${[...sizes].join(', ')}`);
+  return { frames, names, boxes: null, videoName: basename(dir) };
+}
+
+/**
+ * Person boxes for a paper network when no box file is given: MoveNet MultiPose's detections,
+ * tracked by OKS (on the first backend that starts).
+ */
+async function detectBoxes(frames: Frame[], names: string[], opts: Options, devices: DeviceName[]): Promise<FrameBoxes[]> {
+  let device: DeviceName | null = null;
+  for (const d of devices) {
+    try {
+      await init(d);
+      device = d;
+      break;
+    } catch {
+      /* the next one */
+    }
+  }
+  if (!device) throw new CliError('no backend could run MoveNet MultiPose to find the people', 1);
+  const detector = await loadShippedMoveNet('multipose').toAsync(device);
+  try {
+    const pipeline = new MoveNetPipeline(detector, null, { detectorMaxSize: opts.detectorSize, minPersonScore: opts.minScore });
+    const tracker = new PoseTracker({ metric: opts.track });
+    const out: FrameBoxes[] = [];
+    for (let i = 0; i < frames.length; i++) {
+      const people = await pipeline.detect(frames[i]!, device);
+      const tracked = tracker.update(people.map((p) => ({ keypoints: p.keypoints, box: p.box!, score: p.score })), i);
+      out.push({ file: names[i]!, persons: tracked.map((p) => ({ id: String(p.trackId), box: [...p.box] as [number, number, number, number] })) });
+    }
+    console.log(`persons: MoveNet MultiPose (${device}), tracked: ${out.reduce((s, f) => s + f.persons.length, 0)} boxes in ${frames.length} frames`);
+    return out;
+  } finally {
+    detector.dispose();
+  }
 }
 
 /** One person in one window: the shared crop and the window frames where the person has a box. */
@@ -290,7 +432,7 @@ function round(v: number, digits = 2): number {
 }
 
 /** The network with the weights the options ask for, the `weights:` line and keypoints.json's `weights` field. */
-function buildWithWeights(opts: Options): { built: BuiltModel; weightsNote: string; weightsField: string } {
+function buildWithWeights(opts: Options, model: DemoModel): { built: BuiltModel; weightsNote: string; weightsField: string } {
   const ship = opts.shipped ? buildShipped(opts.modelName, opts.preset) : null;
   if (ship) {
     const m = ship.info.mAP ?? {};
@@ -302,7 +444,7 @@ function buildWithWeights(opts: Options): { built: BuiltModel; weightsNote: stri
       weightsField: path,
     };
   }
-  const built = opts.model.build(opts.preset);
+  const built = model.build(opts.preset);
   built.module.eval();
   if (opts.weights) {
     const bytes = readFileOrFail(opts.weights, 'weights file');
@@ -314,7 +456,7 @@ function buildWithWeights(opts: Options): { built: BuiltModel; weightsNote: stri
     }
     let dropped: string[];
     try {
-      dropped = opts.model.loadWeights(built, file.tensors);
+      dropped = model.loadWeights(built, file.tensors);
     } catch (e) {
       throw new CliError(`${opts.weights}: ${(e as Error).message}`);
     }
@@ -328,21 +470,40 @@ function buildWithWeights(opts: Options): { built: BuiltModel; weightsNote: stri
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   if (!opts) return;
-  const boxText = readFileOrFail(opts.boxesFile, 'box file').toString('utf8');
-  const boxes = parseBoxes(boxText, opts.boxesFile);
-  const frames = loadFrames(opts.framesDir, boxes);
+  const input = await loadInput(opts);
+  const wanted = opts.backends === 'all' ? engine.registeredBackends() : opts.backends;
+  if (!opts.model) {
+    await runMoveNetDemo({
+      model: opts.modelName as MoveNetModel,
+      frames: input.frames,
+      names: input.names,
+      boxes: input.boxes,
+      backends: wanted,
+      outDir: opts.outDir,
+      detectorSize: opts.detectorSize,
+      minScore: opts.minScore,
+      fps: opts.fps,
+      cpuFrames: opts.cpuFrames,
+      track: opts.track,
+      clipNote: opts.clipNote,
+      videoName: input.videoName,
+    });
+    return;
+  }
+  const frames = input.frames;
+  const boxes = input.boxes ?? (await detectBoxes(frames, input.names, opts, wanted));
+  const model = opts.model;
 
   manualSeed(opts.seed);
-  const { built, weightsNote, weightsField } = buildWithWeights(opts);
+  const { built, weightsNote, weightsField } = buildWithWeights(opts, model);
 
-  const windows = opts.model.windows(built, frames.length);
+  const windows = model.windows(built, frames.length);
   const plans = planWindows(boxes, windows, built);
   const persons = plans.reduce((s, p) => s + p.tracks.length * p.window.frames.length, 0);
   console.log(`clip: ${opts.clipNote}: ${frames.length} frames of ${frames[0]!.width}x${frames[0]!.height}, ${persons} person-frames in ${windows.length} window(s)`);
   console.log(`model: ${built.summary}`);
   console.log(weightsNote);
 
-  const wanted = opts.backends === 'all' ? engine.registeredBackends() : opts.backends;
   const runs: BackendRun[] = [];
   const failures: [DeviceName, string][] = [];
   for (const device of wanted) {
@@ -355,7 +516,7 @@ async function main(): Promise<void> {
       continue;
     }
     try {
-      runs.push(await runOnBackend(device, built, opts.model, frames, plans));
+      runs.push(await runOnBackend(device, built, model, frames, plans));
     } catch (e) {
       const msg = (e as Error).message;
       console.log(`backend ${device}: failed while running: ${msg}`);

@@ -19,3 +19,7 @@ export { ViT, ViTPose, HeatmapHead, VIT_PRESETS, vitPoseParamCount, vitPoseMacs 
 export type { ViTConfig, ViTPoseConfig } from './backbones/vit.js';
 export * as vremd from './vremd/index.js';
 export * as glpose from './glpose/index.js';
+export * as movenet from './movenet/index.js';
+export * from './pose/track.js';
+export * from './pose/posetrack-json.js';
+export { contactSheet, drawText, textWidth, type ContactSheetOptions, type DrawTextOptions } from './pose/contact-sheet.js';

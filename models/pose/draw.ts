@@ -78,12 +78,33 @@ export function jointColor(name: string): Rgb {
   return [60, 220, 60];
 }
 
+/**
+ * A distinct, saturated colour per track id: hue = id · 137.508° (the golden angle: consecutive ids
+ * land far apart on the colour wheel and the first n ids spread almost evenly around it, at least
+ * 52° apart for ids 1-5, 32° for 1-8, 20° for 1-12), HSV saturation 0.85 and value 1, as 0..255
+ * RGB. Any integer id works (negative ids too); the same id always gives the same colour.
+ * @throws Error "trackColour: expected an integer track id, got ..." otherwise.
+ */
+export function trackColour(id: number): [number, number, number] {
+  if (!Number.isInteger(id)) throw new Error(`trackColour: expected an integer track id, got ${id}`);
+  const h = ((((id * 137.50776405003785) % 360) + 360) % 360) / 60;
+  const s = 0.85;
+  const v = 1;
+  const c = v * s;
+  const x = c * (1 - Math.abs((h % 2) - 1));
+  const [r, g, b] = h < 1 ? [c, x, 0] : h < 2 ? [x, c, 0] : h < 3 ? [0, c, x] : h < 4 ? [0, x, c] : h < 5 ? [x, 0, c] : [c, 0, x];
+  const m = v - c;
+  return [Math.round((r + m) * 255), Math.round((g + m) * 255), Math.round((b + m) * 255)];
+}
+
 export interface DrawPoseOptions {
   /** Joints scoring below this are not drawn, nor their bones (default: draw all). */
   minScore?: number;
   thickness?: number;
   radius?: number;
   alpha?: number;
+  /** Draw every bone and joint in this colour (e.g. `trackColour(id)`) instead of the left/right scheme. */
+  colour?: Rgb;
 }
 
 /**
@@ -104,10 +125,10 @@ export function drawPose(img: RgbaImage, keypoints: readonly Keypoint[], set: Jo
     const kb = keypoints[b]!;
     const na = set.names[a]!;
     const nb = set.names[b]!;
-    const color = na.startsWith('left') && nb.startsWith('left') ? jointColor(na) : nb.startsWith('right') && na.startsWith('right') ? jointColor(na) : ([230, 230, 230] as Rgb);
+    const color = opts.colour ?? (na.startsWith('left') && nb.startsWith('left') ? jointColor(na) : nb.startsWith('right') && na.startsWith('right') ? jointColor(na) : ([230, 230, 230] as Rgb));
     drawLine(img, ka.x, ka.y, kb.x, kb.y, color, thickness, alpha);
   }
   keypoints.forEach((k, i) => {
-    if (shown[i]) fillCircle(img, k.x, k.y, radius, jointColor(set.names[i]!), alpha);
+    if (shown[i]) fillCircle(img, k.x, k.y, radius, opts.colour ?? jointColor(set.names[i]!), alpha);
   });
 }

@@ -5,11 +5,12 @@
  * Plus the shared helpers (box-file validation, clip windows).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { findOnPath } from '../../cli/video.js';
 import { CliError, formatTable, keyframeWindows, parseBoxes, recurrentWindows, unionBox } from '../../cli/common.js';
 import { manualSeed } from '../../engine/engine.js';
 import { writeSafetensors, type HostTensor } from '../../models/nn/safetensors.js';
@@ -68,8 +69,12 @@ describe('demo CLI errors', () => {
     const r = demo('--bogus');
     expect(r.code).toBe(2);
     expect(demoLines(r.stderr)[0]).toMatch(/^demo: Unknown option '--bogus'/);
-    expect(demoLines(demo('--model', 'hrnet').stderr)).toEqual(["demo: --model: expected one of [rpstn, fasrnet, vremd, glpose], got 'hrnet'"]);
-    expect(demoLines(demo('--preset', 'huge').stderr)).toEqual(["demo: --preset: expected one of [paper, small, tiny] for rpstn, got 'huge'"]);
+    expect(demoLines(demo('--model', 'hrnet').stderr)).toEqual(["demo: --model: expected one of [thunder, lightning, multipose, rpstn, fasrnet, vremd, glpose], got 'hrnet'"]);
+    expect(demoLines(demo('--model', 'rpstn', '--preset', 'huge').stderr)).toEqual(["demo: --preset: expected one of [paper, small, tiny] for rpstn, got 'huge'"]);
+    expect(demoLines(demo('--preset', 'tiny').stderr)).toEqual(["demo: --weights and --preset are for the papers' networks; MoveNet thunder uses its pretrained weights (assets/weights/movenet)"]);
+    expect(demoLines(demo('--model', 'multipose', '--boxes', join(ROOT, 'assets/demo/boxes.json')).stderr)).toEqual(['demo: --model multipose finds people itself: it does not take --boxes (use --model thunder or lightning to estimate the boxes of a box file)']);
+    expect(demoLines(demo('--detector-size', '500').stderr)).toEqual(["demo: --detector-size: expected a multiple of 32 (MultiPose's input), got 500"]);
+    expect(demoLines(demo('--frames', ROOT, '--video', 'x.mp4').stderr)).toEqual(['demo: expected at most one of --clip, --frames and --video, got several']);
     expect(demoLines(demo('--backend', 'tpu').stderr)).toEqual(["demo: --backend: expected all or a list of [cpu, wasm, webgpu], got 'tpu'"]);
     const clip = demo('--clip', 'posetrack');
     expect(clip.code).toBe(2);
@@ -79,9 +84,106 @@ describe('demo CLI errors', () => {
   it('a weights file that is not safetensors', () => {
     const w = join(tmp, 'weights.safetensors');
     writeFileSync(w, 'not a checkpoint');
-    const r = demo('--preset', 'tiny', '--weights', w, '--backend', 'cpu', '--out', join(tmp, 'o'));
+    const r = demo('--model', 'rpstn', '--preset', 'tiny', '--weights', w, '--backend', 'cpu', '--out', join(tmp, 'o'));
     expect(r.code).toBe(2);
-    expect(demoLines(r.stderr)[0]).toMatch(/^demo: .*weights\.safetensors: readSafetensors: expected a header of at most/);
+    expect(demoLines(r.stderr)[0]).toMatch(/^demo: .*weights\.safetensors: readSafetensors: expected a header length of at most/);
+  });
+});
+
+/** What a tracked person of keypoints.json (PoseTrack 2018 layout, COCO keypoints) looks like. */
+interface Ann { image_id: number; track_id: number; keypoints: number[]; bbox: number[]; score: number }
+
+/**
+ * Plausible skeletons of upright walkers: the keypoints sit in or near the person's box, the head
+ * above the hips above the ankles, and each track keeps its box between frames.
+ */
+function checkPlausible(anns: Ann[]): void {
+  for (const a of anns) {
+    const [x, y, w, h] = a.bbox as [number, number, number, number];
+    const k = (j: number): [number, number, number] => [a.keypoints[3 * j]!, a.keypoints[3 * j + 1]!, a.keypoints[3 * j + 2]!];
+    let inside = 0;
+    for (let j = 0; j < 17; j++) {
+      const [kx, ky] = k(j);
+      if (kx >= x - 0.15 * w && kx <= x + 1.15 * w && ky >= y - 0.1 * h && ky <= y + 1.1 * h) inside++;
+    }
+    expect(inside, `track ${a.track_id} image ${a.image_id}: keypoints inside the box`).toBeGreaterThanOrEqual(15);
+    const noseY = k(0)[1];
+    const hipY = (k(11)[1] + k(12)[1]) / 2;
+    const ankleY = (k(15)[1] + k(16)[1]) / 2;
+    expect(noseY, `track ${a.track_id}: nose above hips`).toBeLessThan(hipY);
+    expect(hipY, `track ${a.track_id}: hips above ankles`).toBeLessThan(ankleY);
+    expect(ankleY - noseY, `track ${a.track_id}: the skeleton spans most of the box height`).toBeGreaterThan(0.6 * h);
+  }
+}
+
+describe('demo: MoveNet on real frames (the default)', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'posegrad-movenet-demo-'));
+
+  it('finds, tracks and poses the three pedestrians of the bundled clip without a box file', () => {
+    const out = join(tmp, 'bundled');
+    const r = demo('--backend', 'wasm', '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/MoveNet MultiPose Lightning finds the people/);
+    expect(r.stdout).toMatch(/SinglePose Thunder/);
+    expect(r.stdout).not.toMatch(/UNTRAINED|not meaningful/);
+    expect(r.stdout).toMatch(/3 tracks: #1 \(5 frames\), #2 \(5 frames\), #3 \(5 frames\)/);
+    const doc = JSON.parse(readFileSync(join(out, 'keypoints.json'), 'utf8')) as { images: { id: number; file_name: string }[]; annotations: Ann[]; categories: { keypoints: string[] }[] };
+    expect(doc.categories[0]!.keypoints[0]).toBe('nose');
+    expect(doc.images.map((i) => i.file_name)).toEqual(['0001.jpg', '0002.jpg', '0003.jpg', '0004.jpg', '0005.jpg']);
+    expect(doc.annotations.length).toBe(15);
+    checkPlausible(doc.annotations);
+    // the detections match the hand-drawn boxes of assets/demo/boxes.json (IoU > 0.5 for every person)
+    const hand = JSON.parse(readFileSync(join(ROOT, 'assets/demo/boxes.json'), 'utf8')) as { frames: { persons: { box: number[] }[] }[] };
+    const iou = (a: number[], b: number[]): number => {
+      const ix = Math.max(0, Math.min(a[0]! + a[2]!, b[0]! + b[2]!) - Math.max(a[0]!, b[0]!));
+      const iy = Math.max(0, Math.min(a[1]! + a[3]!, b[1]! + b[3]!) - Math.max(a[1]!, b[1]!));
+      return (ix * iy) / (a[2]! * a[3]! + b[2]! * b[3]! - ix * iy);
+    };
+    hand.frames.forEach((f, i) => {
+      for (const p of f.persons) expect(Math.max(...doc.annotations.filter((a) => a.image_id === i).map((a) => iou(a.bbox, p.box))), `frame ${i}`).toBeGreaterThan(0.5);
+    });
+    for (const f of ['0001.png', '0005.png']) expect(decodeImage(new Uint8Array(readFileSync(join(out, 'frames', f)))).width).toBe(576);
+    expect(existsSync(join(out, 'contact-sheet.png'))).toBe(true);
+  });
+
+  it('--frames DIR: any folder of frames, no box file', () => {
+    const dir = join(tmp, 'frames');
+    mkdirSync(dir);
+    for (const f of ['0002.jpg', '0003.jpg']) copyFileSync(join(ROOT, 'assets/demo', f), join(dir, f));
+    const out = join(tmp, 'frames-out');
+    const r = demo('--frames', dir, '--backend', 'wasm', '--model', 'lightning', '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/SinglePose Lightning/);
+    const doc = JSON.parse(readFileSync(join(out, 'keypoints.json'), 'utf8')) as { annotations: Ann[] };
+    expect(doc.annotations.length).toBe(6);
+    checkPlausible(doc.annotations);
+  });
+
+  const vtest = '/usr/share/doc/opencv-doc/examples/data/vtest.avi';
+  const haveVideo = findOnPath('ffmpeg') !== null && existsSync(vtest);
+  if (!haveVideo && process.env.CI === 'true') throw new Error('demo --video: CI=true requires ffmpeg and opencv-doc (vtest.avi); .ci/run installs them');
+  it.skipIf(!haveVideo)('--video FILE: decodes with ffmpeg, MultiPose keypoints, every backend agrees with wasm', () => {
+    const out = join(tmp, 'video-out');
+    const r = demo('--video', vtest, '--max-frames', '3', '--model', 'multipose', '--backend', 'wasm,cpu', '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/3 frames of 768x576/);
+    const row = r.stdout.split('\n').find((l) => l.startsWith('cpu'))!;
+    const [, frames, , , mapDiff, kpDiff] = row.split(/\s{2,}/);
+    expect(frames).toBe('1');
+    expect(Number(mapDiff)).toBeLessThan(1e-3);
+    expect(Number.parseFloat(kpDiff!)).toBeLessThan(0.5);
+    const doc = JSON.parse(readFileSync(join(out, 'keypoints.json'), 'utf8')) as { images: unknown[]; annotations: Ann[] };
+    expect(doc.images.length).toBe(3);
+    expect(doc.annotations.length).toBeGreaterThanOrEqual(3);
+    expect(existsSync(join(out, 'demo.gif'))).toBe(true);
+  });
+  if (!haveVideo) console.warn('[demo --video skipped] ffmpeg or /usr/share/doc/opencv-doc/examples/data/vtest.avi is missing (apt-get install ffmpeg opencv-doc)');
+
+  it('a paper network on a folder without boxes gets its persons from MultiPose', () => {
+    const dir = join(tmp, 'frames');
+    const r = demo('--frames', dir, '--model', 'rpstn', '--preset', 'tiny', '--backend', 'wasm', '--out', join(tmp, 'rpstn-out'));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/persons: MoveNet MultiPose \(wasm\), tracked: 6 boxes in 2 frames/);
   });
 });
 
@@ -89,7 +191,7 @@ describe('demo CLI run', () => {
   it('runs the tiny preset on the bundled clip and writes keypoints and overlays', () => {
     const out = mkdtempSync(join(tmpdir(), 'posegrad-demo-out-'));
     // --weights none: the demo's own RPSTN tiny (Penn Action joints), not the shipped SynthPose weights
-    const r = demo('--preset', 'tiny', '--backend', 'cpu', '--weights', 'none', '--out', out);
+    const r = demo('--model', 'rpstn', '--preset', 'tiny', '--backend', 'cpu', '--weights', 'none', '--out', out);
     expect(r.stderr).not.toMatch(/^demo:/m);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/weights: UNTRAINED \(random, seed 0\)/);
@@ -119,13 +221,13 @@ describe('demo CLI run', () => {
     m.dispose();
     const file = join(tmp, 'tiny.safetensors');
     writeFileSync(file, writeSafetensors(state));
-    const r = demo('--preset', 'tiny', '--backend', 'cpu', '--weights', file, '--out', join(tmp, 'out'));
+    const r = demo('--model', 'rpstn', '--preset', 'tiny', '--backend', 'cpu', '--weights', file, '--out', join(tmp, 'out'));
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`weights: ${file}`);
     expect(r.stdout).not.toContain('UNTRAINED');
     expect(existsSync(join(tmp, 'out', 'keypoints.json'))).toBe(true);
     // a checkpoint for another preset fails loudly
-    const r2 = demo('--preset', 'small', '--backend', 'cpu', '--weights', file, '--out', join(tmp, 'out2'));
+    const r2 = demo('--model', 'rpstn', '--preset', 'small', '--backend', 'cpu', '--weights', file, '--out', join(tmp, 'out2'));
     expect(r2.code).toBe(2);
     expect(demoLines(r2.stderr)[0]).toMatch(/tiny\.safetensors: loadStateDict: expected the model's keys, got 96 missing \[pose_net\.layer1\.1\.conv1\.weight/);
   });
@@ -134,7 +236,7 @@ describe('demo CLI run', () => {
 describe('demo --clip synth (the held-out SynthPose clip)', () => {
   it('loads the shipped weights by default, says so, and scores its keypoints against the ground truth', () => {
     const out = mkdtempSync(join(tmpdir(), 'posegrad-demo-synth-'));
-    const r = demo('--clip', 'synth', '--backend', 'cpu', '--out', out);
+    const r = demo('--clip', 'synth', '--model', 'rpstn', '--backend', 'cpu', '--out', out);
     expect(demoLines(r.stderr)).toEqual([]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^clip: SynthPose validation clip 35, frames 8-19, held out from training .*: 12 frames of 256x256/m);
@@ -178,7 +280,7 @@ describe('demo --clip synth (the held-out SynthPose clip)', () => {
 
   it('--weights none keeps the random network and says that weights are shipped; its joints are not scored', () => {
     const out = mkdtempSync(join(tmpdir(), 'posegrad-demo-synth-none-'));
-    const r = demo('--clip', 'synth', '--preset', 'tiny', '--weights', 'none', '--backend', 'cpu', '--out', out);
+    const r = demo('--clip', 'synth', '--model', 'rpstn', '--preset', 'tiny', '--weights', 'none', '--backend', 'cpu', '--out', out);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('weights: UNTRAINED (random, seed 0); the keypoints it writes are not meaningful (trained weights are shipped for --preset tiny).');
     expect(r.stdout).toContain('ground truth: not scored (the network predicts pennAction joints, the ground truth is PoseTrack)');

@@ -19,6 +19,7 @@
  * predictions but no ground truth has AP NaN (recall is 0/0) and is left out of the total, exactly
  * as in poseval. The total is the mean over the 15 joints whose AP is a number.
  */
+import { posevalHeadSize } from './pckh.js';
 import { fail } from '../../../engine/shape.js';
 import type { Box } from '../datasets/types.js';
 import { anyPolygonContains, type Polygon } from './polygon.js';
@@ -116,9 +117,6 @@ interface Pt {
   s: number;
 }
 
-function headSize(b: Box): number {
-  return 0.6 * Math.hypot(b[2], b[3]);
-}
 
 /**
  * Precision/recall points over samples sorted by score, descending (poseval's `computeRPC`). Ties
@@ -186,7 +184,7 @@ export function evaluatePoseval(frames: readonly PosevalFrame[], opts: PosevalOp
     };
     let gts = frame.gt.map((g) => {
       if (!g.bboxHead) fail(op, 'a head box (bbox_head) for every ground-truth person', `a person without one in frame ${fi}`);
-      return { pts: readPts(g.keypoints, true, 'ground-truth'), head: headSize(g.bboxHead) };
+      return { pts: readPts(g.keypoints, true, 'ground-truth'), head: posevalHeadSize(g.bboxHead) };
     });
     let prs = frame.pred.map((p) => ({ pts: readPts(p.keypoints, false, 'predicted') }));
     if (regions.length > 0) {

@@ -1,0 +1,169 @@
+/**
+ * Pose estimation on real frames with MoveNet: MultiPose finds the people of a frame, and a
+ * SinglePose network (Thunder by default) re-estimates each person's keypoints on a square crop
+ * around its box, the two-stage scheme of top-down pose estimators (and of tfjs-models'
+ * pose-detection, which crops SinglePose around the previous frame's keypoints).
+ *
+ * Browser-safe: frames are RgbaImage objects, the networks run on any backend, and nothing reads
+ * files. Coordinates are image pixels of the frame (x right, y down, pixel centres at integers).
+ */
+import type { DeviceName } from '../../backends/backend.js';
+import { noGrad } from '../../engine/engine.js';
+import { tensor } from '../../ops/creation.js';
+import { affinePoint, invertAffine, warpAffineRgb, type Affine } from '../pose/affine.js';
+import type { RgbaImage } from '../pose/image.js';
+import { decodeMultiPose, decodeSinglePose, readMoveNetOutput, type MoveNetHostOutput, type MoveNetPose } from './decode.js';
+import { disposeMoveNetOutput, type MoveNet } from './movenet.js';
+
+export interface MoveNetPipelineOptions {
+  /**
+   * Longer side of MultiPose's input in pixels, a multiple of 32 (default 512; tfjs-models uses 256,
+   * at which people under ~60 px tall are missed: see docs/models/movenet.md and docs/results.md).
+   */
+  detectorMaxSize?: number;
+  /** People whose MultiPose score is below this are dropped (default 0.2; tfjs-models uses 0.25). */
+  minPersonScore?: number;
+  /** The SinglePose crop is a square of side cropPadding · max(w, h) around the box centre (default 1.25). */
+  cropPadding?: number;
+}
+
+/** One network input prepared on the host: [B, 3, H, W] RGB 0..255 and the affine of each image (frame → input pixels). */
+export interface PreparedInput {
+  data: Float32Array;
+  shape: [number, number, number, number];
+  transforms: Affine[];
+}
+
+/** [x, y, w, h] in pixels. */
+export type Box = [number, number, number, number];
+
+/**
+ * The affine (in pixel-centre coordinates) that maps the frame region [x0, x0 + sw] × [y0, y0 + sh]
+ * onto an output of outW × outH pixels.
+ */
+function regionTransform(x0: number, y0: number, sw: number, sh: number, outW: number, outH: number): Affine {
+  const kx = outW / sw;
+  const ky = outH / sh;
+  // out + 0.5 = (in + 0.5 − x0) · k
+  return [kx, 0, (0.5 - x0) * kx - 0.5, 0, ky, (0.5 - y0) * ky - 0.5];
+}
+
+/** The detector input size [H, W] for a frame: longer side `maxSize`, both multiples of 32 (tfjs-models' rule). */
+export function detectorInputSize(width: number, height: number, maxSize: number): [number, number] {
+  if (!(Number.isInteger(maxSize) && maxSize >= 32 && maxSize % 32 === 0)) throw new Error(`detectorInputSize: expected maxSize a multiple of 32, got ${maxSize}`);
+  const s = maxSize / Math.max(width, height);
+  const r = (v: number): number => Math.max(32, Math.round((v * s) / 32) * 32);
+  return [r(height), r(width)];
+}
+
+/** The whole frame resized (bilinear) to the detector's input. */
+export function prepareDetectorInput(frame: RgbaImage, maxSize: number): PreparedInput {
+  const [H, W] = detectorInputSize(frame.width, frame.height, maxSize);
+  const t = regionTransform(0, 0, frame.width, frame.height, W, H);
+  return { data: warpAffineRgb(frame, t, W, H), shape: [1, 3, H, W], transforms: [t] };
+}
+
+/** The square crop of each box (side `padding` · max(w, h), centred on the box), resized to size × size. */
+export function prepareCrops(frame: RgbaImage, boxes: readonly Box[], size: readonly [number, number], padding: number): PreparedInput {
+  const [H, W] = size;
+  const plane = 3 * H * W;
+  const data = new Float32Array(boxes.length * plane);
+  const transforms = boxes.map((b, i) => {
+    const [x, y, w, h] = b;
+    const side = padding * Math.max(w, h, 1);
+    const t = regionTransform(x + w / 2 - side / 2, y + h / 2 - side / 2, side, side, W, H);
+    data.set(warpAffineRgb(frame, t, W, H), i * plane);
+    return t;
+  });
+  return { data, shape: [boxes.length, 3, H, W], transforms };
+}
+
+/**
+ * Runs a MoveNet on a prepared input, without autograd, and reads its maps back.
+ * @returns the host maps; the device tensors are freed.
+ */
+export async function runMoveNet(model: MoveNet, input: PreparedInput, device: DeviceName): Promise<MoveNetHostOutput> {
+  const out = noGrad(() => {
+    const x = tensor(input.data, { shape: input.shape, device });
+    try {
+      return model.forward(x);
+    } finally {
+      x.dispose();
+    }
+  });
+  try {
+    return await readMoveNetOutput(out, [input.shape[2], input.shape[3]], model.center_weight);
+  } finally {
+    disposeMoveNetOutput(out);
+  }
+}
+
+/** Maps a pose from input pixels (MoveNet's continuous coordinates: pixel i spans [i, i+1]) back to the frame. */
+export function poseToFrame(pose: MoveNetPose, t: Affine): MoveNetPose {
+  const inv = invertAffine(t);
+  const map = (x: number, y: number): [number, number] => affinePoint(inv, [x - 0.5, y - 0.5]);
+  const keypoints = pose.keypoints.map((k) => {
+    const [x, y] = map(k.x, k.y);
+    return { ...k, x, y };
+  });
+  let box: Box | undefined;
+  if (pose.box) {
+    const [x0, y0] = map(pose.box[0], pose.box[1]);
+    const [x1, y1] = map(pose.box[0] + pose.box[2], pose.box[1] + pose.box[3]);
+    box = [x0, y0, x1 - x0, y1 - y0];
+  }
+  return { keypoints, score: pose.score, ...(box ? { box } : {}) };
+}
+
+/** MultiPose on one frame: the people scoring ≥ minScore, in frame pixels, best first. */
+export function decodeDetections(maps: MoveNetHostOutput, detector: MoveNet, t: Affine, minScore: number): MoveNetPose[] {
+  return decodeMultiPose(maps, detector.config)
+    .filter((p) => p.score >= minScore)
+    .map((p) => poseToFrame(p, t))
+    .sort((a, b) => b.score - a.score);
+}
+
+/** SinglePose on a batch of crops: one pose per crop, in frame pixels. */
+export function decodeRefined(maps: MoveNetHostOutput, refiner: MoveNet, transforms: readonly Affine[]): MoveNetPose[] {
+  return transforms.map((t, b) => poseToFrame(decodeSinglePose(maps, refiner.config, b), t));
+}
+
+/**
+ * Detection (MultiPose) and refinement (SinglePose on crops) for one frame, on one backend.
+ * `boxes`: refine these boxes instead of detecting (null: detect). Without a refiner the MultiPose
+ * keypoints are returned as they are.
+ */
+export class MoveNetPipeline {
+  readonly detectorMaxSize: number;
+  readonly minPersonScore: number;
+  readonly cropPadding: number;
+
+  constructor(
+    readonly detector: MoveNet | null,
+    readonly refiner: MoveNet | null,
+    opts: MoveNetPipelineOptions = {},
+  ) {
+    if (detector && !detector.config.multiPose) throw new Error(`MoveNetPipeline: expected a MultiPose detector, got MoveNet ${detector.config.variant}`);
+    if (refiner && refiner.config.multiPose) throw new Error('MoveNetPipeline: expected a SinglePose refiner (lightning or thunder), got MultiPose');
+    if (!detector && !refiner) throw new Error('MoveNetPipeline: expected a detector, a refiner or both, got neither');
+    this.detectorMaxSize = opts.detectorMaxSize ?? 512;
+    this.minPersonScore = opts.minPersonScore ?? 0.2;
+    this.cropPadding = opts.cropPadding ?? 1.25;
+  }
+
+  /** MultiPose on the frame. @throws Error when there is no detector. */
+  async detect(frame: RgbaImage, device: DeviceName): Promise<MoveNetPose[]> {
+    if (!this.detector) throw new Error('MoveNetPipeline.detect: expected a MultiPose detector, got none (pass boxes)');
+    const input = prepareDetectorInput(frame, this.detectorMaxSize);
+    return decodeDetections(await runMoveNet(this.detector, input, device), this.detector, input.transforms[0]!, this.minPersonScore);
+  }
+
+  /** SinglePose on a crop around each box, in one batch. @throws Error when there is no refiner. */
+  async refine(frame: RgbaImage, boxes: readonly Box[], device: DeviceName): Promise<MoveNetPose[]> {
+    if (!this.refiner) throw new Error('MoveNetPipeline.refine: expected a SinglePose refiner, got none');
+    if (boxes.length === 0) return [];
+    const input = prepareCrops(frame, boxes, this.refiner.config.inputSize, this.cropPadding);
+    const poses = decodeRefined(await runMoveNet(this.refiner, input, device), this.refiner, input.transforms);
+    return poses.map((p, i) => ({ ...p, box: [...boxes[i]!] as Box }));
+  }
+}
