@@ -23,3 +23,4 @@ export * as movenet from './movenet/index.js';
 export * from './pose/track.js';
 export * from './pose/posetrack-json.js';
 export { contactSheet, drawText, textWidth, type ContactSheetOptions, type DrawTextOptions } from './pose/contact-sheet.js';
+export { moduleFromSafetensors, moduleMetadata, WEIGHTS_FILE_MODULES } from './weights-file.js';

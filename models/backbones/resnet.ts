@@ -242,9 +242,12 @@ export class SimpleBaseline extends ResNet {
   readonly final_layer: Conv2d | null;
   readonly numJoints: number | null;
   readonly deconvChannels: number;
+  /** The configuration it was built from (what a weights file records to rebuild it). */
+  readonly spec: SimpleBaselineConfig;
 
   constructor(cfg: SimpleBaselineConfig) {
     super({ ...cfg, numClasses: null });
+    this.spec = { ...cfg };
     const n = cfg.numDeconvLayers ?? 3;
     const ch = cfg.deconvChannels ?? 256;
     const k = cfg.deconvKernel ?? 4;

@@ -15,6 +15,7 @@
  * is reseeded with (seed, s) before the step. A run resumed from the checkpoint of step s
  * therefore computes exactly the steps s+1, s+2, ... of the uninterrupted run.
  */
+import { moduleMetadata } from '../weights-file.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -333,6 +334,7 @@ export async function train(config: TrainConfig, data: TrainData, hooks: TrainHo
   }
   await save(config.steps);
   await saveSafetensors(adapter.module, join(config.outDir, 'weights.safetensors'), {
+    ...moduleMetadata(adapter.module),
     posegrad: JSON.stringify({ format: 1, kind: 'weights', id: adapter.id + (config.staticInput ? '-static' : ''), staticInput: config.staticInput ?? false, model: config.model, arch: adapter.baselineArch, preset: config.preset, steps: config.steps, batchSize: B, seed: config.seed, mAP: final.mAP }),
   });
   writeMetrics(config, data, adapter, { history, evals, final, trainSeconds, evalSeconds });
