@@ -43,18 +43,21 @@ describe('wasm memory', () => {
     }
   });
 
-  it('freed blocks go to the pool and are reused', () => {
+  it('freed blocks return to the pool at once and are reused in place', () => {
     const before = be.memoryInfo().pooledBytes;
+    const size = be.memory.size;
     const a = zeros([1000], { device: 'wasm' });
     const ptr = (a.storage() as { ptr: number }).ptr;
+    // pooledBytes: every byte of the heap not held by a tensor (free blocks, unused pages, scratch)
+    expect(be.memoryInfo().pooledBytes).toBe(before - blockSize(4000));
     a.dispose();
-    const pooled = be.memoryInfo().pooledBytes;
-    expect(pooled - before).toBe(blockSize(4000));
-    expect(memory().devices.wasm!.pooledBytes).toBe(pooled);
-    const b = zeros([990], { device: 'wasm' }); // same size class
-    expect((b.storage() as { ptr: number }).ptr).toBe(ptr);
     expect(be.memoryInfo().pooledBytes).toBe(before);
+    expect(memory().devices.wasm!.pooledBytes).toBe(before);
+    const b = zeros([990], { device: 'wasm' }); // the same block size
+    expect((b.storage() as { ptr: number }).ptr).toBe(ptr);
     b.dispose();
+    expect(be.memoryInfo().pooledBytes).toBe(before);
+    expect(be.memory.size).toBe(size);
   });
 
   it('growing the memory re-creates the views; existing tensors keep their values', () => {
