@@ -271,6 +271,27 @@ describe('bad checkpoints give clear errors', () => {
   });
 });
 
+describe('errors name the file (LoadPthOptions.name; loadCheckpointFile passes the path)', () => {
+  it('loadPth, readZip and readTar prefix their errors with the name', async () => {
+    expect(() => loadPth(bytesOf('bad_bounds.pth'), { name: 'w.pth' })).toThrow("loadPth(w.pth): expected tensor 'w' (offset 1, size [4], stride [1]) inside its storage of 3 elements");
+    expect(() => loadPth(bytesOf('bad_system.pth'), { name: 'w.pth' })).toThrow(/^loadPth\(w\.pth\): expected a pickle global from the allowlist .*, got 'posix\.system'/);
+    const zip = bytesOf('model.zip.pth');
+    expect(() => loadPth(zip.subarray(0, zip.length - 5), { name: 'cut.pth' })).toThrow(/^readZip\(cut\.pth\): expected a zip end-of-central-directory record/);
+    await expect(loadPthAsync(zip.subarray(0, zip.length - 5), { name: 'cut.pth' })).rejects.toThrow(/^readZip\(cut\.pth\): /);
+    const tar = bytesOf('model.tar.pth').slice();
+    tar[148]! ^= 1; // the first header's checksum
+    expect(() => loadPth(tar, { name: 't.pth' })).toThrow(/^readTar\(t\.pth\): expected header checksum/);
+    await expect(loadCheckpointFile(fileOf('bad_complex.pth'))).rejects.toThrow(`loadPth(${fileOf('bad_complex.pth')}): expected a storage dtype among`);
+  });
+
+  it('a tensor keeps its own bytes (views of disjoint parts of one storage do not alias)', () => {
+    const sd = asMap(loadPth(bytesOf('misc.zip.pth')));
+    const head = sd.get('head') as HostTensor;
+    const tail = sd.get('tail') as HostTensor;
+    expect(head.data.buffer === tail.data.buffer).toBe(false);
+  });
+});
+
 describe('state-dict helpers', () => {
   const sd = new Map<string, number>([['module.a.weight', 1], ['module.a.bias', 2], ['head.fc.weight', 3]]);
 

@@ -1,7 +1,8 @@
 /**
- * Checkpoint files on disk (Node). `node:fs` is imported dynamically, so that importing posegrad in
- * a browser does not pull it in; in a browser, fetch the bytes and call `loadPthAsync`,
- * `readSafetensors` or `readTfjsGraphModel` directly.
+ * Checkpoint files on disk (Node; also exported from the `posegrad/node` entry). `node:fs` is
+ * reached through `process.getBuiltinModule` at call time, never imported, so that a browser
+ * bundle of posegrad does not try to resolve it; in a browser, fetch the bytes and call
+ * `loadPthAsync`, `readSafetensors` or `readTfjsGraphModel` directly.
  */
 import type { Tensor } from '../../../engine/tensor.js';
 import type { Module } from '../module.js';
@@ -11,28 +12,30 @@ import { toHostStateDict, type StateDict } from './state-dict.js';
 import { parseTfjsModelJson, readTfjsGraphModel, type TfjsGraphModel } from './tfjs.js';
 
 async function fs(): Promise<typeof import('node:fs/promises')> {
-  try {
-    return await import('node:fs/promises');
-  } catch {
-    throw new Error('loadCheckpointFile: expected Node.js (node:fs), got a runtime without it; fetch the bytes and use loadPthAsync or readSafetensors');
+  const getBuiltin = typeof process !== 'undefined' ? process.getBuiltinModule : undefined;
+  if (typeof getBuiltin !== 'function') {
+    throw new Error('loadCheckpointFile: expected Node.js ≥ 20.16 (node:fs), got a runtime without it; fetch the bytes and use loadPthAsync or readSafetensors');
   }
+  return getBuiltin('node:fs/promises') as typeof import('node:fs/promises');
 }
 
 /**
  * Reads a checkpoint file: `.safetensors` gives its tensors (a Map); `.pth`, `.pt`, `.pth.tar`,
  * `.tar`, `.ckpt` and `.bin` go through `loadPth` (zip, legacy or tar container, detected from the
- * bytes). Pass the result to `extractStateDict` or `loadInto`.
+ * bytes), with `path` as the name in its errors and its limits (`opts.maxBytes`, ...; see
+ * docs/checkpoints.md). Pass the result to `extractStateDict` or `loadInto`.
  * @throws Error when the file cannot be read, has an unknown extension and content, or fails to
- *   parse (see loadPth and readSafetensors).
+ *   parse or exceeds a limit (see loadPth and readSafetensors).
  */
 export async function loadCheckpointFile(path: string, opts: LoadPthOptions = {}): Promise<PyValue | StateDict> {
   const bytes = new Uint8Array(await (await fs()).readFile(path));
   const lower = path.toLowerCase();
   if (lower.endsWith('.safetensors')) return readSafetensors(bytes).tensors;
-  if (/\.(pth|pt|tar|ckpt|bin)$/.test(lower)) return loadPth(bytes, opts);
+  const named: LoadPthOptions = { name: path, ...opts };
+  if (/\.(pth|pt|tar|ckpt|bin)$/.test(lower)) return loadPth(bytes, named);
   const fmt = detectFormat(bytes);
   if (fmt === 'safetensors') return readSafetensors(bytes).tensors;
-  if (fmt !== 'unknown') return loadPth(bytes, opts);
+  if (fmt !== 'unknown') return loadPth(bytes, named);
   throw new Error(`loadCheckpointFile: expected a .pth/.pt/.tar/.ckpt/.bin (PyTorch) or .safetensors file, got '${path}' whose content is neither`);
 }
 

@@ -10,7 +10,12 @@
  * Python values map to JS as: None → null, bool → boolean, int → number (bigint beyond 2⁵³),
  * float → number, str → string, bytes/bytearray → Uint8Array, list and tuple → array,
  * dict → Map (keys keep their Python type), set/frozenset → Set.
+ *
+ * Decoding is linear in the input, and bounded (limits.ts): integers of at most `maxIntBytes`
+ * bytes, at most `maxDepth` MARKs open at once, and containers, strings, bytes and memo entries
+ * charged against a memory budget before they are made.
  */
+import { ARRAY_COST, Budget, DEFAULT_MAX_DEPTH, DEFAULT_MAX_INT_BYTES, defaultMaxBytes, MAP_COST } from './limits.js';
 
 /** An allowlisted Python callable or class: what GLOBAL pushes. */
 export interface PyGlobal {
@@ -48,6 +53,14 @@ export interface UnpickleOptions {
   persistentLoad?(pid: unknown): unknown;
   /** The name used in error messages (default 'unpickle'). */
   op?: string;
+  /** Where the pickle sits, for limit errors ("'archive/data.pkl'", 'the object pickle'); default none. */
+  entry?: string;
+  /** The memory budget to charge (default: a budget of max(32 MiB, 8 × bytes.length) for this pickle alone). */
+  budget?: Budget;
+  /** The most MARKs open at once (default 1000). */
+  maxDepth?: number;
+  /** The largest integer in bytes of two's complement (default 1024; text integers: 2.41 digits a byte). */
+  maxIntBytes?: number;
 }
 
 /** Attributes set by BUILD on dicts (PyTorch's state_dict `_metadata`), by object. */
@@ -62,7 +75,8 @@ export function pyAttributes(obj: object): Map<unknown, unknown> | undefined {
  * Reads one pickle from `bytes` starting at `start` and returns its value and the offset just past
  * its STOP opcode (several pickles may follow each other, as in PyTorch's legacy format).
  * @throws Error naming the opcode and offset on truncated input, an unknown or unsupported opcode,
- *   a global that `findGlobal` refuses, or a malformed stack.
+ *   a global that `findGlobal` refuses, a malformed stack, or a limit exceeded (an integer over
+ *   `maxIntBytes`, MARKs nested deeper than `maxDepth`, the memory budget).
  */
 export function unpickle(bytes: Uint8Array, opts: UnpickleOptions, start = 0): { value: unknown; end: number } {
   return new Unpickler(bytes, opts, start).run();
@@ -75,6 +89,11 @@ class Unpickler {
   private readonly memo = new Map<number, unknown>();
   private readonly dv: DataView;
   private readonly op: string;
+  private readonly budget: Budget;
+  private readonly maxDepth: number;
+  private readonly maxIntBytes: number;
+  /** The offset of the opcode being run. */
+  private at = 0;
 
   constructor(
     private readonly bytes: Uint8Array,
@@ -84,10 +103,49 @@ class Unpickler {
     this.pos = start;
     this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.op = opts.op ?? 'unpickle';
+    this.budget = opts.budget ?? new Budget(defaultMaxBytes(bytes.length), this.op);
+    this.maxDepth = opts.maxDepth ?? DEFAULT_MAX_DEPTH;
+    this.maxIntBytes = opts.maxIntBytes ?? DEFAULT_MAX_INT_BYTES;
   }
 
   private fail(expected: string, received: string): never {
     throw new Error(`${this.op}: expected ${expected}, got ${received}`);
+  }
+
+  /** "LONG4 at offset 12 in 'archive/data.pkl'": where a limit was hit. */
+  private site(opcode: string): string {
+    return `${opcode} at offset ${this.at}${this.opts.entry ? ` in ${this.opts.entry}` : ''}`;
+  }
+
+  /** Charges `n` bytes for what `opcode` makes, before making it. */
+  private spend(n: number, opcode: string): void {
+    if (!this.budget.fits(n)) this.budget.charge(n, `the pickle's values (${this.site(opcode)})`);
+    this.budget.used += n;
+  }
+
+  /** A LONG1/LONG4 of `n` bytes, decoded in one pass, after checking `n` against maxIntBytes. */
+  private long(n: number, opcode: string): number | bigint {
+    if (n > this.maxIntBytes) this.fail(`an integer of at most ${this.maxIntBytes} bytes (maxIntBytes)`, `${n} bytes (${this.site(opcode)})`);
+    return decodeLong(this.raw(n, opcode));
+  }
+
+  /** A text integer (INT, LONG, PUT, GET), its digits checked against maxIntBytes before parsing. */
+  private intText(s: string, opcode: string): number | bigint {
+    const maxDigits = Math.ceil(this.maxIntBytes * 8 * Math.log10(2)) + 1;
+    if (s.length > maxDigits + 1) this.fail(`an integer of at most ${maxDigits} digits (maxIntBytes ${this.maxIntBytes})`, `${s.length} characters (${this.site(opcode)})`);
+    return parseIntText(this.op, s);
+  }
+
+  /** A memo index from a text PUT/GET. */
+  private memoIndex(s: string, opcode: string): number {
+    const i = this.intText(s, opcode);
+    if (typeof i !== 'number' || i < 0) this.fail(`a memo index for ${opcode}`, `${String(i)} (${this.site(opcode)})`);
+    return i;
+  }
+
+  private memoSet(i: number, v: unknown, opcode: string): void {
+    this.spend(32, opcode);
+    this.memo.set(i, v);
   }
 
   private need(n: number, what: string): number {
@@ -116,13 +174,16 @@ class Unpickler {
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) this.fail(`a length below 2^53 for ${what}`, String(v));
     return Number(v);
   }
+  /** `n` bytes, charged to the budget (they usually become a string or a copy). */
   private raw(n: number, what: string): Uint8Array {
     const p = this.need(n, what);
+    this.spend(n, what);
     return this.bytes.subarray(p, p + n);
   }
   private line(what: string): string {
     const end = this.bytes.indexOf(0x0a, this.pos);
     if (end < 0) this.fail(`a newline-terminated ${what} at offset ${this.pos}`, 'the end of the data (truncated file?)');
+    this.spend(end - this.pos, what);
     const s = latin1(this.bytes.subarray(this.pos, end));
     this.pos = end + 1;
     return s;
@@ -138,6 +199,11 @@ class Unpickler {
   private top(what: string): unknown {
     if (this.stack.length === 0) this.fail(`a value on the stack for ${what}`, 'an empty stack (malformed pickle)');
     return this.stack[this.stack.length - 1];
+  }
+  /** A new tuple or list (charged to the budget). */
+  private array(items: unknown[], opcode: string): unknown[] {
+    this.spend(ARRAY_COST, opcode);
+    return items;
   }
   private popMark(what: string): unknown[] {
     const items = this.stack;
@@ -167,6 +233,7 @@ class Unpickler {
     if (!Array.isArray(args)) this.fail(`an argument tuple for ${fn.qualname}`, describe(args));
     const impl = fn[how];
     if (!impl) this.fail(`${fn.qualname} to support ${opcode}`, 'a global that does not (posegrad builds only known data types)');
+    this.spend(MAP_COST, opcode);
     return impl.call(fn, args);
   }
 
@@ -202,6 +269,7 @@ class Unpickler {
   run(): { value: unknown; end: number } {
     for (;;) {
       const at = this.pos;
+      this.at = at;
       const code = this.u8('an opcode');
       switch (code) {
         case 0x80: // PROTO
@@ -239,13 +307,13 @@ class Unpickler {
           this.push(this.i32('BININT'));
           break;
         case 0x8a: // LONG1
-          this.push(decodeLong(this.raw(this.u8('LONG1 length'), 'LONG1')));
+          this.push(this.long(this.u8('LONG1 length'), 'LONG1'));
           break;
         case 0x8b: // LONG4
           {
             const n = this.i32('LONG4 length');
             if (n < 0) this.fail('a non-negative LONG4 length', String(n));
-            this.push(decodeLong(this.raw(n, 'LONG4')));
+            this.push(this.long(n, 'LONG4'));
           }
           break;
         case 0x47: // BINFLOAT (big-endian double)
@@ -256,11 +324,11 @@ class Unpickler {
             const s = this.line('INT');
             if (s === '00') this.push(false);
             else if (s === '01') this.push(true);
-            else this.push(parseIntText(this.op, s));
+            else this.push(this.intText(s, 'INT'));
           }
           break;
         case 0x4c: // LONG (text, trailing L)
-          this.push(parseIntText(this.op, this.line('LONG').replace(/L$/, '')));
+          this.push(this.intText(this.line('LONG').replace(/L$/, ''), 'LONG'));
           break;
         case 0x46: // FLOAT (text)
           {
@@ -314,20 +382,21 @@ class Unpickler {
 
         // ---------------------------------------------------------------- containers
         case 0x28: // MARK
+          if (this.metastack.length >= this.maxDepth) this.fail(`at most ${this.maxDepth} MARKs open at once (maxDepth)`, `one more (${this.site('MARK')})`);
           this.metastack.push(this.stack);
-          this.stack = [];
+          this.stack = this.array([], 'MARK');
           break;
         case 0x29: // EMPTY_TUPLE
-          this.push([]);
+          this.push(this.array([], 'EMPTY_TUPLE'));
           break;
         case 0x85: // TUPLE1
-          this.push([this.pop('TUPLE1')]);
+          this.push(this.array([this.pop('TUPLE1')], 'TUPLE1'));
           break;
         case 0x86: // TUPLE2
           {
             const b = this.pop('TUPLE2');
             const a = this.pop('TUPLE2');
-            this.push([a, b]);
+            this.push(this.array([a, b], 'TUPLE2'));
           }
           break;
         case 0x87: // TUPLE3
@@ -335,33 +404,37 @@ class Unpickler {
             const c = this.pop('TUPLE3');
             const b = this.pop('TUPLE3');
             const a = this.pop('TUPLE3');
-            this.push([a, b, c]);
+            this.push(this.array([a, b, c], 'TUPLE3'));
           }
           break;
         case 0x74: // TUPLE
           this.push(this.popMark('TUPLE'));
           break;
         case 0x5d: // EMPTY_LIST
-          this.push([]);
+          this.push(this.array([], 'EMPTY_LIST'));
           break;
         case 0x6c: // LIST
           this.push(this.popMark('LIST'));
           break;
         case 0x7d: // EMPTY_DICT
+          this.spend(MAP_COST, 'EMPTY_DICT');
           this.push(new Map());
           break;
         case 0x64: // DICT
           {
             const items = this.popMark('DICT');
+            this.spend(MAP_COST, 'DICT');
             const d = new Map();
             this.setItems(d, items, 'DICT');
             this.push(d);
           }
           break;
         case 0x8f: // EMPTY_SET
+          this.spend(MAP_COST, 'EMPTY_SET');
           this.push(new Set());
           break;
         case 0x91: // FROZENSET
+          this.spend(MAP_COST, 'FROZENSET');
           this.push(new Set(this.popMark('FROZENSET')));
           break;
         case 0x90: // ADDITEMS
@@ -410,19 +483,19 @@ class Unpickler {
           this.push(this.top('DUP'));
           break;
         case 0x70: // PUT
-          this.memo.set(parseIntText(this.op, this.line('PUT')) as number, this.top('PUT'));
+          this.memoSet(this.memoIndex(this.line('PUT'), 'PUT'), this.top('PUT'), 'PUT');
           break;
         case 0x71: // BINPUT
-          this.memo.set(this.u8('BINPUT'), this.top('BINPUT'));
+          this.memoSet(this.u8('BINPUT'), this.top('BINPUT'), 'BINPUT');
           break;
         case 0x72: // LONG_BINPUT
-          this.memo.set(this.u32('LONG_BINPUT'), this.top('LONG_BINPUT'));
+          this.memoSet(this.u32('LONG_BINPUT'), this.top('LONG_BINPUT'), 'LONG_BINPUT');
           break;
         case 0x94: // MEMOIZE
-          this.memo.set(this.memo.size, this.top('MEMOIZE'));
+          this.memoSet(this.memo.size, this.top('MEMOIZE'), 'MEMOIZE');
           break;
         case 0x67: // GET
-          this.push(this.memoGet(parseIntText(this.op, this.line('GET')) as number));
+          this.push(this.memoGet(this.memoIndex(this.line('GET'), 'GET')));
           break;
         case 0x68: // BINGET
           this.push(this.memoGet(this.u8('BINGET')));
@@ -514,12 +587,25 @@ class Unpickler {
   }
 }
 
-/** Little-endian two's complement → number (or bigint beyond ±2⁵³). */
-function decodeLong(b: Uint8Array): number | bigint {
-  if (b.length === 0) return 0;
-  let v = 0n;
-  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
-  if (b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/**
+ * Little-endian two's complement → number (or bigint beyond ±2⁵³), in one linear pass: the bytes
+ * become one big-endian hex string, parsed by BigInt at once (shifting a BigInt byte by byte
+ * copies it each time: quadratic).
+ */
+export function decodeLong(b: Uint8Array): number | bigint {
+  const n = b.length;
+  if (n === 0) return 0;
+  if (n <= 6) {
+    let v = 0;
+    for (let i = n - 1; i >= 0; i--) v = v * 256 + b[i]!;
+    return b[n - 1]! & 0x80 ? v - 2 ** (8 * n) : v;
+  }
+  const hex = new Array<string>(n);
+  for (let i = 0; i < n; i++) hex[i] = HEX[b[n - 1 - i]!]!;
+  let v = BigInt(`0x${hex.join('')}`);
+  if (b[n - 1]! & 0x80) v -= 1n << BigInt(8 * n);
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }
 

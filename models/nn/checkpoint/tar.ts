@@ -6,10 +6,8 @@
  * Names come from the ustar header, or from a preceding PAX ('x') or GNU long-name ('L') record.
  */
 
-const OP = 'readTar';
-
-function fail(expected: string, received: string): never {
-  throw new Error(`${OP}: expected ${expected}, got ${received}`);
+function fail(name: string | undefined, expected: string, received: string): never {
+  throw new Error(`${name === undefined ? 'readTar' : `readTar(${name})`}: expected ${expected}, got ${received}`);
 }
 
 /** True when `bytes` starts with a ustar (POSIX or GNU) header. */
@@ -25,7 +23,7 @@ function field(b: Uint8Array, at: number, len: number): string {
   return new TextDecoder().decode(b.subarray(at, end));
 }
 
-function octal(b: Uint8Array, at: number, len: number, what: string): number {
+function octal(b: Uint8Array, at: number, len: number, what: string, name: string | undefined): number {
   // GNU base-256 encoding for large sizes: high bit of the first byte set.
   if (b[at]! & 0x80) {
     let v = 0;
@@ -34,15 +32,17 @@ function octal(b: Uint8Array, at: number, len: number, what: string): number {
   }
   const s = field(b, at, len).trim();
   if (s === '') return 0;
-  if (!/^[0-7]+$/.test(s)) fail(`an octal ${what}`, JSON.stringify(s));
+  if (!/^[0-7]+$/.test(s)) fail(name, `an octal ${what}`, JSON.stringify(s));
   return parseInt(s, 8);
 }
 
 /**
  * The regular-file members of a tar archive, by name (zero-copy views).
+ * @param opts.name the file name for error messages.
  * @throws Error on a truncated archive or a corrupt header (bad checksum or size).
  */
-export function readTar(bytes: Uint8Array): Map<string, Uint8Array> {
+export function readTar(bytes: Uint8Array, opts: { name?: string } = {}): Map<string, Uint8Array> {
+  const file = opts.name;
   const out = new Map<string, Uint8Array>();
   let p = 0;
   let longName: string | null = null;
@@ -51,12 +51,12 @@ export function readTar(bytes: Uint8Array): Map<string, Uint8Array> {
     if (h.every((x) => x === 0)) break; // end-of-archive blocks
     let sum = 0;
     for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
-    const stored = octal(h, 148, 8, 'header checksum');
-    if (stored !== sum) fail(`header checksum ${sum} at offset ${p}`, `${stored} (corrupt archive)`);
-    const size = octal(h, 124, 12, 'member size');
+    const stored = octal(h, 148, 8, 'header checksum', file);
+    if (stored !== sum) fail(file, `header checksum ${sum} at offset ${p}`, `${stored} (corrupt archive)`);
+    const size = octal(h, 124, 12, 'member size', file);
     const type = String.fromCharCode(h[156]!);
     const dataStart = p + 512;
-    if (dataStart + size > bytes.length) fail(`${size} bytes of member data at offset ${dataStart}`, `${bytes.length - dataStart} (truncated archive)`);
+    if (dataStart + size > bytes.length) fail(file, `${size} bytes of member data at offset ${dataStart}`, `${bytes.length - dataStart} (truncated archive)`);
     const data = bytes.subarray(dataStart, dataStart + size);
     const prefix = field(h, 345, 155);
     const name = longName ?? (prefix ? `${prefix}/${field(h, 0, 100)}` : field(h, 0, 100));

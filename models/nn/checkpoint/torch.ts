@@ -15,11 +15,14 @@
  *
  * Tensors are rebuilt after the whole file is read (the legacy format stores the storages after
  * the pickle): `materialize` walks the unpickled value and replaces every TensorRef by a
- * contiguous, row-major HostTensor, converting dtypes: float64 → float64; float32, float16,
- * bfloat16 → float32; int64 (range-checked), int32, int16, int8, uint8, bool → int32.
+ * contiguous, row-major HostTensor (overlapping views of one storage share its decoded data; the
+ * memory is planned and budgeted before anything is decoded), converting dtypes: float64 →
+ * float64; float32, float16, bfloat16 → float32; int64 (range-checked), int32, int16, int8, uint8,
+ * bool → int32.
  */
 import type { DType, TypedArray } from '../../../engine/dtype.js';
 import type { HostTensor } from '../safetensors.js';
+import { DEFAULT_MAX_DEPTH, type Budget } from './limits.js';
 import { describe, isPyGlobal, latin1, pyGlobal, SET_STATE, type PyGlobal } from './pickle.js';
 
 /** A tensor read from a checkpoint: a HostTensor that remembers the dtype it had in PyTorch. */
@@ -119,16 +122,18 @@ class NpDType {
 
 /** A numpy array (numpy.core.multiarray._reconstruct + BUILD (version, shape, dtype, fortran, data)). */
 class NpArray {
+  constructor(readonly op: string) {}
   shape: number[] = [];
   dtype: NpDType | null = null;
   fortran = false;
   data: Uint8Array | null = null;
   [SET_STATE](state: unknown): void {
-    if (!Array.isArray(state) || state.length < 5) throw new Error(`loadPth: expected a numpy array state (version, shape, dtype, fortran, data), got ${describe(state)}`);
+    if (!Array.isArray(state) || state.length < 5) throw new Error(`${this.op}: expected a numpy array state (version, shape, dtype, fortran, data), got ${describe(state)}`);
     const [, shape, dtype, fortran, data] = state as [unknown, unknown, unknown, unknown, unknown];
-    if (!Array.isArray(shape) || !(dtype instanceof NpDType)) throw new Error(`loadPth: expected a numpy array shape and dtype, got ${describe(shape)}, ${describe(dtype)}`);
-    if (!(data instanceof Uint8Array)) throw new Error(`loadPth: expected numpy array data as bytes, got ${describe(data)} (object arrays are not supported)`);
-    this.shape = shape.map(Number);
+    if (!Array.isArray(shape) || !(dtype instanceof NpDType)) throw new Error(`${this.op}: expected a numpy array shape and dtype, got ${describe(shape)}, ${describe(dtype)}`);
+    if (!(data instanceof Uint8Array)) throw new Error(`${this.op}: expected numpy array data as bytes, got ${describe(data)} (object arrays are not supported)`);
+    if (shape.some((d) => typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0)) throw new Error(`${this.op}: expected a numpy array shape of non-negative integers, got ${describe(shape)}`);
+    this.shape = shape as number[];
     this.dtype = dtype;
     this.fortran = fortran === true;
     this.data = data;
@@ -164,7 +169,7 @@ function asTensorRef(op: string, v: unknown, what: string): TensorRef {
 }
 
 function intList(op: string, v: unknown, what: string): number[] {
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'number' || !Number.isInteger(x) || x < 0)) {
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0)) {
     throw new Error(`${op}: expected ${what} as a tuple of non-negative integers, got ${describe(v)}`);
   }
   return v as number[];
@@ -173,7 +178,7 @@ function intList(op: string, v: unknown, what: string): number[] {
 function rebuild(op: string, args: unknown[], fn: string): TensorRef {
   const [storage, offset, size, stride] = args;
   if (!(storage instanceof StorageRef)) throw new Error(`${op}: expected a storage as the first argument of ${fn}, got ${describe(storage)}`);
-  if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0) throw new Error(`${op}: expected a non-negative storage offset in ${fn}, got ${describe(offset)}`);
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) throw new Error(`${op}: expected a non-negative storage offset in ${fn}, got ${describe(offset)}`);
   const sz = intList(op, size, `the size in ${fn}`);
   const st = intList(op, stride, `the stride in ${fn}`);
   if (sz.length !== st.length) throw new Error(`${op}: expected as many strides as dims in ${fn}, got size [${sz}] and stride [${st}]`);
@@ -195,7 +200,9 @@ export function torchGlobals(op: string): (module: string, name: string) => PyGl
     call: (a) => {
       const [fn, type, args] = a as [PyGlobal, PyGlobal, unknown[]];
       if (!type || !['torch.Tensor', 'torch.nn.parameter.Parameter'].includes(type.qualname)) throw new Error(`${op}: expected a tensor type torch.Tensor or torch.nn.Parameter, got ${describe(type)}`);
-      if (!fn?.call) throw new Error(`${op}: expected a tensor rebuild function, got ${describe(fn)}`);
+      // Only the tensor rebuilders (not _rebuild_from_type_v2 itself, whose nesting would recurse).
+      if (!isPyGlobal(fn) || !fn.call || !fn.qualname.startsWith('torch._utils._rebuild_')) throw new Error(`${op}: expected a tensor rebuild function (torch._utils._rebuild_*), got ${describe(fn)}`);
+      if (!Array.isArray(args)) throw new Error(`${op}: expected an argument tuple for ${fn.qualname}, got ${describe(args)}`);
       return fn.call(args);
     },
   });
@@ -209,12 +216,12 @@ export function torchGlobals(op: string): (module: string, name: string) => PyGl
     },
   });
   def(['builtins.set', '__builtin__.set', 'builtins.frozenset', '__builtin__.frozenset'], { call: (a) => new Set(Array.isArray(a[0]) ? a[0] : []) });
-  def(['builtins.bytearray', '__builtin__.bytearray'], { call: (a) => (a[0] instanceof Uint8Array ? a[0] : typeof a[0] === 'string' ? encode(op, a[0], String(a[1] ?? 'latin1')) : new Uint8Array(0)) });
-  def(['_codecs.encode'], { call: (a) => encode(op, String(a[0]), String(a[1] ?? 'utf-8')) });
+  def(['builtins.bytearray', '__builtin__.bytearray'], { call: (a) => (a[0] instanceof Uint8Array ? a[0] : typeof a[0] === 'string' ? encode(op, a[0], text(op, a[1] ?? 'latin1', 'an encoding')) : new Uint8Array(0)) });
+  def(['_codecs.encode'], { call: (a) => encode(op, text(op, a[0], 'a string for _codecs.encode'), text(op, a[1] ?? 'utf-8', 'an encoding')) });
   def(['torch.Size'], { call: (a) => [...intList(op, a[0] ?? [], 'torch.Size')] });
-  def(['torch.device'], { call: (a) => (a.length > 1 && a[1] !== null ? `${String(a[0])}:${String(a[1])}` : String(a[0])) });
+  def(['torch.device'], { call: (a) => (a.length > 1 && a[1] !== null ? `${text(op, a[0], 'a device type')}:${keyOf(op, a[1], 'a device index')}` : text(op, a[0], 'a device')) });
   for (const d of TORCH_DTYPE_NAMES) def([`torch.${d}`], { value: d });
-  def(['numpy.dtype'], { call: (a) => new NpDType(String(a[0])) });
+  def(['numpy.dtype'], { call: (a) => new NpDType(text(op, a[0], 'a numpy dtype code')) });
   def(['numpy.core.multiarray.scalar', 'numpy._core.multiarray.scalar'], {
     call: (a) => {
       const [d, bytes] = a;
@@ -225,12 +232,12 @@ export function torchGlobals(op: string): (module: string, name: string) => PyGl
       return et.name === 'bool' ? v !== 0 : v;
     },
   });
-  def(['numpy.core.multiarray._reconstruct', 'numpy._core.multiarray._reconstruct'], { call: () => new NpArray() });
+  def(['numpy.core.multiarray._reconstruct', 'numpy._core.multiarray._reconstruct'], { call: () => new NpArray(op) });
   // Pickle protocol 5 arrays: _frombuffer(bytes, dtype, shape, order).
   def(['numpy.core.numeric._frombuffer', 'numpy._core.numeric._frombuffer'], {
     call: (a) => {
       const [data, dtype, shape, order] = a;
-      const arr = new NpArray();
+      const arr = new NpArray(op);
       arr[SET_STATE]([1, shape, dtype, order === 'F', data]);
       return arr;
     },
@@ -255,6 +262,23 @@ export function torchGlobals(op: string): (module: string, name: string) => PyGl
     }
     return g;
   };
+}
+
+/** A pickled str, or an Error naming `what`. */
+function text(op: string, v: unknown, what: string): string {
+  if (typeof v !== 'string') throw new Error(`${op}: expected ${what} as a string, got ${describe(v)}`);
+  return v;
+}
+
+/**
+ * A storage or tensor key (str, int or bytes) as a string; anything else (a tuple, a dict) throws,
+ * rather than being stringified.
+ */
+export function keyOf(op: string, v: unknown, what: string): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+  if (v instanceof Uint8Array) return latin1(v);
+  throw new Error(`${op}: expected ${what} as a string or an integer, got ${describe(v)}`);
 }
 
 function encode(op: string, s: string, enc: string): Uint8Array {
@@ -282,8 +306,8 @@ export function storageFromPid(op: string, pid: unknown, storages: Map<string, S
   if (!isStorageType(type)) throw new Error(`${op}: expected a storage type (torch.FloatStorage, ...), got ${describe(type)}`);
   const et = type.elementType;
   if (!et.out) throw new Error(`${op}: expected a storage dtype among [float64, float32, float16, bfloat16, int64, int32, int16, int8, uint8, bool], got ${et.name} (${type.qualname})`);
-  if (typeof numel !== 'number' || !Number.isInteger(numel) || numel < 0) throw new Error(`${op}: expected a storage size, got ${describe(numel)}`);
-  const key = String(rawKey);
+  if (typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) throw new Error(`${op}: expected a storage size, got ${describe(numel)}`);
+  const key = keyOf(op, rawKey, 'a storage key');
   let root = storages.get(key);
   if (!root) {
     root = new StorageRef(et, key, numel, littleEndian);
@@ -293,12 +317,16 @@ export function storageFromPid(op: string, pid: unknown, storages: Map<string, S
   }
   if (Array.isArray(view)) {
     // Legacy storage views: (view_key, offset, view_numel).
-    const [vk, off, vn] = view as [unknown, number, number];
-    const viewKey = String(vk);
+    const [vk, off, vn] = view as [unknown, unknown, unknown];
+    const viewKey = keyOf(op, vk, 'a storage view key');
     let v = storages.get(viewKey);
     if (!v) {
-      if (off + vn > numel) throw new Error(`${op}: expected a storage view inside its root of ${numel} elements, got offset ${off} + ${vn}`);
-      v = new StorageRef(et, viewKey, vn, littleEndian, root, off);
+      if (typeof off !== 'number' || typeof vn !== 'number' || !Number.isSafeInteger(off) || !Number.isSafeInteger(vn) || off < 0 || vn < 0) {
+        throw new Error(`${op}: expected a storage view (key, offset, size) of non-negative integers, got offset ${describe(off)} and size ${describe(vn)}`);
+      }
+      if (off + vn > root.numel) throw new Error(`${op}: expected a storage view inside its root of ${root.numel} elements, got offset ${off} + ${vn}`);
+      // A view of a view is a view of the first root.
+      v = new StorageRef(et, viewKey, vn, littleEndian, root.root ?? root, root.rootOffset + off);
       storages.set(viewKey, v);
     }
     return v;
@@ -394,33 +422,78 @@ export function readElements(op: string, et: ElementType, bytes: Uint8Array, le:
   }
 }
 
-/** A strided view of a storage as a contiguous row-major HostTensor. */
-function tensorFromRef(op: string, r: TensorRef, path: string): PthTensor {
+/** Bytes per element of a posegrad host dtype. */
+function outSize(d: DType): number {
+  return d === 'float64' ? 8 : 4;
+}
+
+function emptyOf(d: DType): TypedArray {
+  return d === 'float64' ? new Float64Array(0) : d === 'float32' ? new Float32Array(0) : new Int32Array(0);
+}
+
+/** A path for messages, shortened when deep nesting makes it long. */
+function shortPath(path: string): string {
+  return path.length > 120 ? `${path.slice(0, 60)}...${path.slice(-40)}` : path;
+}
+
+/** One tensor to decode: where it lies in its root storage, and whether it is one contiguous run there. */
+interface Plan {
+  readonly ref: TensorRef;
+  readonly path: string;
+  readonly n: number;
+  readonly root: StorageRef;
+  /** First and last element in the root storage. */
+  readonly start: number;
+  readonly last: number;
+  readonly contiguous: boolean;
+  /** The decoded run of the root that holds this tensor (set when decoding). */
+  cluster?: Cluster;
+}
+
+/** Overlapping tensors of one root storage share one decoded run: views stay views. */
+interface Cluster {
+  readonly root: StorageRef;
+  readonly start: number;
+  end: number;
+  readonly paths: string[];
+  data?: TypedArray;
+}
+
+/**
+ * Checks a tensor against its storage (bounds, bytes present) and where it lies in the root.
+ * @throws Error naming the tensor when it runs past its storage or the storage's bytes are missing.
+ */
+function planTensor(op: string, r: TensorRef, path: string): Plan {
   const st = r.storage;
   const et = st.elementType;
-  const n = r.size.reduce((a, b) => a * b, 1);
-  const shape = [...r.size];
-  const out = et.out!;
-  const what = `tensor '${path}'`;
-  if (n === 0) return { dtype: out, shape, data: out === 'float64' ? new Float64Array(0) : out === 'float32' ? new Float32Array(0) : new Int32Array(0), sourceDtype: et.name };
+  const what = `tensor '${shortPath(path)}'`;
+  // (A zero dim makes the tensor empty even when the other dims' product overflows.)
+  let n = r.size.includes(0) ? 0 : 1;
+  for (const d of r.size) n *= d;
+  const root = st.root ?? st;
+  const base = st.root ? st.rootOffset : 0;
+  if (n === 0) return { ref: r, path, n, root, start: base + r.offset, last: base + r.offset, contiguous: true };
   let last = r.offset;
-  for (let d = 0; d < shape.length; d++) last += (shape[d]! - 1) * r.stride[d]!;
-  if (last >= st.numel) throw new Error(`${op}: expected ${what} (offset ${r.offset}, size [${shape}], stride [${r.stride}]) inside its storage of ${st.numel} elements, got an element at index ${last}`);
+  for (let d = 0; d < r.size.length; d++) last += (r.size[d]! - 1) * r.stride[d]!;
+  if (!(last < st.numel)) throw new Error(`${op}: expected ${what} (offset ${r.offset}, size [${r.size}], stride [${r.stride}]) inside its storage of ${st.numel} elements, got an element at index ${last}`);
   const bytes = st.data(op);
   if (bytes.length < st.numel * et.size) throw new Error(`${op}: expected ${st.numel * et.size} bytes for the storage of ${what}, got ${bytes.length} (truncated file?)`);
   // Contiguous row-major: one run of elements.
   let contiguous = true;
   let expect = 1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    if (shape[d] !== 1 && r.stride[d] !== expect) contiguous = false;
-    expect *= shape[d]!;
+  for (let d = r.size.length - 1; d >= 0; d--) {
+    if (r.size[d] !== 1 && r.stride[d] !== expect) contiguous = false;
+    expect *= r.size[d]!;
   }
-  if (contiguous) return { dtype: out, shape, data: readElements(op, et, bytes, st.littleEndian, r.offset, n, what), sourceDtype: et.name };
-  // Strided: decode the span the view touches, then gather in row-major order.
-  const span = readElements(op, et, bytes, st.littleEndian, r.offset, last - r.offset + 1, what);
+  return { ref: r, path, n, root, start: base + r.offset, last: base + last, contiguous };
+}
+
+/** Copies a strided view out of the decoded run `span` (whose first element is the view's first) in row-major order. */
+function gather(out: DType, span: TypedArray, spanFirst: number, r: TensorRef, n: number): TypedArray {
   const data = out === 'float64' ? new Float64Array(n) : out === 'float32' ? new Float32Array(n) : new Int32Array(n);
+  const shape = r.size;
   const idx = new Array<number>(shape.length).fill(0);
-  let src = 0;
+  let src = spanFirst;
   for (let i = 0; i < n; i++) {
     data[i] = span[src]!;
     for (let d = shape.length - 1; d >= 0; d--) {
@@ -431,58 +504,172 @@ function tensorFromRef(op: string, r: TensorRef, path: string): PthTensor {
       idx[d] = 0;
     }
   }
-  return { dtype: out, shape, data, sourceDtype: et.name };
+  return data;
 }
 
-function tensorFromNumpy(op: string, a: NpArray, path: string): PthTensor {
+/** A numpy array as a tensor reference over its own bytes (C or Fortran order). */
+function numpyRef(op: string, a: NpArray, path: string): TensorRef {
   if (!a.dtype || !a.data) throw new Error(`${op}: expected a complete numpy array for '${path}', got one without state`);
   const { et, le } = npElement(op, a.dtype);
-  const n = a.shape.reduce((x, y) => x * y, 1);
-  const flat = readElements(op, et, a.data, le, 0, n, `numpy array '${path}'`);
-  if (!a.fortran || a.shape.length < 2) return { dtype: et.out!, shape: a.shape, data: flat, sourceDtype: et.name };
-  // Fortran order: column-major strides.
-  const stride: number[] = [];
+  let n = a.shape.includes(0) ? 0 : 1;
+  for (const d of a.shape) n *= d;
+  if (n * et.size > a.data.length) throw new Error(`${op}: expected ${n * et.size} bytes of data for numpy array '${shortPath(path)}' of shape [${a.shape}], got ${a.data.length} (truncated file?)`);
+  const stride: number[] = new Array<number>(a.shape.length);
   let acc = 1;
-  for (const d of a.shape) (stride.push(acc), (acc *= d));
+  if (a.fortran) for (let d = 0; d < a.shape.length; d++) (stride[d] = acc), (acc *= a.shape[d]!);
+  else for (let d = a.shape.length - 1; d >= 0; d--) (stride[d] = acc), (acc *= a.shape[d]!);
   const st = new StorageRef(et, path, n, le);
   st.bytes = a.data;
-  return tensorFromRef(op, new TensorRef(st, 0, a.shape, stride), path);
+  return new TensorRef(st, 0, a.shape, stride);
+}
+
+export interface MaterializeOptions {
+  /** The memory budget that decoded tensors are charged to (default: unlimited). */
+  budget?: Budget;
+  /** The deepest nesting of containers walked (default 1000). */
+  maxDepth?: number;
 }
 
 /**
  * Replaces every TensorRef (and numpy array) inside `value` by a HostTensor, in place for dicts and
- * lists; a tensor shared by several entries is decoded once. `path` names entries in errors.
+ * lists. `path` names entries in errors.
+ *
+ * Memory is planned before anything is decoded: every tensor is checked against its storage, the
+ * tensors of one storage that overlap are decoded once as one run and are views (subarrays) of it,
+ * a tensor shared by several entries is decoded once, and strided tensors (transposed, expanded with
+ * stride 0) get their own row-major copy. The total is charged to `opts.budget` first.
+ * @throws Error naming the tensor for a view outside its storage, missing storage bytes, a budget
+ *   exceeded, or containers nested deeper than `opts.maxDepth`.
  */
-export function materialize(op: string, value: unknown): unknown {
-  const done = new Map<object, unknown>();
-  const walk = (v: unknown, path: string): unknown => {
-    if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return v;
-    const seen = done.get(v);
-    if (seen !== undefined) return seen;
-    if (v instanceof TensorRef) {
-      const t = tensorFromRef(op, v, path);
-      done.set(v, t);
-      return t;
+export function materialize(op: string, value: unknown, opts: MaterializeOptions = {}): unknown {
+  const maxDepth = opts.maxDepth ?? DEFAULT_MAX_DEPTH;
+  const at = (path: string, k: unknown): string => {
+    const ks = k !== null && typeof k === 'object' ? `<${describe(k)}>` : String(k);
+    return path ? `${path}.${ks}` : ks;
+  };
+
+  // 1. Find the tensors (first path of each), checking the nesting depth.
+  const refs = new Map<object, { ref: TensorRef; path: string }>();
+  const seen = new Set<object>();
+  const find = (v: unknown, path: string, depth: number): void => {
+    if (v === null || typeof v !== 'object' || v instanceof Uint8Array || seen.has(v)) return;
+    seen.add(v);
+    if (v instanceof TensorRef) return void refs.set(v, { ref: v, path });
+    if (v instanceof NpArray) return void refs.set(v, { ref: numpyRef(op, v, path), path });
+    if (v instanceof StorageRef) throw new Error(`${op}: expected tensors, got a bare storage at '${shortPath(path)}' (save tensors, not storages)`);
+    if (!(v instanceof Map || Array.isArray(v) || v instanceof Set)) return;
+    if (depth >= maxDepth) throw new Error(`${op}: expected containers nested at most ${maxDepth} deep (maxDepth), got deeper at '${shortPath(path)}'`);
+    if (v instanceof Map) {
+      for (const [k, x] of v) {
+        find(k, at(path, k), depth + 1); // keys are not replaced, but their depth counts
+        find(x, at(path, k), depth + 1);
+      }
     }
-    if (v instanceof NpArray) {
-      const t = tensorFromNumpy(op, v, path);
+    else if (Array.isArray(v)) for (let i = 0; i < v.length; i++) find(v[i], at(path, i), depth + 1);
+    else for (const x of v) find(x, path, depth + 1);
+  };
+  find(value, '', 0);
+
+  // 2. Plan: bounds, then overlapping runs of each root storage merged into clusters.
+  const plans = new Map<object, Plan>();
+  for (const [k, { ref, path }] of refs) plans.set(k, planTensor(op, ref, path));
+  const byRoot = new Map<StorageRef, Plan[]>();
+  for (const p of plans.values()) {
+    if (p.n === 0) continue;
+    let list = byRoot.get(p.root);
+    if (!list) byRoot.set(p.root, (list = []));
+    list.push(p);
+  }
+  const budget = opts.budget;
+  for (const [root, list] of byRoot) {
+    const out = root.elementType.out!;
+    list.sort((a, b) => a.start - b.start);
+    let cur: Cluster | null = null;
+    const clusters: Cluster[] = [];
+    for (const p of list) {
+      if (!cur || p.start > cur.end) clusters.push((cur = { root, start: p.start, end: p.last, paths: [] }));
+      cur.end = Math.max(cur.end, p.last);
+      if (cur.paths.length < 3) cur.paths.push(p.path);
+      p.cluster = cur;
+    }
+    if (budget) {
+      for (const c of clusters) {
+        const n = (c.end - c.start + 1) * outSize(out);
+        if (!budget.fits(n)) budget.charge(n, `the ${root.elementType.name} data of tensor${c.paths.length > 1 ? 's' : ''} ${c.paths.map((x) => `'${shortPath(x)}'`).join(', ')}${c.paths.length > 2 ? ', ...' : ''} (elements ${c.start} to ${c.end} of storage '${root.key}')`);
+        budget.used += n;
+      }
+    }
+  }
+  // Strided tensors need a copy each; identical views share one.
+  const copies = new Map<string, Plan>();
+  const copyOf = new Map<Plan, Plan>();
+  for (const p of plans.values()) {
+    if (p.contiguous || p.n === 0) continue;
+    const key = `${p.root.key}|${p.start}|${p.ref.size}|${p.ref.stride}`;
+    const first = copies.get(key);
+    if (first && first.root === p.root) {
+      copyOf.set(p, first);
+      continue;
+    }
+    copies.set(key, p);
+    if (budget) {
+      const n = p.n * outSize(p.root.elementType.out!);
+      if (!budget.fits(n)) budget.charge(n, `tensor '${shortPath(p.path)}' (size [${p.ref.size}], stride [${p.ref.stride}]: a strided copy of ${p.n} ${p.root.elementType.name} elements)`);
+      budget.used += n;
+    }
+  }
+
+  // 3. Decode: each cluster once, then views and copies.
+  const built = new Map<Plan, PthTensor>();
+  const tensorOf = (p: Plan): PthTensor => {
+    const done = built.get(p);
+    if (done) return done;
+    const et = p.root.elementType;
+    const out = et.out!;
+    const shape = [...p.ref.size];
+    let data: TypedArray;
+    if (p.n === 0) data = emptyOf(out);
+    else {
+      const c = p.cluster!;
+      if (!c.data) {
+        const what = c.paths.length > 1 ? `storage '${c.root.key}' (tensors ${c.paths.map((x) => `'${shortPath(x)}'`).join(', ')})` : `tensor '${shortPath(c.paths[0]!)}'`;
+        c.data = readElements(op, et, c.root.data(op), c.root.littleEndian, c.start, c.end - c.start + 1, what);
+      }
+      const first = p.start - c.start;
+      const twin = copyOf.get(p);
+      if (p.contiguous) data = c.data.subarray(first, first + p.n);
+      else if (twin) data = tensorOf(twin).data as TypedArray;
+      else data = gather(out, c.data, first, p.ref, p.n);
+    }
+    const t: PthTensor = { dtype: out, shape, data, sourceDtype: et.name };
+    built.set(p, t);
+    return t;
+  };
+
+  // 4. Replace, in place.
+  const done = new Map<object, unknown>();
+  const walk = (v: unknown): unknown => {
+    if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return v;
+    const prev = done.get(v);
+    if (prev !== undefined) return prev;
+    const plan = plans.get(v);
+    if (plan) {
+      const t = tensorOf(plan);
       done.set(v, t);
       return t;
     }
     if (v instanceof NpDType) return `numpy.${v.code}`;
     // A class named as data (the tar format's tensor types): its dotted name.
     if (isPyGlobal(v)) return v.qualname;
-    if (v instanceof StorageRef) throw new Error(`${op}: expected tensors, got a bare storage at '${path}' (save tensors, not storages)`);
     done.set(v, v);
-    const at = (k: unknown): string => (path ? `${path}.${String(k)}` : String(k));
-    if (v instanceof Map) for (const [k, x] of v) v.set(k, walk(x, at(k)));
-    else if (Array.isArray(v)) for (let i = 0; i < v.length; i++) v[i] = walk(v[i], at(i));
+    if (v instanceof Map) for (const [k, x] of v) v.set(k, walk(x));
+    else if (Array.isArray(v)) for (let i = 0; i < v.length; i++) v[i] = walk(v[i]);
     else if (v instanceof Set) {
       const items = [...v];
       v.clear();
-      for (const x of items) v.add(walk(x, path));
+      for (const x of items) v.add(walk(x));
     }
     return v;
   };
-  return walk(value, '');
+  return walk(value);
 }
