@@ -41,7 +41,8 @@ import type { DeviceName } from '../backends/backend.js';
 import { DEVICES } from '../backends/backend.js';
 import { engine, init, manualSeed, noGrad, setDefaultDevice, tidy } from '../engine/engine.js';
 import { tensor } from '../ops/creation.js';
-import { readSafetensors } from '../models/nn/safetensors.js';
+import { readSafetensors, type HostTensor } from '../models/nn/safetensors.js';
+import { detectFormat, extractStateDict, loadPth } from '../models/nn/checkpoint/index.js';
 import { boxToCenterScale, cropPersonArray, type CenterScale } from '../models/pose/affine.js';
 import { decodeArgmax, getFinalPreds, type Keypoint } from '../models/pose/decode.js';
 import { drawPose, drawRect } from '../models/pose/draw.js';
@@ -447,23 +448,47 @@ function buildWithWeights(opts: Options, model: DemoModel): { built: BuiltModel;
   const built = model.build(opts.preset);
   built.module.eval();
   if (opts.weights) {
-    const bytes = readFileOrFail(opts.weights, 'weights file');
-    let file;
+    const path = opts.weights;
+    const buf = readFileOrFail(path, 'weights file');
+    const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+    // The format comes from the bytes (a .pth may hold safetensors and the other way round).
+    const fmt = detectFormat(bytes);
+    let tensors: Map<string, HostTensor>;
+    let metadata: Record<string, string> | undefined;
     try {
-      file = readSafetensors(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      const text = fmt === 'unknown' ? new TextDecoder().decode(bytes.subarray(0, 64)) : '';
+      const lfs = text.startsWith('version https://git-lfs');
+      const html = /^\s*</.test(text);
+      if (fmt === 'safetensors' || (fmt === 'unknown' && !lfs && !html && path.toLowerCase().endsWith('.safetensors'))) {
+        // (A damaged .safetensors file gets the safetensors reader's own, precise error.)
+        const file = readSafetensors(bytes);
+        tensors = file.tensors;
+        metadata = file.metadata;
+      } else if (fmt === 'zip' || fmt === 'legacy' || fmt === 'tar') {
+        // Bounded (docs/checkpoints.md): a hostile file fails with an Error, it cannot exhaust memory.
+        tensors = extractStateDict(loadPth(bytes)); // (the CliError below names the file)
+      } else {
+        const what = lfs
+          ? 'a Git LFS pointer (fetch the file itself: git lfs pull)'
+          : html
+            ? 'an HTML or XML page (a failed download?)'
+            : `neither: ${bytes.length} bytes starting with [${[...bytes.subarray(0, 8)].map((b) => '0x' + b.toString(16).padStart(2, '0')).join(', ')}]`;
+        throw new Error(`expected a safetensors file or a PyTorch checkpoint (.pth/.pt/.tar: a zip archive, a legacy pickle stream or a tar), got ${what}`);
+      }
     } catch (e) {
-      throw new CliError(`${opts.weights}: ${(e as Error).message}`);
+      throw new CliError(`${path}: ${(e as Error).message}`);
     }
-    let dropped: string[];
+    let res: string[] & { notes?: readonly string[] };
     try {
-      dropped = model.loadWeights(built, file.tensors);
+      res = model.loadWeights(built, tensors, metadata);
     } catch (e) {
-      throw new CliError(`${opts.weights}: ${(e as Error).message}`);
+      throw new CliError(`${path}: ${(e as Error).message}`);
     }
-    return { built, weightsNote: `weights: ${opts.weights}${dropped.length ? ` (${dropped.length} unused official keys dropped)` : ''}`, weightsField: opts.weights };
+    const notes = [...(fmt === 'safetensors' ? [] : [`PyTorch ${fmt} checkpoint`]), ...(res.notes ?? []), ...(res.length ? [`${res.length} unused official keys dropped`] : [])];
+    return { built, weightsNote: `weights: ${path}${notes.length ? ` (${notes.join('; ')})` : ''}`, weightsField: path };
   }
   const avail = shippedPresets(opts.modelName);
-  const hint = avail.length ? `trained weights are shipped for --preset ${avail.join('|')}` : 'pass --weights FILE.safetensors for a trained network';
+  const hint = avail.length ? `trained weights are shipped for --preset ${avail.join('|')}` : 'pass --weights FILE (.safetensors or a PyTorch .pth) for a trained network';
   return { built, weightsNote: `weights: UNTRAINED (random, seed ${opts.seed}); the keypoints it writes are not meaningful (${hint}).`, weightsField: `untrained (seed ${opts.seed})` };
 }
 

@@ -5,7 +5,9 @@
  * - `windows(n)` says which frames each call reads and which frames it outputs
  *   (recurrentWindows for RPSTN; keyframeWindows for key-frame models);
  * - `run(module, clip)` maps a clip [B, T, 3, H, W] to heatmaps [B, outputs, K, h, w];
- * - `loadWeights` maps a checkpoint's tensors onto the module (official key conversions go here).
+ * - `loadWeights` maps a checkpoint's tensors onto the module (official key conversions go here),
+ *   and switches the module to the computation the checkpoint was trained for: the official
+ *   variant for an official checkpoint, the recorded one for a posegrad weights file.
  * `buildShipped` builds a model instead as the trainer built it, with the SynthPose weights shipped
  * in assets/weights (models/train/weights.ts); `windows` and `run` apply to it unchanged.
  */
@@ -14,9 +16,10 @@ import type { Module } from '../models/nn/module.js';
 import type { HostTensor } from '../models/nn/safetensors.js';
 import { getJointSet, type JointSet } from '../models/pose/joints.js';
 import type { DecodeMethod } from '../models/pose/decode.js';
-import { RPSTN, fromOfficialStateDict } from '../models/rpstn/model.js';
+import { RPSTN, fromOfficialStateDict as rpstnFromOfficial, rpstnVariant } from '../models/rpstn/model.js';
 import { RPSTN_PRESETS, rpstnPreset } from '../models/rpstn/presets.js';
-import { FaSRnet, fasrnetPreset } from '../models/fasrnet/index.js';
+import { FaSRnet, fasrnetBehaviour, fasrnetPreset, fromOfficialStateDict as fasrnetFromOfficial } from '../models/fasrnet/index.js';
+import { CONFIG_METADATA_KEY, MODULE_METADATA_KEY } from '../models/movenet/load.js';
 import { createVREMD, VREMD_PRESETS, type VREMD } from '../models/vremd/index.js';
 import { GLPose, GLPOSE_PRESETS, glposePreset, glposeWindows } from '../models/glpose/index.js';
 import { stripPrefix } from '../models/nn/checkpoint/index.js';
@@ -46,11 +49,42 @@ export interface DemoModel {
   windows(built: BuiltModel, numFrames: number): ClipWindow[];
   run(built: BuiltModel, clip: Tensor): Tensor;
   /**
-   * Loads checkpoint tensors into the module (strict: every key must match).
-   * Returns the keys that were dropped by a conversion, for the demo to report.
+   * Loads checkpoint tensors into the module (strict: every key must match). `metadata` is the
+   * file's safetensors metadata, if any: a posegrad weights file (metadata `posegrad.module` naming
+   * this network) is loaded with the variant its `posegrad.config` records; anything else is taken
+   * as an official checkpoint and switches the module to variant 'official' (RPSTN: only when the
+   * keys have the official layout).
+   * Returns the keys that were dropped by a conversion, with `notes` saying what the load did to the
+   * module (the variant it now computes), for the demo's `weights:` line.
    */
-  loadWeights(built: BuiltModel, tensors: Map<string, HostTensor>): string[];
+  loadWeights(built: BuiltModel, tensors: Map<string, HostTensor>, metadata?: Readonly<Record<string, string>>): LoadedWeights;
 }
+
+/** What `loadWeights` returns: the dropped checkpoint keys, and notes for the demo's `weights:` line. */
+export type LoadedWeights = string[] & { notes: string[] };
+
+function loaded(dropped: readonly string[], notes: readonly string[]): LoadedWeights {
+  return Object.assign([...dropped], { notes: [...notes] });
+}
+
+/**
+ * The configuration a posegrad weights file records for module class `name` (models/weights-file.ts),
+ * or null when the metadata does not name that class.
+ * @throws Error when it names the class but its configuration is not a JSON object.
+ */
+function recordedConfig(metadata: Readonly<Record<string, string>> | undefined, name: string): Record<string, unknown> | null {
+  if (!metadata || metadata[MODULE_METADATA_KEY] !== name) return null;
+  let cfg: unknown;
+  try {
+    cfg = JSON.parse(metadata[CONFIG_METADATA_KEY] ?? '');
+  } catch {
+    cfg = null;
+  }
+  if (!cfg || typeof cfg !== 'object') throw new Error(`expected a ${name} configuration as JSON in metadata ${CONFIG_METADATA_KEY}, got ${JSON.stringify(metadata[CONFIG_METADATA_KEY] ?? null)}`);
+  return cfg as Record<string, unknown>;
+}
+
+const switchedNote = (variant: string, switched: readonly string[]): string => `variant '${variant}'${switched.length ? ` (switched: ${switched.join(', ')})` : ''}`;
 
 export const DEMO_MODELS: Readonly<Record<string, DemoModel>> = {
   rpstn: {
@@ -75,10 +109,17 @@ export const DEMO_MODELS: Readonly<Record<string, DemoModel>> = {
     run(built, clip) {
       return (built.module as RPSTN).forward(clip);
     },
-    loadWeights(built, tensors) {
-      const { state, dropped } = fromOfficialStateDict(tensors);
-      built.module.loadStateDict(state);
-      return dropped;
+    loadWeights(built, tensors, metadata) {
+      const m = built.module as RPSTN;
+      const own = recordedConfig(metadata, 'RPSTN');
+      if (own) {
+        const switched = m.useVariant(rpstnVariant(own));
+        m.loadStateDict(tensors);
+        return loaded([], [`posegrad weights file: ${switchedNote(m.variant, switched)}`]);
+      }
+      const r = rpstnFromOfficial(tensors, m);
+      m.loadStateDict(r.state);
+      return loaded(r.dropped, r.layout === 'official' ? [`official checkpoint: ${r.renamed} numbered fea_ext keys renamed; ${switchedNote(m.variant, r.switched)}`] : []);
     },
   },
   fasrnet: {
@@ -106,9 +147,20 @@ export const DEMO_MODELS: Readonly<Record<string, DemoModel>> = {
       const f = (t: number): Tensor => reshape(slice(clip, 1, t, t + 1), [B, 3, H, W]);
       return unsqueeze((built.module as FaSRnet).forward({ prev: f(0), cur: f(1), next: f(2) }).hFinal, 1);
     },
-    loadWeights(built, tensors) {
-      built.module.loadStateDict(stripPrefix(tensors, 'module.'));
-      return [];
+    loadWeights(built, tensors, metadata) {
+      const m = built.module as FaSRnet;
+      const own = recordedConfig(metadata, 'FaSRnet');
+      if (own) {
+        const b = fasrnetBehaviour(own);
+        if (b.variant === 'custom') throw new Error(`expected a FaSRnet of variant 'paper' or 'official', got a weights file recording alignmentInputOrder '${b.alignmentInputOrder}' and offsetPaddingQuirk '${b.offsetPaddingQuirk}'`);
+        const switched = m.useVariant(b.variant);
+        m.loadStateDict(stripPrefix(tensors, 'module.'));
+        return loaded([], [`posegrad weights file: ${switchedNote(b.variant, switched)}`]);
+      }
+      // FaSRnet's official keys are posegrad's: without posegrad metadata, the file is taken as official.
+      const r = fasrnetFromOfficial(tensors, m);
+      m.loadStateDict(r.state);
+      return loaded(r.dropped, [`official checkpoint (no posegrad metadata): ${switchedNote('official', r.switched)}`]);
     },
   },
   vremd: {
@@ -134,9 +186,10 @@ export const DEMO_MODELS: Readonly<Record<string, DemoModel>> = {
     run(built, clip) {
       return unsqueeze((built.module as VREMD).forward({ frames: clip }), 1);
     },
+    // No official code exists (the paper's only variant): nothing to switch.
     loadWeights(built, tensors) {
       built.module.loadStateDict(stripPrefix(tensors, 'module.'));
-      return [];
+      return loaded([], []);
     },
   },
   glpose: {
@@ -161,9 +214,10 @@ export const DEMO_MODELS: Readonly<Record<string, DemoModel>> = {
     run(built, clip) {
       return unsqueeze((built.module as GLPose).forwardFrames(clip), 1);
     },
+    // No official code exists (the paper's only variant): nothing to switch.
     loadWeights(built, tensors) {
       built.module.loadStateDict(stripPrefix(tensors, 'module.'));
-      return [];
+      return loaded([], []);
     },
   },
 };

@@ -11,7 +11,7 @@
  */
 import { convOutSize } from '../../ops/conv.js';
 import type { HRNetConfig } from '../backbones/hrnet.js';
-import type { FaSRnetConfig } from './model.js';
+import { fasrnetBehaviour, type FaSRnetConfig } from './model.js';
 
 export interface CostCounter {
   params: number;
@@ -152,7 +152,7 @@ export interface FaSRnetCost {
 
 /**
  * Parameters and MACs of FaSRnet for one sample ([cur, prev, next] at cfg.inputSize), per part.
- * Honors offsetPaddingQuirk (the larger offset-conv outputs). Parameters match
+ * Honors the offset-padding quirk of the configuration's variant (the larger offset-conv outputs). Parameters match
  * `new FaSRnet(cfg).numParameters()` exactly (tested).
  */
 export function fasrnetCost(cfg: FaSRnetConfig): FaSRnetCost {
@@ -161,7 +161,7 @@ export function fasrnetCost(cfg: FaSRnetConfig): FaSRnetCost {
   const [h, w] = bb.featureSize;
   const C = cfg.backbone.width;
   const K = cfg.numJoints;
-  const quirk = (cfg.offsetPaddingQuirk ?? 'off') !== 'off';
+  const quirk = fasrnetBehaviour(cfg).offsetPaddingQuirk !== 'off';
   const dil = cfg.alignDilations ?? [5, 3, 1];
   const dcnPack = (c: CostCounter, d: number): void => {
     conv(c, C, C, 3, h, w, true); // the deformable conv's GEMM

@@ -105,24 +105,42 @@ export class DCNv2Pack extends Module {
   readonly conv_offset_mask: Conv2d;
   readonly dilation: number;
   readonly deformableGroups: number;
-  readonly quirk: OffsetPaddingQuirk;
+  private _quirk: OffsetPaddingQuirk;
 
   constructor(readonly inChannels: number, readonly outChannels: number, offsetChannels: number, cfg: DCNv2PackConfig = {}) {
     super();
     const op = 'DCNv2Pack';
     this.dilation = cfg.dilation ?? 1;
     this.deformableGroups = cfg.deformableGroups ?? 1;
-    this.quirk = cfg.offsetPaddingQuirk ?? 'off';
+    this._quirk = cfg.offsetPaddingQuirk ?? 'off';
     if (!Number.isInteger(this.dilation) || this.dilation < 1) fail(op, 'dilation as an integer ≥ 1', String(cfg.dilation));
-    if (!['off', 'batch', 'sample'].includes(this.quirk)) fail(op, "offsetPaddingQuirk 'off', 'batch' or 'sample'", String(cfg.offsetPaddingQuirk));
+    if (!['off', 'batch', 'sample'].includes(this._quirk)) fail(op, "offsetPaddingQuirk 'off', 'batch' or 'sample'", String(cfg.offsetPaddingQuirk));
     if (!Number.isInteger(this.deformableGroups) || this.deformableGroups < 1 || inChannels % this.deformableGroups !== 0) fail(op, `deformableGroups dividing inChannels = ${inChannels}`, String(cfg.deformableGroups));
     const stdv = 1 / Math.sqrt(inChannels * 9);
     this.weight = this.param('weight', uniform_(zeros([outChannels, inChannels, 3, 3]), -stdv, stdv));
     this.bias = this.param('bias', zeros([outChannels]));
-    const pad = this.quirk === 'off' ? 1 : this.dilation;
+    const pad = this._quirk === 'off' ? 1 : this.dilation;
     this.conv_offset_mask = this.module('conv_offset_mask', new Conv2d(offsetChannels, 27 * this.deformableGroups, 3, { padding: pad }));
     zeros_(this.conv_offset_mask.weight);
     zeros_(this.conv_offset_mask.bias!);
+  }
+
+  /** The offset-conv padding quirk in use (see OffsetPaddingQuirk). */
+  get quirk(): OffsetPaddingQuirk {
+    return this._quirk;
+  }
+
+  /**
+   * Switches the quirk in place: the offset conv's padding (1 when 'off', d otherwise) and how its
+   * output is read. Parameters are unchanged (the padding does not change their shapes). FaSRnet's
+   * `useVariant` calls this.
+   * @throws Error for a value other than 'off', 'batch' or 'sample'.
+   */
+  setOffsetPaddingQuirk(quirk: OffsetPaddingQuirk): this {
+    if (!['off', 'batch', 'sample'].includes(quirk)) fail('DCNv2Pack', "offsetPaddingQuirk 'off', 'batch' or 'sample'", String(quirk));
+    this._quirk = quirk;
+    this.conv_offset_mask.opts.padding = quirk === 'off' ? 1 : this.dilation;
+    return this;
   }
 
   /** Offsets [B, 18·G, H, W] and mask [B, 9·G, H, W] (after the sigmoid) predicted from `feat`. */
@@ -142,9 +160,9 @@ export class DCNv2Pack extends Module {
     const [, , Hf, Wf] = out.shape as [number, number, number, number];
     if (Hf !== Ho || Wf !== Wo) {
       // Only reachable with the quirk on (padding d, dilation 1): Hf = Ho + 2d - 2 ≥ Ho.
-      if (this.quirk === 'off' || Hf * Wf < Ho * Wo) fail(op, `an offset map of the output size ${Ho}x${Wo}`, `${Hf}x${Wf}`);
-      offset = reinterpret(offset, Ho, Wo, this.quirk);
-      m = reinterpret(m, Ho, Wo, this.quirk);
+      if (this._quirk === 'off' || Hf * Wf < Ho * Wo) fail(op, `an offset map of the output size ${Ho}x${Wo}`, `${Hf}x${Wf}`);
+      offset = reinterpret(offset, Ho, Wo, this._quirk);
+      m = reinterpret(m, Ho, Wo, this._quirk);
     }
     return { offset, mask: sigmoid(m) };
   }

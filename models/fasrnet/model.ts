@@ -13,6 +13,10 @@
  * Input: three frames [cur, prev, next], each [B, 3, H, W] (H, W divisible by 32; heatmaps are
  * h x w = H/4 x W/4). Output: { hr: H^r, hFinal: H^final }, both [B, K, h, w]. Loss (Eqs 17-19):
  * `fasrnetLoss` = α·JointsMSE(H^r) + (1−α)·JointsMSE(H^final), α = 0.4.
+ *
+ * Variants (`variant`, see FaSRnetVariant): 'paper' (the default) computes the architecture the paper
+ * describes; 'official' computes as the released code, which official checkpoints need.
+ * `fromOfficialStateDict(sd, model)` switches a built model to 'official'.
  */
 import { noGrad } from '../../engine/engine.js';
 import { fail, fmtShape } from '../../engine/shape.js';
@@ -24,9 +28,31 @@ import { HRNet, initHRNet, type HRNetConfig } from '../backbones/hrnet.js';
 import { zeros_ } from '../nn/init.js';
 import { Conv2d } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
+import type { HostTensor } from '../nn/safetensors.js';
 import { DCNv2Pack, PCNDeformConv, identityKernel_, type OffsetPaddingQuirk } from './dcn.js';
 import { FRMAlignment, FRMFusion } from './frm.js';
 import { SRM, type MarginWeight } from './srm.js';
+
+/**
+ * Which computation FaSRnet runs where the paper and the official code differ (two behaviours, see
+ * `alignmentInputOrder` and `offsetPaddingQuirk`):
+ * - 'paper' (the default): the FRM alignment deforms the neighbour's features towards the current
+ *   frame's (Eqs 3/5, Fig. 3), and the dilated DCNs' offset convs are padded by 1 so that their
+ *   output has the feature size (`alignmentInputOrder: 'paper'`, `offsetPaddingQuirk: 'off'`).
+ * - 'official': as the released code's forward: pcda_p(F_cur, F_prev) deforms the current features
+ *   towards the neighbour's, and the offset convs are padded by d and their buffers read batch-flat
+ *   (`alignmentInputOrder: 'official'`, `offsetPaddingQuirk: 'batch'`). Official checkpoints need
+ *   this: under 'paper' they load (the keys and shapes are the same) but compute something else
+ *   (the aligned features differ, by ‖Δ‖/‖x‖ = 0.17 at the tiny preset of the parity test).
+ * Neither changes a parameter. `backboneTrainMode` (training only) is a separate choice.
+ */
+export type FaSRnetVariant = 'paper' | 'official';
+
+/** The behaviours each variant sets. */
+export const FASRNET_VARIANTS: Readonly<Record<FaSRnetVariant, { readonly alignmentInputOrder: 'paper' | 'official'; readonly offsetPaddingQuirk: OffsetPaddingQuirk }>> = Object.freeze({
+  paper: Object.freeze({ alignmentInputOrder: 'paper', offsetPaddingQuirk: 'off' }),
+  official: Object.freeze({ alignmentInputOrder: 'official', offsetPaddingQuirk: 'batch' }),
+});
 
 export interface FaSRnetConfig {
   /** The HRNet backbone (the paper: W48). Its numJoints must equal `numJoints`. */
@@ -52,8 +78,14 @@ export interface FaSRnetConfig {
   /** Loss weight α of H^r (Eq 19; the paper: 0.4). */
   lossAlpha?: number;
   /**
+   * 'paper' or 'official' (see FaSRnetVariant): sets `alignmentInputOrder` and `offsetPaddingQuirk`
+   * (given with it, they must agree). Unset: 'paper', unless those two fields say otherwise.
+   */
+  variant?: FaSRnetVariant;
+  /**
    * The official offset-conv padding quirk of the FRM's dilated DCNs (see OffsetPaddingQuirk).
-   * Default 'off'; 'batch' reproduces the official forward with official weights.
+   * Default: the variant's ('off' for 'paper'); 'batch' reproduces the official forward with
+   * official weights ('sample' reads as the official backward, for the parity tests).
    */
   offsetPaddingQuirk?: OffsetPaddingQuirk;
   /**
@@ -61,7 +93,8 @@ export interface FaSRnetConfig {
    * current frame (pcda_p(F_prev, ref = F_cur)), as Eqs 3/5 and Fig. 3 describe. 'official': the
    * official forward's argument order, pcda_p(F_cur, ref = F_prev), which deforms the current
    * frame's features towards the neighbour's (PCDAlignment_3.forward(nbr_feat, ref_feat) is called
-   * with the current features first). Use 'official' to reproduce official weights.
+   * with the current features first). Use 'official' to reproduce official weights. Default: the
+   * variant's ('paper' for 'paper').
    */
   alignmentInputOrder?: 'paper' | 'official';
   /**
@@ -122,6 +155,7 @@ export interface FaSRnetForwardOptions {
  * @throws Error on an invalid configuration; forward throws on frames of the wrong shape.
  */
 export class FaSRnet extends Module {
+  /** The configuration; `useVariant` replaces it when it switches the variant. */
   readonly cfg: FaSRnetConfig;
   readonly rough_pose_estimation_net: HRNet;
   readonly pcda_p: FRMAlignment;
@@ -139,7 +173,7 @@ export class FaSRnet extends Module {
     const K = cfg.numJoints;
     const C = cfg.backbone.width;
     this.numFeat = C;
-    const quirk = cfg.offsetPaddingQuirk ?? 'off';
+    const quirk = fasrnetBehaviour(cfg).offsetPaddingQuirk;
     // Registration order as FaSRnet.__init__ (so that stateDict() lists keys as PyTorch does).
     this.rough_pose_estimation_net = this.module('rough_pose_estimation_net', new HRNet(cfg.backbone));
     const align = { dilations: cfg.alignDilations ?? [5, 3, 1], deformableGroups: 1, offsetPaddingQuirk: quirk };
@@ -151,6 +185,34 @@ export class FaSRnet extends Module {
     for (const p of this.rough_pose_estimation_net.parameters()) p.requiresGrad_(false);
     this.rough_pose_estimation_net.eval();
     initFaSRnetHead(this);
+  }
+
+  /** What the model computes now: its variant ('custom' for a mix) and the two behaviours. */
+  get behaviour(): FaSRnetBehaviour {
+    return fasrnetBehaviour(this.cfg);
+  }
+
+  /**
+   * Switches the model to `variant` in place (no parameter changes: the alignment argument order and
+   * the offset convs' padding) and records it in `cfg`.
+   * @returns what changed, e.g. ["alignmentInputOrder 'paper' → 'official'", "offsetPaddingQuirk 'off' → 'batch'"].
+   * @throws Error for a variant other than 'paper' or 'official'.
+   */
+  useVariant(variant: FaSRnetVariant): string[] {
+    if (variant !== 'paper' && variant !== 'official') fail('FaSRnet', "variant 'paper' or 'official'", String(variant));
+    const want = FASRNET_VARIANTS[variant];
+    const have = this.behaviour;
+    const changes: string[] = [];
+    if (have.alignmentInputOrder !== want.alignmentInputOrder) changes.push(`alignmentInputOrder '${have.alignmentInputOrder}' → '${want.alignmentInputOrder}'`);
+    if (have.offsetPaddingQuirk !== want.offsetPaddingQuirk) changes.push(`offsetPaddingQuirk '${have.offsetPaddingQuirk}' → '${want.offsetPaddingQuirk}'`);
+    for (const align of [this.pcda_p, this.pcda_n]) {
+      for (const [, m] of align.namedModules()) if (m instanceof DCNv2Pack) m.setOffsetPaddingQuirk(want.offsetPaddingQuirk);
+    }
+    if (changes.length > 0 || this.cfg.variant !== variant) {
+      const { alignmentInputOrder: _a, offsetPaddingQuirk: _q, ...rest } = this.cfg;
+      (this as { cfg: FaSRnetConfig }).cfg = { ...rest, variant };
+    }
+    return changes;
   }
 
   /** The refinement head (every module but the backbone), in registration order. */
@@ -205,7 +267,7 @@ export class FaSRnet extends Module {
     for (const [n, t] of [['fCur', f.fCur], ['fPrev', f.fPrev], ['fNext', f.fNext]] as const) {
       if (!t || t.rank !== 4 || t.shape[1] !== C) fail(op, `${n} as features [B, ${C}, h, w]`, t ? fmtShape(t.shape) : String(t));
     }
-    const official = this.cfg.alignmentInputOrder === 'official';
+    const official = this.behaviour.alignmentInputOrder === 'official';
     const prevA = official ? this.pcda_p.forward(f.fCur, f.fPrev) : this.pcda_p.forward(f.fPrev, f.fCur);
     const nextA = official ? this.pcda_n.forward(f.fCur, f.fNext) : this.pcda_n.forward(f.fNext, f.fCur);
     const fused = this.TSA_Fusion.forward([prevA, f.fCur, nextA]);
@@ -257,6 +319,82 @@ export function fasrnetLoss(out: FaSRnetOutput, target: Tensor, targetWeight: Te
   return add(mul(l1, alpha), mul(l2, 1 - alpha));
 }
 
+/** What a configuration computes: its variant ('custom' when the two behaviours are of neither) and the behaviours. */
+export interface FaSRnetBehaviour {
+  variant: FaSRnetVariant | 'custom';
+  alignmentInputOrder: 'paper' | 'official';
+  offsetPaddingQuirk: OffsetPaddingQuirk;
+}
+
+/**
+ * The behaviours a configuration selects: `variant`'s (default 'paper'), with `alignmentInputOrder`
+ * and `offsetPaddingQuirk` when given.
+ * @throws Error for an unknown variant, or a field that contradicts the given `variant`.
+ */
+export function fasrnetBehaviour(cfg: Pick<FaSRnetConfig, 'variant' | 'alignmentInputOrder' | 'offsetPaddingQuirk'>): FaSRnetBehaviour {
+  const op = 'FaSRnet';
+  const v = cfg.variant;
+  if (v !== undefined && v !== 'paper' && v !== 'official') fail(op, "variant 'paper' or 'official'", String(v));
+  const base = FASRNET_VARIANTS[v ?? 'paper'];
+  if (v !== undefined) {
+    for (const f of ['alignmentInputOrder', 'offsetPaddingQuirk'] as const) {
+      if (cfg[f] !== undefined && cfg[f] !== base[f]) fail(op, `${f} '${base[f]}' with variant '${v}' (or leave ${f} unset)`, `'${cfg[f]}'`);
+    }
+  }
+  const alignmentInputOrder = cfg.alignmentInputOrder ?? base.alignmentInputOrder;
+  const offsetPaddingQuirk = cfg.offsetPaddingQuirk ?? base.offsetPaddingQuirk;
+  const named = (Object.keys(FASRNET_VARIANTS) as FaSRnetVariant[]).find((n) => FASRNET_VARIANTS[n].alignmentInputOrder === alignmentInputOrder && FASRNET_VARIANTS[n].offsetPaddingQuirk === offsetPaddingQuirk);
+  return { variant: named ?? 'custom', alignmentInputOrder, offsetPaddingQuirk };
+}
+
+/** What `fromOfficialStateDict` returns. */
+export interface OfficialFaSRnetState<T> {
+  /** The state dict under posegrad's keys (the official names; DataParallel's `module.` removed). */
+  state: Map<string, T>;
+  /** Checkpoint keys dropped (none: every official key has a posegrad counterpart). */
+  dropped: string[];
+  /** What `model` changed to compute as the official code (see FaSRnet.useVariant); empty if nothing. */
+  switched: string[];
+  /** One line per fact worth logging: the prefix, the variant the model now computes. */
+  notes: string[];
+}
+
+/**
+ * Prepares an official FaSRnet state dict (Elvis-Aron/FaSRnet, read with `loadPth` +
+ * `extractStateDict`) for posegrad and, given the model, switches it to the official computation.
+ * The official keys and shapes are posegrad's, so the state dict would load into either variant;
+ * only 'official' computes what the checkpoint was trained for, so `model.useVariant('official')`
+ * runs here and `switched` / `notes` say what changed. Without `model`, nothing is switched and the
+ * notes say to build the model with `variant: 'official'`.
+ *
+ *   const sd = extractStateDict(loadPth(bytes));            // models/nn/checkpoint
+ *   const { state, notes } = fromOfficialStateDict(sd, model);
+ *   model.loadStateDict(state);                               // strict
+ *
+ * @throws Error when stripping `module.` makes two keys equal.
+ */
+export function fromOfficialStateDict<T extends Tensor | HostTensor>(sd: Map<string, T> | Record<string, T>, model?: FaSRnet): OfficialFaSRnetState<T> {
+  const entries = sd instanceof Map ? [...sd.entries()] : Object.entries(sd);
+  const state = new Map<string, T>();
+  let stripped = 0;
+  for (const [k0, v] of entries) {
+    const k = k0.startsWith('module.') ? k0.slice(7) : k0;
+    if (k !== k0) stripped++;
+    if (state.has(k)) fail('fromOfficialStateDict', `distinct keys after removing 'module.'`, `'${k}' twice`);
+    state.set(k, v);
+  }
+  const notes: string[] = [];
+  if (stripped) notes.push(`DataParallel's 'module.' prefix removed from ${stripped} keys`);
+  let switched: string[] = [];
+  if (model) {
+    switched = model.useVariant('official');
+    notes.push(switched.length ? `switched to variant 'official' (${switched.join(', ')})` : `variant 'official' (as the official code)`);
+  } else {
+    notes.push(`pass the model to switch it to variant 'official', or build it with variant: 'official'`);
+  }
+  return { state, dropped: [], switched, notes };
+}
+
 function validateConfig(cfg: FaSRnetConfig): void {
   const op = 'FaSRnet';
   if (!cfg || typeof cfg !== 'object') fail(op, 'a FaSRnetConfig', String(cfg));
@@ -267,6 +405,7 @@ function validateConfig(cfg: FaSRnetConfig): void {
   if (!(w > 0 && h > 0 && w % 32 === 0 && h % 32 === 0)) fail(op, 'inputSize [width, height] divisible by 32', `[${cfg.inputSize.join(', ')}]`);
   if (((h / 4) % 4) !== 0 || ((w / 4) % 4) !== 0) fail(op, 'heatmap sizes divisible by 4 (TSA pyramid)', `${h / 4}x${w / 4}`);
   if (cfg.alignmentInputOrder && cfg.alignmentInputOrder !== 'paper' && cfg.alignmentInputOrder !== 'official') fail(op, "alignmentInputOrder 'paper' or 'official'", String(cfg.alignmentInputOrder));
+  fasrnetBehaviour(cfg);
   const a = cfg.lossAlpha ?? 0.4;
   if (!(a >= 0 && a <= 1)) fail(op, 'lossAlpha in [0, 1]', String(a));
 }

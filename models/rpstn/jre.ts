@@ -54,7 +54,7 @@ export interface JREConfig {
  */
 export class JRE extends Module implements TensorModule {
   readonly numJoints: number;
-  readonly reshapeMode: JREReshape;
+  private _reshape: JREReshape;
   /** conv_g (Eq 7): 1x1 conv K→K. */
   readonly g: Conv2d;
   /** conv_o (Eq 9): Sequential(1x1 conv K→K, BatchNorm2d(K) with γ = β = 0). */
@@ -67,7 +67,7 @@ export class JRE extends Module implements TensorModule {
     const mode = cfg.reshape ?? 'official';
     if (mode !== 'official' && mode !== 'clean') throw new Error(`JRE: expected reshape 'official' or 'clean', got '${String(mode)}'`);
     this.numJoints = K;
-    this.reshapeMode = mode;
+    this._reshape = mode;
     this.g = this.module('g', new Conv2d(K, K, 1));
     const bn = new BatchNorm2d(K);
     this.W = this.module('W', new Sequential(new Conv2d(K, K, 1), bn));
@@ -75,6 +75,22 @@ export class JRE extends Module implements TensorModule {
     kaimingNormal_((this.W.layers[0] as Conv2d).weight, 'fanOut');
     constant_(bn.weight!, 0);
     constant_(bn.bias!, 0);
+  }
+
+  /** How Y returns to [B, K, H, W] (see the file comment). */
+  get reshapeMode(): JREReshape {
+    return this._reshape;
+  }
+
+  /**
+   * Switches the reshape variant in place (it has no parameters, so loaded weights stay). RPSTN's
+   * `useVariant` calls this.
+   * @throws Error for a mode other than 'official' or 'clean'.
+   */
+  setReshape(mode: JREReshape): this {
+    if (mode !== 'official' && mode !== 'clean') throw new Error(`JRE: expected reshape 'official' or 'clean', got '${String(mode)}'`);
+    this._reshape = mode;
+    return this;
   }
 
   /** The relation matrix W_r = softmax(M̄·M̄ᵀ, dim 1) (Eq 6): [B, K, H, W] → [B, K, K]. */
@@ -89,7 +105,7 @@ export class JRE extends Module implements TensorModule {
     const wr = this.relation(m);
     const gx = reshape(this.g.forward(m), [B, K, H * Wd]);
     const y = matmul(wr, gx);
-    const y4 = this.reshapeMode === 'official' ? reshape(permute(y, [0, 2, 1]), [B, K, H, Wd]) : reshape(y, [B, K, H, Wd]);
+    const y4 = this._reshape === 'official' ? reshape(permute(y, [0, 2, 1]), [B, K, H, Wd]) : reshape(y, [B, K, H, Wd]);
     return add(this.W.forward(y4), m);
   }
 

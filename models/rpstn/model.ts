@@ -1,7 +1,9 @@
 /**
  * RPSTN, the Relation-based Pose Semantics Transfer Network (Dang, Yin, Zhang, IEEE TIP 2022),
  * assembled as the official `DKD_Network` (YHDang/pose-estimation) with the same module names, so
- * that a converted official state dict loads key for key (see `fromOfficialStateDict`).
+ * that an official state dict loads after `fromOfficialStateDict` renames the numbered feature
+ * extractor (the official `fea_ext` is `nn.Sequential(*list(PoseResNet.children())[:-1])`, so its
+ * keys are `fea_ext.0.*` ... `fea_ext.8.*`; posegrad's are `fea_ext.conv1.*` ... `fea_ext.deconv_layers.*`).
  *
  * For a clip I_1..I_T [B, T, 3, H, W] (K joints, C feature channels, heatmaps h x w = H/4 x W/4):
  *
@@ -17,6 +19,9 @@
  * `bn` is one BatchNorm2d(C) shared by every use, `bn_u` one BatchNorm2d(K), as the official code
  * (in training mode each call normalizes with its own batch statistics and updates the shared
  * running statistics). Note the official asymmetry kept here: f_1 is F(I_1) without conv_V and bn.
+ *
+ * Variants (`variant`): 'official' (the default) computes as the released code; 'paper' reads
+ * Eqs 7-9 without the code's JRE reshape scramble (see RPSTNVariant).
  */
 import type { Tensor } from '../../engine/tensor.js';
 import { mean } from '../../ops/reduce.js';
@@ -33,6 +38,21 @@ import { JRPSP, dynamicConv, jrpspKernelSize } from './jrpsp.js';
 /** A SimpleBaseline configuration without its head size (RPSTN sets it). */
 export type BackboneConfig = Omit<SimpleBaselineConfig, 'numJoints'>;
 
+/**
+ * Which computation RPSTN runs where the paper and the official code differ.
+ * - 'official' (the default): as the released code (YHDang/pose-estimation): the JRE's
+ *   `permute(0, 2, 1).contiguous().view(B, K, H, W)` reshape (`jreReshape: 'official'`). Official
+ *   checkpoints were trained with it, and the shipped posegrad weights too.
+ * - 'paper': Eqs 7-9 read without that scramble (`jreReshape: 'clean'`, channel k = joint k).
+ * Both keep the code's extra BatchNorms (they carry parameters, so the official keys load); the
+ * Sub-JHMDB code's extra `bn` after the dynamic conv is the separate `bnAfterMatch`, which a
+ * checkpoint cannot reveal (no parameters).
+ */
+export type RPSTNVariant = 'paper' | 'official';
+
+/** The JRE reshape each variant uses. */
+export const RPSTN_VARIANT_JRE_RESHAPE: Readonly<Record<RPSTNVariant, JREReshape>> = Object.freeze({ paper: 'clean', official: 'official' });
+
 export interface RPSTNConfig {
   /** Joints K (13 for Penn Action, 15 for Sub-JHMDB). */
   numJoints: number;
@@ -44,7 +64,12 @@ export interface RPSTNConfig {
   initializer: BackboneConfig;
   /** Feature extractor F: SimpleBaseline without a head (the paper: ResNet-50, 256 channels). */
   extractor: BackboneConfig;
-  /** JRE's reshape variant (default 'official'). */
+  /**
+   * 'paper' or 'official' (see RPSTNVariant). Unset: 'official', unless `jreReshape: 'clean'`
+   * says 'paper'. `fromOfficialStateDict(sd, model)` switches a built model to 'official'.
+   */
+  variant?: RPSTNVariant;
+  /** JRE's reshape (default: the variant's; 'official' without one). Must agree with `variant` when both are given. */
   jreReshape?: JREReshape;
   /**
    * Apply the shared `bn` to the dynamic-convolution output before conv_d, as the official
@@ -60,6 +85,7 @@ export interface RPSTNConfig {
  * @throws Error on an invalid configuration, and from forward on a clip of the wrong shape.
  */
 export class RPSTN extends Module {
+  /** The configuration; `useVariant` replaces it when it switches the variant. */
   readonly cfg: RPSTNConfig;
   /** Feature channels C (the extractor's deconv channels). */
   readonly featDim: number;
@@ -89,12 +115,34 @@ export class RPSTN extends Module {
     this.bn_u = this.module('bn_u', new BatchNorm2d(K));
     this.bn = this.module('bn', new BatchNorm2d(C));
     this.dkd_param_adapter = this.module('dkd_param_adapter', new JRPSP(C));
-    this.non_local_conv2d = this.module('non_local_conv2d', new JRE({ numJoints: K, reshape: cfg.jreReshape ?? 'official' }));
+    this.non_local_conv2d = this.module('non_local_conv2d', new JRE({ numJoints: K, reshape: RPSTN_VARIANT_JRE_RESHAPE[rpstnVariant(cfg)] }));
     // The official init_weights for the 1x1 convs: kaiming-normal (fan_out, ReLU gain), zero bias.
     for (const c of [this.conv1x1_reduce_dim, this.pose_conv1x1_U, this.pose_conv1x1_V]) {
       kaimingNormal_(c.weight, 'fanOut');
       constant_(c.bias!, 0);
     }
+  }
+
+  /** The variant the model computes now ('paper' or 'official', see RPSTNVariant). */
+  get variant(): RPSTNVariant {
+    return this.non_local_conv2d.reshapeMode === 'official' ? 'official' : 'paper';
+  }
+
+  /**
+   * Switches the model to `variant` in place (weights are kept: the variants differ in parameter-free
+   * steps only) and records it in `cfg`.
+   * @returns what changed, e.g. ["jreReshape 'clean' → 'official'"]; empty when nothing did.
+   * @throws Error for a variant other than 'paper' or 'official'.
+   */
+  useVariant(variant: RPSTNVariant): string[] {
+    if (variant !== 'paper' && variant !== 'official') throw new Error(`RPSTN: expected variant 'paper' or 'official', got '${String(variant)}'`);
+    const want = RPSTN_VARIANT_JRE_RESHAPE[variant];
+    const have = this.non_local_conv2d.reshapeMode;
+    if (have === want && rpstnVariant(this.cfg) === variant) return [];
+    this.non_local_conv2d.setReshape(want);
+    const { jreReshape: _r, ...rest } = this.cfg;
+    (this as { cfg: RPSTNConfig }).cfg = { ...rest, variant };
+    return have === want ? [] : [`jreReshape '${have}' → '${want}'`];
   }
 
   /** Heatmap size [h, w] for the configured input. */
@@ -142,8 +190,26 @@ export class RPSTN extends Module {
   }
 }
 
+/**
+ * The variant a configuration selects: `variant` if given, else 'paper' for `jreReshape: 'clean'`
+ * and 'official' otherwise.
+ * @throws Error for an unknown variant, or a `jreReshape` that contradicts `variant`.
+ */
+export function rpstnVariant(cfg: Pick<RPSTNConfig, 'variant' | 'jreReshape'>): RPSTNVariant {
+  const op = 'RPSTN';
+  const v = cfg.variant;
+  if (v !== undefined && v !== 'paper' && v !== 'official') throw new Error(`${op}: expected variant 'paper' or 'official', got '${String(v)}'`);
+  const r = cfg.jreReshape;
+  if (r !== undefined && r !== 'official' && r !== 'clean') throw new Error(`${op}: expected jreReshape 'official' or 'clean', got '${String(r)}'`);
+  if (v !== undefined && r !== undefined && r !== RPSTN_VARIANT_JRE_RESHAPE[v]) {
+    throw new Error(`${op}: expected jreReshape '${RPSTN_VARIANT_JRE_RESHAPE[v]}' with variant '${v}' (or leave jreReshape unset), got '${r}'`);
+  }
+  return v ?? (r === 'clean' ? 'paper' : 'official');
+}
+
 function validateConfig(cfg: RPSTNConfig): void {
   const op = 'RPSTN';
+  rpstnVariant(cfg);
   if (!Number.isInteger(cfg.numJoints) || cfg.numJoints <= 0) throw new Error(`${op}: expected numJoints as a positive integer, got ${cfg.numJoints}`);
   if (!Number.isInteger(cfg.numFrames) || cfg.numFrames < 1) throw new Error(`${op}: expected numFrames as an integer ≥ 1, got ${cfg.numFrames}`);
   const [w, h] = cfg.inputSize;
@@ -181,25 +247,98 @@ export function rpstnLoss(pred: Tensor, target: Tensor, opts: RPSTNLossOptions =
 // ------------------------------------------------------------------------------------ official checkpoints
 
 /**
- * Maps an official RPSTN/DKD state dict (as read from a converted checkpoint) to posegrad's keys:
- * strips DataParallel's `module.` prefix, and drops what posegrad does not build: the JRE's
- * never-called `theta`/`phi` convs (`non_local_conv2d.theta.*`, `.phi.*`) and, if present, a
- * `final_layer` in the feature extractor (`fea_ext.final_layer.*`, unused by DKD_Network.forward).
- * Every other key is kept as is, so `loadStateDict` (strict) reports anything unexpected.
+ * The official feature extractor's children, by index: `get_pose_net(cfg, 'fea_ext')` returns
+ * `nn.Sequential(*list(PoseResNet.children())[:-1])`, and PoseResNet registers conv1, bn1, relu,
+ * maxpool, layer1..4, deconv_layers, final_layer, so the Sequential holds 0 conv1, 1 bn1, 2 relu,
+ * 3 maxpool, 4..7 layer1..4, 8 deconv_layers (final_layer is cut). 2 and 3 have no parameters.
  */
-export function fromOfficialStateDict<T extends Tensor | HostTensor>(sd: Map<string, T> | Record<string, T>): { state: Map<string, T>; dropped: string[] } {
+export const OFFICIAL_FEA_EXT_CHILDREN: Readonly<Record<string, string>> = Object.freeze({ 0: 'conv1', 1: 'bn1', 4: 'layer1', 5: 'layer2', 6: 'layer3', 7: 'layer4', 8: 'deconv_layers' });
+
+/** What `fromOfficialStateDict` returns. */
+export interface OfficialRPSTNState<T> {
+  /** The state dict under posegrad's keys, for `loadStateDict` (strict). */
+  state: Map<string, T>;
+  /** Checkpoint keys dropped: the JRE's never-called `theta`/`phi` convs. */
+  dropped: string[];
+  /** How many keys were renamed from the numbered `fea_ext.<i>.*` to posegrad's names. */
+  renamed: number;
+  /**
+   * 'official': the official DKD_Network layout (a numbered `fea_ext`, or the JRE's theta/phi);
+   * 'posegrad': posegrad's own names (kept as they are).
+   */
+  layout: 'official' | 'posegrad';
+  /** What `model` changed to compute as the official code (see RPSTN.useVariant); empty if nothing. */
+  switched: string[];
+  /** One line per fact worth logging: the layout, the renaming, the variant the model now computes. */
+  notes: string[];
+}
+
+/**
+ * Maps an official RPSTN state dict (`DKD_Network.state_dict()`, as read from the official `.pth`
+ * with `loadPth` + `extractStateDict`, or converted to safetensors) to posegrad's keys, and, given
+ * the model, switches it to the official computation:
+ * - strips DataParallel's `module.` prefix (the official training saves `{'state_dict':
+ *   DataParallel(model).state_dict()}`);
+ * - renames the numbered feature extractor: `fea_ext.0.*` → `fea_ext.conv1.*`, `.1` → `bn1`,
+ *   `.4`-`.7` → `layer1`-`layer4`, `.8.*` → `deconv_layers.*` (OFFICIAL_FEA_EXT_CHILDREN; for
+ *   SBL-R50, 336 keys). `pose_net` is a plain PoseResNet in the official code, so its names match;
+ * - drops the JRE's `non_local_conv2d.theta.*` / `.phi.*`, which the official joint mode never calls.
+ * Every other key is kept, so that `loadStateDict` (strict) names anything unexpected. A state dict
+ * in posegrad's own layout passes through unchanged (layout 'posegrad', nothing switched).
+ *
+ * With `model`, an official layout also switches the model to variant 'official'
+ * (`model.useVariant('official')`: the JRE reshape), and `switched` / `notes` say what changed.
+ *
+ *   const sd = extractStateDict(loadPth(bytes));                 // models/nn/checkpoint
+ *   const { state, notes } = fromOfficialStateDict(sd, net);      // net: new RPSTN(rpstnPreset('paper'))
+ *   net.loadStateDict(state);                                     // strict
+ *
+ * @throws Error when two checkpoint keys map to one posegrad key (e.g. a mixed layout).
+ */
+export function fromOfficialStateDict<T extends Tensor | HostTensor>(sd: Map<string, T> | Record<string, T>, model?: RPSTN): OfficialRPSTNState<T> {
   const entries = sd instanceof Map ? [...sd.entries()] : Object.entries(sd);
+  const stripped = entries.filter(([k]) => k.startsWith('module.')).length;
+  const unprefixed = entries.map(([k, v]): [string, string, T] => [k, k.startsWith('module.') ? k.slice(7) : k, v]);
+  const official = unprefixed.some(([, k]) => /^fea_ext\.\d+\./.test(k) || /^non_local_conv2d\.(theta|phi)\./.test(k));
   const state = new Map<string, T>();
+  const from = new Map<string, string>();
   const dropped: string[] = [];
-  for (const [k0, v] of entries) {
-    const k = k0.startsWith('module.') ? k0.slice(7) : k0;
-    if (/^non_local_conv2d\.(theta|phi)\./.test(k) || k.startsWith('fea_ext.final_layer.')) {
+  let renamed = 0;
+  for (const [k0, k1, v] of unprefixed) {
+    if (/^non_local_conv2d\.(theta|phi)\./.test(k1)) {
       dropped.push(k0);
       continue;
     }
+    let k = k1;
+    const m = /^fea_ext\.(\d+)\.(.*)$/.exec(k1);
+    const child = m ? OFFICIAL_FEA_EXT_CHILDREN[m[1]!] : undefined;
+    if (m && child) {
+      k = `fea_ext.${child}.${m[2]}`;
+      renamed++;
+    }
+    if (state.has(k)) throw new Error(`fromOfficialStateDict: expected distinct keys, got '${from.get(k)}' and '${k0}' both mapped to '${k}'`);
     state.set(k, v);
+    from.set(k, k0);
   }
-  return { state, dropped };
+  const notes: string[] = [];
+  let switched: string[] = [];
+  if (official) {
+    notes.push(
+      `official DKD_Network state dict: ${renamed} fea_ext keys renamed from the numbered Sequential, ${dropped.length} unused JRE keys (theta, phi) dropped` +
+        (stripped ? `, DataParallel's 'module.' prefix removed from ${stripped} keys` : ''),
+    );
+    if (model) {
+      switched = model.useVariant('official');
+      notes.push(switched.length ? `switched to variant 'official' (${switched.join(', ')})` : `variant 'official' (as the official code)`);
+      const K = (state.get('bn_u.weight') as { shape?: readonly number[] } | undefined)?.shape?.[0];
+      if (K === 15 && !model.cfg.bnAfterMatch) notes.push(`15 joints: if this is the official Sub-JHMDB model (hmdb_dkd_net), build it with bnAfterMatch: true`);
+    } else {
+      notes.push(`pass the model to switch it to variant 'official', or build it with variant 'official'`);
+    }
+  } else if (stripped) {
+    notes.push(`DataParallel's 'module.' prefix removed from ${stripped} keys`);
+  }
+  return { state, dropped, renamed, layout: official ? 'official' : 'posegrad', switched, notes };
 }
 
 // ------------------------------------------------------------------------------------ cost model

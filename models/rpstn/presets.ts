@@ -1,8 +1,11 @@
 /**
  * RPSTN presets.
- * - `paper`: the paper's Penn Action setting (Sec. IV, "Implementation details"): pose initializer
- *   SimpleBaseline-ResNet-101, feature extractor SimpleBaseline-ResNet-50 (256 channels), 256x256
- *   input (64x64 heatmaps, 7x7 JRPSP kernels), T = 5 frames, K = 13 Penn Action joints.
+ * - `paper`: the Penn Action setting of RPSTN (ResNet50). The paper (Sec. IV, "Implementation
+ *   details") gives SimpleBaselines for both networks, 256x256 input (64x64 heatmaps, 7x7 JRPSP
+ *   kernels), T = 5 frames and K = 13 Penn Action joints; "ResNet50" names the feature extractor
+ *   (SBL-ResNet-50, 256 channels). The paper does not give the pose initializer's depth: ResNet-101
+ *   is the official code's (lib/core/config.py, POSE_INIT.NUM_LAYERS = 101; FEA_EXT.NUM_LAYERS = 50).
+ *   The computation is the official one (variant 'official', see RPSTNVariant).
  * - `small`: for the CPU demo. Same structure with ResNet-18 blocks at a quarter of the widths
  *   (16/32/64/128, stem 16), 64 deconv/feature channels, 128x128 input (32x32 heatmaps, 3x3
  *   kernels), T = 5, K = 13. About 0.1 GMACs per frame.

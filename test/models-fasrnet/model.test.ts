@@ -131,6 +131,9 @@ describe('FaSRnet size and cost (paper Table 5: HRNet 63.6M / 35.54 GFLOPs, FaSR
     const q = fasrnetCost({ ...FASRNET_PRESETS.paper, offsetPaddingQuirk: 'batch' });
     expect(q.macs.frm).toBeGreaterThan(p.macs.frm);
     expect(q.params.total).toBe(p.params.total);
+    // ... which the official variant turns on
+    expect(fasrnetCost({ ...FASRNET_PRESETS.paper, variant: 'official' })).toEqual(q);
+    expect(fasrnetCost({ ...FASRNET_PRESETS.paper, variant: 'paper' })).toEqual(p);
   });
 
   it('hrnetCost counts exactly the parameters of the HRNet module (tiny, small, W32)', () => {
@@ -153,6 +156,15 @@ describe('FaSRnet size and cost (paper Table 5: HRNet 63.6M / 35.54 GFLOPs, FaSR
       expect(countForwardMacs(m, h, w), label).toBe(fasrnetCost(cfg).macs.total);
       m.dispose();
     }
+    // switching a built model to the official variant pads its offset convs as the quirk does, and back
+    const m = createFaSRnet('tiny').eval();
+    const [w, h] = FASRNET_PRESETS.tiny.inputSize;
+    expect(m.useVariant('official')).toEqual(["alignmentInputOrder 'paper' → 'official'", "offsetPaddingQuirk 'off' → 'batch'"]);
+    expect(countForwardMacs(m, h, w)).toBe(fasrnetCost({ ...FASRNET_PRESETS.tiny, offsetPaddingQuirk: 'batch' }).macs.total);
+    expect(fasrnetCost(m.cfg)).toEqual(fasrnetCost({ ...FASRNET_PRESETS.tiny, offsetPaddingQuirk: 'batch' }));
+    expect(m.useVariant('paper')).toEqual(["alignmentInputOrder 'official' → 'paper'", "offsetPaddingQuirk 'batch' → 'off'"]);
+    expect(countForwardMacs(m, h, w)).toBe(fasrnetCost(FASRNET_PRESETS.tiny).macs.total);
+    m.dispose();
   });
 });
 

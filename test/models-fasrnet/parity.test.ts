@@ -7,7 +7,10 @@
  *   H_prev, H_next), for 14 parameters and for the current frame (through the backbone), the
  *   running statistics after the step, and the loss (Eqs 17-19);
  * - eval-mode forward; the official quirks on the same weights (offset padding read batch-flat with
- *   the official alignment argument order; read per sample with the paper's order).
+ *   the official alignment argument order; read per sample with the paper's order);
+ * - an official checkpoint through `fromOfficialStateDict(sd, model)` switches the default ('paper')
+ *   model to variant 'official', which then computes the official forward (and without the switch,
+ *   the aligned features differ by about 100 %); the `variant` option and its contradictions.
  * Tolerances: float64 atol 1e-10 + rtol 1e-8 (the reference is float64 too, so the differences are
  * summation order only); the current-frame gradient is stored as float32, so it is compared with
  * rtol 1e-6 + atol 1e-7·max|g|. Float32 run: atol 1e-4 + rtol 1e-3 on outputs of size O(1).
@@ -21,7 +24,8 @@ import { sum } from '../../ops/reduce.js';
 import { reshape, slice } from '../../ops/shape.js';
 import { extractStateDict, loadInto, loadPth, type StateDict } from '../../models/nn/checkpoint/index.js';
 import { readSafetensors, type HostTensor } from '../../models/nn/safetensors.js';
-import { createFaSRnet, fasrnetLoss, type FaSRnet, type FaSRnetConfig } from '../../models/fasrnet/index.js';
+import { createFaSRnet, fasrnetBehaviour, fasrnetLoss, fasrnetPreset, fromOfficialStateDict, type FaSRnet, type FaSRnetConfig } from '../../models/fasrnet/index.js';
+import { DEMO_MODELS } from '../../cli/models.js';
 import { assertClose, type Tol } from '../helpers/close.js';
 import { clipFrame, lossTarget, readFixture, upstream } from './helpers.js';
 
@@ -169,6 +173,104 @@ describe('FaSRnet matches PyTorch (tiny, B = 2, 64x64)', () => {
       const out = m.forward({ ...frames('float32'), wPrev: toT(get('wPrev'), 'float32'), wNext: toT(get('wNext'), 'float32') });
       close(out.hr, 'hr', F32);
       close(out.hFinal, 'hFinal', F32);
+    });
+  });
+});
+
+describe('FaSRnet: an official checkpoint means the official computation', () => {
+  /** ‖a − b‖₂ / ‖b‖₂. */
+  const relDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+    let d = 0;
+    let r = 0;
+    for (let i = 0; i < b.length; i++) {
+      d += (a[i]! - b[i]!) ** 2;
+      r += b[i]! ** 2;
+    }
+    return Math.sqrt(d / r);
+  };
+
+  it("fromOfficialStateDict(sd, model) switches the default 'paper' model to 'official', which matches the official forward (float64)", () => {
+    tidy(() => {
+      const wPrev = toT(get('wPrev'), 'float64');
+      const wNext = toT(get('wNext'), 'float64');
+      // DataParallel's prefix, as an official training checkpoint has it
+      const prefixed = new Map([...zipSd].map(([k, v]) => [`module.${k}`, v]));
+      const m = createFaSRnet('tiny').toDtype('float64').eval();
+      expect(m.behaviour).toEqual({ variant: 'paper', alignmentInputOrder: 'paper', offsetPaddingQuirk: 'off' });
+      const r = fromOfficialStateDict(prefixed, m);
+      expect(r.switched).toEqual(["alignmentInputOrder 'paper' → 'official'", "offsetPaddingQuirk 'off' → 'batch'"]);
+      expect(r.notes).toEqual([`DataParallel's 'module.' prefix removed from ${zipSd.size} keys`, "switched to variant 'official' (alignmentInputOrder 'paper' → 'official', offsetPaddingQuirk 'off' → 'batch')"]);
+      expect(r.dropped).toEqual([]);
+      expect(m.behaviour).toEqual({ variant: 'official', alignmentInputOrder: 'official', offsetPaddingQuirk: 'batch' });
+      expect([m.cfg.variant, m.cfg.alignmentInputOrder, m.cfg.offsetPaddingQuirk]).toEqual(['official', undefined, undefined]);
+      expect(m.loadStateDict(r.state)).toEqual({ missingKeys: [], unexpectedKeys: [] });
+      for (const [k, t] of m.stateDict()) expect(Array.from(t.dataSync()), k).toEqual(Array.from(zipSd.get(k)!.data, Number));
+      const bb = m.backbone(frames('float64'));
+      close(m.forwardHead(bb, wPrev, wNext).hFinal, 'official_batch/hFinal', F64);
+      close(m.forward({ ...frames('float64'), wPrev, wNext }).hFinal, 'official_batch/hFinal', F64);
+      // the model's alignment (official order: pcda_p deforms F_cur towards F_prev) is the official one
+      close(m.pcda_p.forward(bb.fCur, bb.fPrev), 'official_batch/prevA', F64);
+
+      // Without the switch, the checkpoint loads just as well into the 'paper' model and computes something else.
+      const p = createFaSRnet('tiny').toDtype('float64').eval();
+      const rp = fromOfficialStateDict(prefixed);
+      expect(rp.switched).toEqual([]);
+      expect(rp.notes[1]).toMatch(/^pass the model to switch it to variant 'official', or build it with variant: 'official'$/);
+      expect(p.loadStateDict(rp.state)).toEqual({ missingKeys: [], unexpectedKeys: [] });
+      const alignedPaper = p.pcda_p.forward(bb.fPrev, bb.fCur).dataSync();
+      const dAligned = relDiff(alignedPaper, get('official_batch/prevA').data);
+      const dFinal = relDiff(p.forwardHead(bb, wPrev, wNext).hFinal.dataSync(), get('official_batch/hFinal').data);
+      console.log(`FaSRnet tiny, an official checkpoint in the 'paper' variant: aligned features ‖Δ‖/‖official‖ = ${dAligned.toFixed(3)}, H^final ${dFinal.toFixed(3)}`);
+      expect(dAligned).toBeGreaterThan(0.1);
+
+      // and back: useVariant('paper') restores the paper computation on the same weights
+      expect(m.useVariant('paper')).toEqual(["alignmentInputOrder 'official' → 'paper'", "offsetPaddingQuirk 'batch' → 'off'"]);
+      close(m.forwardHead(bb, wPrev, wNext).hFinal, 'eval/hFinal', F64);
+    });
+  });
+
+  it("variant: 'official' builds the official computation; contradicting fields throw", () => {
+    tidy(() => {
+      const q = build(zipSd, 'float64', { variant: 'official' }).eval();
+      const bb = q.backbone(frames('float64'));
+      close(q.forwardHead(bb, toT(get('wPrev'), 'float64'), toT(get('wNext'), 'float64')).hFinal, 'official_batch/hFinal', F64);
+      expect(fasrnetBehaviour({})).toEqual({ variant: 'paper', alignmentInputOrder: 'paper', offsetPaddingQuirk: 'off' });
+      expect(fasrnetBehaviour({ alignmentInputOrder: 'official', offsetPaddingQuirk: 'batch' }).variant).toBe('official');
+      expect(fasrnetBehaviour({ offsetPaddingQuirk: 'sample' }).variant).toBe('custom');
+      expect(fasrnetBehaviour({ variant: 'official', offsetPaddingQuirk: 'batch' }).variant).toBe('official');
+      expect(() => createFaSRnet('tiny', { variant: 'official', offsetPaddingQuirk: 'sample' })).toThrow(/^FaSRnet: expected offsetPaddingQuirk 'batch' with variant 'official' \(or leave offsetPaddingQuirk unset\), got 'sample'$/);
+      expect(() => createFaSRnet('tiny', { variant: 'paper', alignmentInputOrder: 'official' })).toThrow(/^FaSRnet: expected alignmentInputOrder 'paper' with variant 'paper' \(or leave alignmentInputOrder unset\), got 'official'$/);
+      expect(() => createFaSRnet('tiny', { variant: 'both' as never })).toThrow(/^FaSRnet: expected variant 'paper' or 'official', got both$/);
+      expect(() => q.useVariant('both' as never)).toThrow(/^FaSRnet: expected variant 'paper' or 'official', got both$/);
+      expect(q.useVariant('official')).toEqual([]);
+    });
+  });
+
+  it("the demo's --weights (cli/models.ts loadWeights): official checkpoints switch to 'official' and say so; posegrad files keep their variant", () => {
+    tidy(() => {
+      const demo = DEMO_MODELS.fasrnet!;
+      const wPrev = toT(get('wPrev'), 'float64');
+      const wNext = toT(get('wNext'), 'float64');
+      const official = demo.build('tiny');
+      official.module.toDtype('float64');
+      const r = demo.loadWeights(official, zipSd);
+      expect([...r]).toEqual([]);
+      expect(r.notes).toEqual(["official checkpoint (no posegrad metadata): variant 'official' (switched: alignmentInputOrder 'paper' → 'official', offsetPaddingQuirk 'off' → 'batch')"]);
+      const m = official.module as FaSRnet;
+      expect(m.behaviour.variant).toBe('official');
+      close(m.forwardHead(m.backbone(frames('float64')), wPrev, wNext).hFinal, 'official_batch/hFinal', F64);
+      // a posegrad weights file records its configuration: the paper variant stays paper
+      const meta = (cfg: FaSRnetConfig): Record<string, string> => ({ 'posegrad.module': 'FaSRnet', 'posegrad.config': JSON.stringify(cfg) });
+      const own = demo.build('tiny');
+      own.module.toDtype('float64');
+      const ro = demo.loadWeights(own, zipSd, meta((own.module as FaSRnet).cfg));
+      expect([[...ro], ro.notes, (own.module as FaSRnet).behaviour.variant]).toEqual([[], ["posegrad weights file: variant 'paper'"], 'paper']);
+      close((own.module as FaSRnet).forwardHead(m.backbone(frames('float64')), wPrev, wNext).hFinal, 'eval/hFinal', F64);
+      const rv = demo.loadWeights(own, zipSd, meta({ ...(own.module as FaSRnet).cfg, variant: 'official' }));
+      expect(rv.notes).toEqual(["posegrad weights file: variant 'official' (switched: alignmentInputOrder 'paper' → 'official', offsetPaddingQuirk 'off' → 'batch')"]);
+      expect(() => demo.loadWeights(own, zipSd, meta(fasrnetPreset('tiny', { offsetPaddingQuirk: 'sample' })))).toThrow(
+        /^expected a FaSRnet of variant 'paper' or 'official', got a weights file recording alignmentInputOrder 'paper' and offsetPaddingQuirk 'sample'$/,
+      );
     });
   });
 });

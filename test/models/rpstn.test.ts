@@ -1,7 +1,11 @@
 /**
  * RPSTN: PyTorch parity of JRE (both reshape variants), JRPSP, the dynamic convolution and the whole
- * T-frame network at a tiny size (test/reference/rpstn.py); float64 gradchecks of the modules;
- * shapes, parameter counts, a training step, memory hygiene and numerical safety.
+ * T-frame network at a tiny size (test/reference/rpstn.py), the last with its weights read from a
+ * checkpoint written by torch.save from a module with the official DKD_Network structure (numbered
+ * `fea_ext`, DataParallel's `module.` prefix) through the documented path (loadPth →
+ * extractStateDict → fromOfficialStateDict → loadStateDict); the paper/official variants; float64
+ * gradchecks of the modules; shapes, parameter counts, a training step, memory hygiene and
+ * numerical safety.
  */
 import { describe, expect, it } from 'vitest';
 import { engine, manualSeed, noGrad, tidy } from '../../engine/engine.js';
@@ -11,12 +15,22 @@ import { mul } from '../../ops/elementwise.js';
 import { Adam } from '../../models/nn/optim.js';
 import type { Module } from '../../models/nn/module.js';
 import { SimpleBaseline } from '../../models/backbones/resnet.js';
-import { JRE, JRPSP, RPSTN, WithJRE, dynamicConv, fromOfficialStateDict, jrpspKernelSize, rpstnCost, rpstnLoss, rpstnPreset, type RPSTNConfig } from '../../models/rpstn/index.js';
+import { extractStateDict, loadPth, type StateDict } from '../../models/nn/checkpoint/index.js';
+import type { HostTensor } from '../../models/nn/safetensors.js';
+import { JRE, JRPSP, OFFICIAL_FEA_EXT_CHILDREN, RPSTN, WithJRE, dynamicConv, fromOfficialStateDict, jrpspKernelSize, rpstnCost, rpstnLoss, rpstnPreset, rpstnVariant, type RPSTNConfig } from '../../models/rpstn/index.js';
 import { assertClose, type Tol } from '../helpers/close.js';
 import { loadFixture, toTensor } from '../helpers/fixtures.js';
 import { gradcheck } from '../helpers/gradcheck.js';
+import { readFixture } from '../helpers/models.js';
+import { DEMO_MODELS, type BuiltModel } from '../../cli/models.js';
 
 const fx = loadFixture('models', 'rpstn');
+/** The rpstn_tiny weights as the official training saves them: {'state_dict': DataParallel(model).state_dict()}. */
+const officialSd: StateDict = extractStateDict(loadPth(readFixture('rpstn_tiny.pth')));
+/** The same state dict without DataParallel's prefix (a checkpoint saved from the bare module). */
+const officialSdBare: StateDict = new Map([...officialSd].map(([k, v]) => [k.replace(/^module\./, ''), v]));
+/** The 4 unused JRE keys the official module registers. */
+const THETA_PHI = ['non_local_conv2d.theta.weight', 'non_local_conv2d.theta.bias', 'non_local_conv2d.phi.weight', 'non_local_conv2d.phi.bias'];
 const TOL: Record<'float64' | 'float32', Tol> = { float64: { atol: 1e-9, rtol: 1e-8 }, float32: { atol: 5e-4, rtol: 5e-3 } };
 /** For references stored as float32 values (rounded from float64). */
 const F32_STORED: Tol = { atol: 1e-6, rtol: 1e-6 };
@@ -82,10 +96,16 @@ function checkCase(name: string, dtype: 'float64' | 'float32', setup: (dtype: 'f
     if (m) {
       const params = new Map(m.namedParameters());
       const bufs = new Map(m.namedBuffers());
+      // The reference names parameters as the official module does (fea_ext.0 = posegrad's fea_ext.conv1, ...).
+      const posegradName = (k: string): string => [...fromOfficialStateDict(new Map([[k, null as unknown as HostTensor]])).state.keys()][0]!;
+      let n = 0;
       for (const [k, v] of fx.tensors) {
-        if (k.startsWith(`${name}/grad/`)) assertClose(params.get(k.slice(name.length + 6))!.grad!.dataSync(), v.data, tol, `${k} (${dtype})`);
-        if (k.startsWith(`${name}/after/`)) assertClose(bufs.get(k.slice(name.length + 7))!.dataSync(), v.data, tol, `${k} (${dtype})`);
+        if (k.startsWith(`${name}/grad/`)) assertClose(params.get(posegradName(k.slice(name.length + 6)))!.grad!.dataSync(), v.data, tol, `${k} (${dtype})`);
+        else if (k.startsWith(`${name}/after/`)) assertClose(bufs.get(posegradName(k.slice(name.length + 7)))!.dataSync(), v.data, tol, `${k} (${dtype})`);
+        else continue;
+        n++;
       }
+      if (name === 'rpstn_tiny') expect(n).toBe(12 + 2 * 37); // 12 parameter gradients, running mean and var of 37 BatchNorms
       m.eval();
       const ev = noGrad(() => run.forward(run.inputs.map((x) => x.detach())));
       assertClose(ev.dataSync(), fx.get(`${name}/eval_out`).data, dtype === 'float64' ? { atol: 1e-6, rtol: 1e-6 } : tol, `${name} eval out (${dtype})`);
@@ -126,12 +146,12 @@ describe('RPSTN modules match PyTorch', () => {
         checkCase(name, dtype, (dt) => ({ inputs: [toTensor(fx.get(`${name}/x0`), dt), toTensor(fx.get(`${name}/x1`), dt)], forward: ([f, k]) => dynamicConv(f!, k!) }));
       }
     });
-    it(`the whole tiny RPSTN, train and eval mode (${dtype})`, () => {
+    it(`the whole tiny RPSTN with weights from the official-layout .pth, train and eval mode (${dtype})`, () => {
       checkCase('rpstn_tiny', dtype, (dt) => {
         const m = new RPSTN(TINY_FIXTURE_CFG);
         m.toDtype(dt);
-        const { state, dropped } = fromOfficialStateDict(stateOf('rpstn_tiny'));
-        expect(dropped.sort()).toEqual(['non_local_conv2d.phi.bias', 'non_local_conv2d.phi.weight', 'non_local_conv2d.theta.bias', 'non_local_conv2d.theta.weight']);
+        const { state, dropped } = fromOfficialStateDict(officialSd, m);
+        expect(dropped).toEqual(THETA_PHI.map((k) => `module.${k}`));
         m.loadStateDict(state); // strict: every key matches
         return { module: m, inputs: [clipFormula(2, 3, 64, 48, dt)], forward: ([x]) => m.forward(x!) };
       });
@@ -316,17 +336,149 @@ describe('RPSTN model', () => {
     m.dispose();
   });
 
-  it('keys follow the official DKD_Network', () => {
+  it('keys follow the official DKD_Network, with the numbered fea_ext renamed', () => {
     const m = new RPSTN(rpstnPreset('tiny'));
     const keys = [...m.stateDict().keys()];
-    for (const k of ['pose_net.conv1.weight', 'pose_net.final_layer.weight', 'fea_ext.deconv_layers.0.weight', 'conv1x1_reduce_dim.weight', 'pose_conv1x1_V.bias', 'pose_conv1x1_U.weight', 'bn_u.running_var', 'bn.weight', 'dkd_param_adapter.0.weight', 'dkd_param_adapter.13.running_mean', 'non_local_conv2d.g.weight', 'non_local_conv2d.W.0.weight', 'non_local_conv2d.W.1.weight']) {
+    for (const k of ['pose_net.conv1.weight', 'pose_net.final_layer.weight', 'fea_ext.conv1.weight', 'fea_ext.deconv_layers.0.weight', 'conv1x1_reduce_dim.weight', 'pose_conv1x1_V.bias', 'pose_conv1x1_U.weight', 'bn_u.running_var', 'bn.weight', 'dkd_param_adapter.0.weight', 'dkd_param_adapter.13.running_mean', 'non_local_conv2d.g.weight', 'non_local_conv2d.W.0.weight', 'non_local_conv2d.W.1.weight']) {
       expect(keys).toContain(k);
     }
     expect(keys.some((k) => k.startsWith('fea_ext.final_layer'))).toBe(false);
-    const { state, dropped } = fromOfficialStateDict(new Map([['module.bn.weight', 1], ['module.non_local_conv2d.theta.weight', 2], ['fea_ext.final_layer.bias', 3]]) as unknown as Map<string, Tensor>);
-    expect([...state.keys()]).toEqual(['bn.weight']);
-    expect(dropped).toEqual(['module.non_local_conv2d.theta.weight', 'fea_ext.final_layer.bias']);
+    // The official Sequential's indices: PoseResNet's children without final_layer (2 = relu, 3 = maxpool).
+    expect(OFFICIAL_FEA_EXT_CHILDREN).toEqual({ 0: 'conv1', 1: 'bn1', 4: 'layer1', 5: 'layer2', 6: 'layer3', 7: 'layer4', 8: 'deconv_layers' });
+    const sd = new Map([
+      ['module.bn.weight', 1], ['module.non_local_conv2d.theta.weight', 2], ['module.fea_ext.0.weight', 3], ['module.fea_ext.1.running_var', 4],
+      ['module.fea_ext.4.0.conv1.weight', 5], ['module.fea_ext.7.1.downsample.0.weight', 6], ['module.fea_ext.8.6.weight', 7], ['module.fea_ext.9.weight', 8],
+      ['module.pose_net.layer1.0.conv1.weight', 9],
+    ]) as unknown as Map<string, Tensor>;
+    const r = fromOfficialStateDict(sd);
+    expect([...r.state.keys()]).toEqual(['bn.weight', 'fea_ext.conv1.weight', 'fea_ext.bn1.running_var', 'fea_ext.layer1.0.conv1.weight', 'fea_ext.layer4.1.downsample.0.weight', 'fea_ext.deconv_layers.6.weight', 'fea_ext.9.weight', 'pose_net.layer1.0.conv1.weight']);
+    expect([...r.state.values()]).toEqual([1, 3, 4, 5, 6, 7, 8, 9]);
+    expect([r.dropped, r.renamed, r.layout, r.switched]).toEqual([['module.non_local_conv2d.theta.weight'], 5, 'official', []]);
+    expect(r.notes.join('\n')).toMatch(/^official DKD_Network state dict: 5 fea_ext keys renamed from the numbered Sequential, 1 unused JRE keys \(theta, phi\) dropped, DataParallel's 'module\.' prefix removed from 9 keys\npass the model to switch it to variant 'official'/);
+    // posegrad's own layout passes through unchanged
+    const own = fromOfficialStateDict(m.stateDict());
+    expect([own.layout, own.renamed, own.dropped, own.notes]).toEqual(['posegrad', 0, [], []]);
+    expect([...own.state.keys()]).toEqual(keys);
+    // a mixed layout cannot map two keys onto one
+    expect(() => fromOfficialStateDict(new Map([['fea_ext.0.weight', 1], ['fea_ext.conv1.weight', 2]]) as unknown as Map<string, Tensor>)).toThrow(
+      /^fromOfficialStateDict: expected distinct keys, got 'fea_ext\.0\.weight' and 'fea_ext\.conv1\.weight' both mapped to 'fea_ext\.conv1\.weight'$/,
+    );
     m.dispose();
+  });
+
+  it('an official state dict written by torch.save loads key for key, with and without module., values bit-identical', () => {
+    for (const [sd, prefix] of [[officialSd, 'module.'], [officialSdBare, '']] as const) {
+      const m = new RPSTN(TINY_FIXTURE_CFG);
+      const r = fromOfficialStateDict(sd, m);
+      // The official layout: 239 keys, 90 of them in the numbered fea_ext (conv1 1, bn1 5, 4 BasicBlocks 48,
+      // 3 downsamples 18, 3 deconvs with their BatchNorms 18).
+      expect(sd.size).toBe(239);
+      expect(r.renamed).toBe(90);
+      expect([...sd.keys()].filter((k) => /^(module\.)?fea_ext\.\d+\./.test(k)).length).toBe(r.renamed);
+      expect([...sd.keys()].some((k) => /^(module\.)?fea_ext\.(conv1|bn1|layer\d|deconv_layers)\./.test(k))).toBe(false);
+      expect(r.layout).toBe('official');
+      expect(r.dropped).toEqual(THETA_PHI.map((k) => prefix + k));
+      // every fea_ext key of the model, and only those, comes from a numbered official key
+      const model = m.stateDict();
+      expect(r.renamed).toBe([...model.keys()].filter((k) => k.startsWith('fea_ext.')).length);
+      expect([...r.state.keys()]).toEqual([...model.keys()]); // the same keys in PyTorch's order
+      const res = m.loadStateDict(r.state);
+      expect(res).toEqual({ missingKeys: [], unexpectedKeys: [] });
+      // bit-identical: every loaded parameter and buffer equals the checkpoint's float32 (or int64) value
+      let compared = 0;
+      for (const [k, t] of m.stateDict()) {
+        const src = r.state.get(k)!;
+        expect(t.shape, k).toEqual(src.shape);
+        const got = t.dataSync();
+        for (let i = 0; i < got.length; i++) if (Number(got[i]) !== Number(src.data[i])) throw new Error(`${k}[${i}]: loaded ${got[i]}, checkpoint ${src.data[i]}`);
+        compared += got.length;
+      }
+      expect(compared).toBe(16403); // every element of the checkpoint but theta/phi (2 x (5·5 + 5))
+      m.dispose();
+    }
+  });
+
+  it("an official checkpoint switches a 'paper' model to the official variant, and that is what the reference computes", () => {
+    // The train-mode output (batch statistics) depends on the loaded weights only; the fixture's eval
+    // output follows the running statistics of the training step.
+    const ref = fx.get('rpstn_tiny/out');
+    const run = (m: RPSTN): Float64Array => tidy(() => Float64Array.from(noGrad(() => m.train().forward(clipFormula(2, 3, 64, 48, 'float64'))).dataSync()));
+    // built as 'paper' (the clean JRE reshape), then given the official checkpoint with the model
+    const m = new RPSTN({ ...TINY_FIXTURE_CFG, variant: 'paper' }).toDtype('float64');
+    expect(m.variant).toBe('paper');
+    const r = fromOfficialStateDict(officialSd, m);
+    expect(r.switched).toEqual(["jreReshape 'clean' → 'official'"]);
+    expect(r.notes[1]).toBe("switched to variant 'official' (jreReshape 'clean' → 'official')");
+    expect([m.variant, m.cfg.variant, m.cfg.jreReshape, m.non_local_conv2d.reshapeMode]).toEqual(['official', 'official', undefined, 'official']);
+    m.loadStateDict(r.state);
+    assertClose(run(m), ref.data, TOL.float64, 'switched model, train-mode out');
+    // without the model, nothing switches: the same weights in the 'paper' model compute something else
+    const p = new RPSTN({ ...TINY_FIXTURE_CFG, variant: 'paper' }).toDtype('float64');
+    const rp = fromOfficialStateDict(officialSd);
+    expect(rp.switched).toEqual([]);
+    p.loadStateDict(rp.state);
+    const outP = run(p);
+    let maxDiff = 0;
+    let maxRef = 0;
+    outP.forEach((v, i) => {
+      maxDiff = Math.max(maxDiff, Math.abs(v - ref.data[i]!));
+      maxRef = Math.max(maxRef, Math.abs(ref.data[i]!));
+    });
+    expect(maxDiff / maxRef).toBeGreaterThan(0.05);
+    // an 'official' model is left alone
+    const o = new RPSTN(TINY_FIXTURE_CFG);
+    const ro = fromOfficialStateDict(officialSd, o);
+    expect([ro.switched, ro.notes[1], o.cfg.variant]).toEqual([[], "variant 'official' (as the official code)", undefined]);
+    for (const x of [m, p, o]) x.dispose();
+  });
+
+  it("the demo's --weights (cli/models.ts loadWeights): an official checkpoint loads and says so; posegrad's own layout and files pass", () => {
+    const demo = DEMO_MODELS.rpstn!;
+    const built = (cfg: RPSTNConfig): BuiltModel => {
+      const base = demo.build('tiny');
+      base.module.dispose();
+      return { ...base, module: new RPSTN(cfg) };
+    };
+    const a = built({ ...TINY_FIXTURE_CFG, variant: 'paper' });
+    const r = demo.loadWeights(a, officialSd);
+    expect([...r]).toEqual(THETA_PHI.map((k) => `module.${k}`));
+    expect(r.notes).toEqual(["official checkpoint: 90 numbered fea_ext keys renamed; variant 'official' (switched: jreReshape 'clean' → 'official')"]);
+    expect((a.module as RPSTN).variant).toBe('official');
+    // posegrad's layout (e.g. a file written from stateDict()) loads as it is, with nothing to say
+    const b = built(TINY_FIXTURE_CFG);
+    const rb = demo.loadWeights(b, new Map([...(a.module as RPSTN).stateDict()].map(([k, t]) => [k, { dtype: t.dtype, shape: t.shape, data: t.dataSync() }])));
+    expect([[...rb], rb.notes]).toEqual([[], []]);
+    // a posegrad weights file records its variant, which the demo's model takes on
+    const c = built(TINY_FIXTURE_CFG);
+    const meta = { 'posegrad.module': 'RPSTN', 'posegrad.config': JSON.stringify({ ...TINY_FIXTURE_CFG, variant: 'paper' }) };
+    const rc = demo.loadWeights(c, new Map([...(b.module as RPSTN).stateDict()].map(([k, t]) => [k, { dtype: t.dtype, shape: t.shape, data: t.dataSync() }])), meta);
+    expect(rc.notes).toEqual(["posegrad weights file: variant 'paper' (switched: jreReshape 'official' → 'clean')"]);
+    for (const x of [a, b, c]) x.module.dispose();
+  });
+
+  it('variant: paper and official select the JRE reshape; contradictions throw', () => {
+    expect(rpstnVariant({})).toBe('official');
+    expect(rpstnVariant({ jreReshape: 'clean' })).toBe('paper');
+    expect(rpstnVariant({ variant: 'paper' })).toBe('paper');
+    expect(new RPSTN(rpstnPreset('tiny', { variant: 'paper' })).non_local_conv2d.reshapeMode).toBe('clean');
+    expect(new RPSTN(rpstnPreset('tiny')).non_local_conv2d.reshapeMode).toBe('official');
+    expect(() => new RPSTN(rpstnPreset('tiny', { variant: 'paper', jreReshape: 'official' }))).toThrow(/^RPSTN: expected jreReshape 'clean' with variant 'paper' \(or leave jreReshape unset\), got 'official'$/);
+    expect(() => new RPSTN(rpstnPreset('tiny', { variant: 'both' as never }))).toThrow(/^RPSTN: expected variant 'paper' or 'official', got 'both'$/);
+    const m = new RPSTN(rpstnPreset('tiny'));
+    expect(m.useVariant('official')).toEqual([]);
+    expect(m.cfg.variant).toBeUndefined();
+    expect(m.useVariant('paper')).toEqual(["jreReshape 'official' → 'clean'"]);
+    expect([m.variant, m.cfg.variant]).toEqual(['paper', 'paper']);
+    expect(() => m.useVariant('x' as never)).toThrow(/^RPSTN: expected variant 'paper' or 'official', got 'x'$/);
+    m.dispose();
+    // a 15-joint official checkpoint may be the Sub-JHMDB model, whose extra bn no key reveals
+    const j = new RPSTN(rpstnPreset('tiny', { numJoints: 15 }));
+    const sd15 = new Map([['fea_ext.0.weight', { shape: [4, 3, 7, 7] }], ['bn_u.weight', { shape: [15] }]]) as unknown as Map<string, HostTensor>;
+    expect(fromOfficialStateDict(sd15, j).notes[2]).toBe('15 joints: if this is the official Sub-JHMDB model (hmdb_dkd_net), build it with bnAfterMatch: true');
+    const jb = new RPSTN(rpstnPreset('tiny', { numJoints: 15, bnAfterMatch: true }));
+    expect(fromOfficialStateDict(sd15, jb).notes).toHaveLength(2);
+    j.dispose();
+    jb.dispose();
   });
 
   it('JRE plugs onto any heatmap network (SBL-JRE)', () => {
