@@ -5,6 +5,8 @@
 import type { Backend, DeviceName } from '../backends/backend.js';
 import { DEVICES } from '../backends/backend.js';
 import { CpuBackend } from '../backends/cpu/index.js';
+import type { WasmBackendOptions } from '../backends/wasm/index.js';
+import type { WebGPUBackendOptions } from '../backends/webgpu/index.js';
 import { Rng } from './random.js';
 import type { Tensor } from './tensor.js';
 
@@ -23,34 +25,61 @@ export interface DeviceMemory {
   bytes: number;
   /** Bytes the backend holds beyond live tensors (buffer pool, scratch); 0 on cpu. */
   pooledBytes: number;
+  /** The high-water mark of `bytes` since the last `resetPeakMemory()` (or the start). */
+  peakBytes: number;
 }
 
 export interface MemoryInfo {
   numTensors: number;
   numBytes: number;
+  /**
+   * The high-water mark of `numBytes` (live tensor storage on all devices together) since the last
+   * `resetPeakMemory()` (or the start). Backend pools and scratch buffers are not counted.
+   */
+  peakBytes: number;
   /** One entry per initialized backend. */
   devices: Partial<Record<DeviceName, DeviceMemory>>;
 }
 
+/**
+ * The options `init(device, options)` takes for each backend: see WasmBackendOptions (wasmPaths,
+ * wasmBinary, threads, ...) and WebGPUBackendOptions (powerPreference, requiredLimits, device,
+ * ...). cpu takes none.
+ */
+export interface BackendOptions {
+  cpu: Record<string, never>;
+  wasm: WasmBackendOptions;
+  webgpu: WebGPUBackendOptions;
+}
 
 export class Engine {
   private readonly backends = new Map<DeviceName, Backend>();
-  private readonly factories = new Map<DeviceName, () => Promise<Backend>>();
+  private readonly factories = new Map<DeviceName, (options?: object) => Promise<Backend>>();
+  /** The options each started backend was started with (see init). */
+  private readonly initOptions = new Map<DeviceName, object | undefined>();
   private readonly pending = new Map<DeviceName, Promise<Backend>>();
-  private readonly counts = new Map<DeviceName, { tensors: number; bytes: number }>();
+  private readonly counts = new Map<DeviceName, { tensors: number; bytes: number; peak: number }>();
+  /** Live storage bytes on all devices, and their high-water mark (MemoryInfo.peakBytes). */
+  private liveBytes = 0;
+  private peakLiveBytes = 0;
   private readonly scopes: Set<Tensor>[] = [];
   private nextId = 0;
   /** The device that creation functions use when none is given. */
   defaultDevice: DeviceName = 'cpu';
   /** Whether ops record the autograd graph (see noGrad). */
   gradEnabled = true;
+  /**
+   * Whether Module calls open memory scopes under noGrad (see `moduleScope`). On by default; off
+   * only to measure what the scopes save (intermediates then live until the enclosing tidy ends).
+   */
+  moduleScopes = true;
   /** The seeded generator behind rand/randn/dropout/init. */
   readonly rng = new Rng(0);
   /** When set, a FinalizationRegistry reports tensors garbage-collected without dispose(). */
   private leakRegistry: FinalizationRegistry<string> | null = null;
 
   constructor() {
-    for (const d of DEVICES) this.counts.set(d, { tensors: 0, bytes: 0 });
+    for (const d of DEVICES) this.counts.set(d, { tensors: 0, bytes: 0, peak: 0 });
   }
 
   // ------------------------------------------------------------------ backends
@@ -59,23 +88,33 @@ export class Engine {
     this.backends.set(backend.name, backend);
   }
 
-  /** Registers an asynchronous factory (wasm, webgpu), called once by `init(name)`. */
-  registerBackendFactory(name: DeviceName, factory: () => Promise<Backend>): void {
-    this.factories.set(name, factory);
+  /**
+   * Registers an asynchronous factory (wasm, webgpu), called once by `init(name, options)` with
+   * those options.
+   */
+  registerBackendFactory<D extends DeviceName>(name: D, factory: (options?: BackendOptions[D]) => Promise<Backend>): void {
+    this.factories.set(name, factory as (options?: object) => Promise<Backend>);
   }
 
   /**
-   * Initializes a backend. Throws the backend's own Error when it cannot start (for webgpu: no
-   * adapter, with how to get one). It never substitutes another backend.
+   * Initializes a backend, with its options (see BackendOptions). A backend starts once: later
+   * calls return the same backend, and throw if they pass options that differ from the first
+   * call's. Throws the backend's own Error when it cannot start (for webgpu: no adapter, with how
+   * to get one; for wasm threads: no SharedArrayBuffer, with the headers that give it). It never
+   * substitutes another backend.
    */
-  async init(name: DeviceName): Promise<Backend> {
+  async init<D extends DeviceName>(name: D, options?: BackendOptions[D]): Promise<Backend> {
+    if (options !== undefined && (this.backends.has(name) || this.pending.has(name)) && !sameOptions(this.initOptions.get(name), options)) {
+      throw new Error(`init: expected the options of the first init('${name}') (a backend starts once per page or process), got different ones: ${describeOptions(options)} after ${describeOptions(this.initOptions.get(name))}`);
+    }
     const ready = this.backends.get(name);
     if (ready) return ready;
     let p = this.pending.get(name);
     if (!p) {
       const factory = this.factories.get(name);
       if (!factory) throw new Error(`init: expected one of the registered backends [${[...this.backends.keys(), ...this.factories.keys()].join(', ')}], got '${name}'`);
-      p = factory().then((b) => {
+      this.initOptions.set(name, options);
+      p = factory(options).then((b) => {
         this.backends.set(name, b);
         return b;
       });
@@ -130,7 +169,11 @@ export class Engine {
 
   /** @internal A fresh storage reference holding one ref. */
   newRef(device: DeviceName, data: unknown, bytes: number): StorageRef {
-    this.counts.get(device)!.bytes += bytes;
+    const c = this.counts.get(device)!;
+    c.bytes += bytes;
+    if (c.bytes > c.peak) c.peak = c.bytes;
+    this.liveBytes += bytes;
+    if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
     return { data, device, bytes, refs: 1 };
   }
 
@@ -138,6 +181,7 @@ export class Engine {
   releaseRef(ref: StorageRef): void {
     if (--ref.refs === 0) {
       this.counts.get(ref.device)!.bytes -= ref.bytes;
+      this.liveBytes -= ref.bytes;
       this.backend(ref.device).release(ref.data);
       ref.data = null;
     }
@@ -151,7 +195,12 @@ export class Engine {
   // ------------------------------------------------------------------ scopes
   /**
    * Runs `fn` and disposes every tensor it created, except the tensors it returns (found in
-   * arrays and plain objects) and those marked with `keep`. Like tf.tidy. `fn` must be synchronous.
+   * arrays, plain objects, Maps and Sets) and those marked with `keep`; the returned tensors join
+   * the enclosing scope. Like tf.tidy. `fn` must be synchronous.
+   *
+   * When `fn` throws, its tensors (except kept ones) are disposed as well and the error is
+   * rethrown: the tensors of a failed step are garbage. (When `fn` returns a Promise, its tensors
+   * are left to the enclosing scope, since the async function may still use them, and tidy throws.)
    */
   tidy<T>(fn: () => T): T {
     const scope = new Set<Tensor>();
@@ -159,13 +208,55 @@ export class Engine {
     let result: T;
     try {
       result = fn();
-      if (result instanceof Promise) throw new Error('tidy: expected a synchronous function, got one that returned a Promise');
-    } finally {
-      this.scopes.pop();
-      // On error, the scope is still freed: the tensors of a failed step are garbage.
+    } catch (e) {
+      this.popScope(scope);
+      disposeQuietly(scope);
+      throw e;
     }
+    this.popScope(scope);
+    const parent = this.scopes[this.scopes.length - 1];
+    if (result instanceof Promise) {
+      if (parent) for (const t of scope) parent.add(t);
+      throw new Error('tidy: expected a synchronous function, got one that returned a Promise');
+    }
+    this.closeScope(scope, result);
+    return result;
+  }
+
+  /**
+   * @internal The scope of one Module call (see Module's constructor). With grad off, `fn` runs as
+   * in `tidy`: the tensors created inside it are freed when it returns, except its outputs (and
+   * kept tensors); inputs, parameters and buffers existed before, so they are never in the scope.
+   * With grad on, `fn` just runs: the autograd graph may need every intermediate, and the
+   * enclosing `tidy` frees them.
+   */
+  moduleScope<T>(fn: () => T): T {
+    return this.gradEnabled || !this.moduleScopes ? fn() : this.tidy(fn);
+  }
+
+  /**
+   * @internal Disposes `t` now when it belongs to the innermost scope (it was created since that
+   * scope opened and is not kept), so that a scope can free an intermediate before it closes
+   * (Sequential frees each layer's input once the next layer has run). Returns whether it did.
+   */
+  disposeIfScoped(t: Tensor): boolean {
+    const scope = this.scopes[this.scopes.length - 1];
+    if (!scope || !scope.has(t)) return false;
+    t.dispose();
+    return true;
+  }
+
+  private popScope(scope: Set<Tensor>): void {
+    const i = this.scopes.lastIndexOf(scope);
+    // Normally the top; should an inner scope have been left open, its tensors are ours to free.
+    if (i < 0) return;
+    for (const inner of this.scopes.splice(i)) if (inner !== scope) for (const t of inner) scope.add(t);
+  }
+
+  /** Disposes the tensors of a closed scope except those in `result`, which move to the parent. */
+  private closeScope(scope: Set<Tensor>, result: unknown): void {
     const keepSet = new Set<Tensor>();
-    collectTensors(result, keepSet);
+    collectTensors(result, keepSet, new Set());
     const parent = this.scopes[this.scopes.length - 1];
     for (const t of scope) {
       if (keepSet.has(t)) {
@@ -174,7 +265,6 @@ export class Engine {
         t.dispose();
       }
     }
-    return result;
   }
 
   /** Removes `t` from every scope, so that no enclosing tidy disposes it. */
@@ -192,11 +282,17 @@ export class Engine {
       const c = this.counts.get(d)!;
       const b = this.backends.get(d);
       if (!b && c.tensors === 0) continue;
-      devices[d] = { tensors: c.tensors, bytes: c.bytes, pooledBytes: b ? b.memoryInfo().pooledBytes : 0 };
+      devices[d] = { tensors: c.tensors, bytes: c.bytes, pooledBytes: b ? b.memoryInfo().pooledBytes : 0, peakBytes: c.peak };
       numTensors += c.tensors;
       numBytes += c.bytes;
     }
-    return { numTensors, numBytes, devices };
+    return { numTensors, numBytes, peakBytes: this.peakLiveBytes, devices };
+  }
+
+  /** Restarts the high-water marks (MemoryInfo.peakBytes, DeviceMemory.peakBytes) at the live bytes. */
+  resetPeakMemory(): void {
+    this.peakLiveBytes = this.liveBytes;
+    for (const c of this.counts.values()) c.peak = c.bytes;
   }
 
   /** Debug mode: warn on stderr when a tensor is garbage-collected without `dispose()`. */
@@ -205,17 +301,38 @@ export class Engine {
   }
 }
 
-function collectTensors(x: unknown, out: Set<Tensor>): void {
+function collectTensors(x: unknown, out: Set<Tensor>, seen: Set<object>): void {
   if (x === null || x === undefined || typeof x !== 'object') return;
   if (isTensor(x)) {
     out.add(x);
     return;
   }
-  if (Array.isArray(x)) {
-    for (const v of x) collectTensors(v, out);
+  if (seen.has(x)) return;
+  seen.add(x);
+  if (Array.isArray(x) || x instanceof Set) {
+    for (const v of x) collectTensors(v, out, seen);
     return;
   }
-  if (Object.getPrototypeOf(x) === Object.prototype) for (const v of Object.values(x)) collectTensors(v, out);
+  if (x instanceof Map) {
+    for (const [k, v] of x) {
+      collectTensors(k, out, seen);
+      collectTensors(v, out, seen);
+    }
+    return;
+  }
+  const proto = Object.getPrototypeOf(x);
+  if (proto === Object.prototype || proto === null) for (const v of Object.values(x)) collectTensors(v, out, seen);
+}
+
+/** Disposes every tensor of `ts` on an error path: a failure to free one does not hide the error. */
+function disposeQuietly(ts: Iterable<Tensor>): void {
+  for (const t of ts) {
+    try {
+      t.dispose();
+    } catch {
+      // the original error matters more
+    }
+  }
 }
 
 function isTensor(x: object): x is Tensor {
@@ -227,8 +344,8 @@ export const engine = new Engine();
 engine.registerBackend(new CpuBackend());
 // wasm and webgpu start on demand (`await init('wasm')`); their code loads only then, so a browser
 // bundle never pulls in the Node WebGPU binding unless webgpu is initialized.
-engine.registerBackendFactory('wasm', async () => (await import('../backends/wasm/index.js')).createWasmBackend());
-engine.registerBackendFactory('webgpu', async () => (await import('../backends/webgpu/index.js')).createWebGPUBackend());
+engine.registerBackendFactory('wasm', async (options) => (await import('../backends/wasm/index.js')).createWasmBackend(options));
+engine.registerBackendFactory('webgpu', async (options) => (await import('../backends/webgpu/index.js')).createWebGPUBackend(options));
 
 /** Runs `fn` and disposes the tensors it created, except those it returns. See Engine.tidy. */
 export function tidy<T>(fn: () => T): T {
@@ -256,9 +373,41 @@ export function memory(): MemoryInfo {
   return engine.memory();
 }
 
-/** Initializes a backend (`'wasm'`, `'webgpu'`); see Engine.init. */
-export function init(device: DeviceName): Promise<Backend> {
-  return engine.init(device);
+/** Restarts the peak-memory high-water marks (see MemoryInfo.peakBytes) at the current live bytes. */
+export function resetPeakMemory(): void {
+  engine.resetPeakMemory();
+}
+
+/**
+ * Initializes a backend (`'wasm'`, `'webgpu'`) with its options, once per page or process:
+ *
+ *   await init('wasm', { threads: 2, wasmPaths: '/assets/posegrad/' });
+ *   await init('webgpu', { powerPreference: 'low-power' });
+ *
+ * See BackendOptions, WasmBackendOptions, WebGPUBackendOptions and Engine.init.
+ */
+export function init<D extends DeviceName>(device: D, options?: BackendOptions[D]): Promise<Backend> {
+  return engine.init(device, options);
+}
+
+/** Whether two init option objects say the same (nested plain objects compared by value). */
+function sameOptions(a: object | undefined, b: object | undefined): boolean {
+  const ra = (a ?? {}) as Record<string, unknown>;
+  const rb = (b ?? {}) as Record<string, unknown>;
+  const plain = (v: unknown): boolean => v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype;
+  for (const k of new Set([...Object.keys(ra), ...Object.keys(rb)])) {
+    const x = ra[k];
+    const y = rb[k];
+    if (!Object.is(x, y) && !(plain(x) && plain(y) && JSON.stringify(x) === JSON.stringify(y))) return false;
+  }
+  return true;
+}
+
+/** Init options for an error message (objects other than plain ones by their class name). */
+function describeOptions(o: object | undefined): string {
+  const entries = Object.entries(o ?? {});
+  const show = (v: unknown): string => (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) !== Object.prototype ? `[${(v as object).constructor?.name ?? 'object'}]` : String(JSON.stringify(v)));
+  return entries.length ? `{ ${entries.map(([k, v]) => `${k}: ${show(v)}`).join(', ')} }` : '{}';
 }
 
 /** Sets the device that creation functions (tensor, zeros, randn, ...) use by default. */

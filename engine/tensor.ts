@@ -25,6 +25,8 @@ export class Tensor {
   /** Optional name, used in error messages and state dicts. */
   name: string | undefined;
   private ref: StorageRef | null;
+  /** Tensors that only this tensor's autograd node uses (scalar operands); freed with it. */
+  private owned: Tensor[] | null = null;
 
   /** @internal Use the creation functions in ops/ (tensor, zeros, randn, ...). */
   constructor(ref: StorageRef, shape: readonly number[], dtype: DType) {
@@ -115,6 +117,20 @@ export class Tensor {
       this.grad = null;
     }
     this.gradFn = null;
+    if (this.owned) {
+      for (const t of this.owned) t.dispose();
+      this.owned = null;
+    }
+  }
+
+  /**
+   * @internal Ties `t`'s lifetime to this tensor's: `t` leaves every scope and is disposed with
+   * this tensor. For tensors an op creates that only its autograd node reads (the scalar tensor
+   * of `mul(x, 2)`), which nothing else would free.
+   */
+  adopt(t: Tensor): void {
+    engine.keep(t);
+    (this.owned ??= []).push(t);
   }
 
   /** Excludes this tensor from disposal by enclosing `tidy` calls. */

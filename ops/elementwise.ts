@@ -9,7 +9,7 @@ import { UNARY } from '../backends/spec.js';
 import { broadcastShapes, shapesEqual } from '../engine/shape.js';
 import type { Tensor } from '../engine/tensor.js';
 import { sumTo } from './reduce.js';
-import { backendOf, check, fail, kt, operands, record, requireFloat, wrap, type TensorLike } from './util.js';
+import { backendOf, check, fail, kt, record, requireFloat, withOperands, wrap, type TensorLike } from './util.js';
 
 function unaryOp(op: UnaryOp, name: string, x: Tensor, params: readonly number[] = []): Tensor {
   check(name, 'input', x);
@@ -103,34 +103,38 @@ function binaryForward(op: 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | '
 
 /** a + b with broadcasting (torch.add). */
 export function add(a: TensorLike, b: TensorLike): Tensor {
-  const [x, y] = operands('add', a, b);
-  const out = binaryForward('add', x, y);
-  return record('add', out, [x, y], (g) => [sumTo(g, x.shape), sumTo(g, y.shape)]);
+  return withOperands('add', a, b, (x, y) => {
+    const out = binaryForward('add', x, y);
+    return record('add', out, [x, y], (g) => [sumTo(g, x.shape), sumTo(g, y.shape)]);
+  });
 }
 
 /** a - b with broadcasting (torch.sub). */
 export function sub(a: TensorLike, b: TensorLike): Tensor {
-  const [x, y] = operands('sub', a, b);
-  const out = binaryForward('sub', x, y);
-  return record('sub', out, [x, y], (g) => [sumTo(g, x.shape), y.requiresGrad ? sumTo(neg(g), y.shape) : null]);
+  return withOperands('sub', a, b, (x, y) => {
+    const out = binaryForward('sub', x, y);
+    return record('sub', out, [x, y], (g) => [sumTo(g, x.shape), y.requiresGrad ? sumTo(neg(g), y.shape) : null]);
+  });
 }
 
 /** a · b elementwise with broadcasting (torch.mul). */
 export function mul(a: TensorLike, b: TensorLike): Tensor {
-  const [x, y] = operands('mul', a, b);
-  const out = binaryForward('mul', x, y);
-  return record('mul', out, [x, y], (g) => [x.requiresGrad ? sumTo(mul(g, y), x.shape) : null, y.requiresGrad ? sumTo(mul(g, x), y.shape) : null]);
+  return withOperands('mul', a, b, (x, y) => {
+    const out = binaryForward('mul', x, y);
+    return record('mul', out, [x, y], (g) => [x.requiresGrad ? sumTo(mul(g, y), x.shape) : null, y.requiresGrad ? sumTo(mul(g, x), y.shape) : null]);
+  });
 }
 
 /** a / b with broadcasting (torch.div, true division). */
 export function div(a: TensorLike, b: TensorLike): Tensor {
-  const [x, y] = operands('div', a, b);
-  if (x.dtype === 'int32') fail('div', 'float tensors (int32 true division would truncate)', 'int32');
-  const out = binaryForward('div', x, y);
-  return record('div', out, [x, y], (g) => [
-    x.requiresGrad ? sumTo(div(g, y), x.shape) : null,
-    y.requiresGrad ? sumTo(neg(mul(g, div(out, y))), y.shape) : null,
-  ]);
+  return withOperands('div', a, b, (x, y) => {
+    if (x.dtype === 'int32') fail('div', 'float tensors (int32 true division would truncate)', 'int32');
+    const out = binaryForward('div', x, y);
+    return record('div', out, [x, y], (g) => [
+      x.requiresGrad ? sumTo(div(g, y), x.shape) : null,
+      y.requiresGrad ? sumTo(neg(mul(g, div(out, y))), y.shape) : null,
+    ]);
+  });
 }
 
 /** aᵇ (torch.pow). A number exponent uses the scalar kernel. */
@@ -139,13 +143,14 @@ export function pow(a: TensorLike, b: TensorLike): Tensor {
     check('pow', 'input', a);
     return unaryOp('powScalar', 'pow', a, [b]);
   }
-  const [x, y] = operands('pow', a, b);
-  requireFloat('pow', 'input', x);
-  const out = binaryForward('pow', x, y);
-  return record('pow', out, [x, y], (g) => [
-    x.requiresGrad ? sumTo(mul(g, mul(y, pow(x, sub(y, 1)))), x.shape) : null,
-    y.requiresGrad ? sumTo(mul(g, mul(out, log(x))), y.shape) : null,
-  ]);
+  return withOperands('pow', a, b, (x, y) => {
+    requireFloat('pow', 'input', x);
+    const out = binaryForward('pow', x, y);
+    return record('pow', out, [x, y], (g) => [
+      x.requiresGrad ? sumTo(mul(g, mul(y, pow(x, sub(y, 1)))), x.shape) : null,
+      y.requiresGrad ? sumTo(mul(g, mul(out, log(x))), y.shape) : null,
+    ]);
+  });
 }
 
 /**
@@ -161,16 +166,17 @@ export function minimum(a: TensorLike, b: TensorLike): Tensor {
 }
 
 function minmax(op: 'maximum' | 'minimum', a: TensorLike, b: TensorLike): Tensor {
-  const [x, y] = operands(op, a, b);
-  const out = binaryForward(op, x, y);
-  return record(op, out, [x, y], (g) => {
-    const wins = op === 'maximum' ? gt(x, y) : lt(x, y);
-    const ties = eq(x, y);
-    // share = 1 where x wins, 0.5 on ties, 0 where y wins
-    const share = add(castLike(wins, g), mul(castLike(ties, g), 0.5));
-    const gx = x.requiresGrad ? sumTo(mul(g, share), x.shape) : null;
-    const gy = y.requiresGrad ? sumTo(mul(g, sub(1, share)), y.shape) : null;
-    return [gx, gy];
+  return withOperands(op, a, b, (x, y) => {
+    const out = binaryForward(op, x, y);
+    return record(op, out, [x, y], (g) => {
+      const wins = op === 'maximum' ? gt(x, y) : lt(x, y);
+      const ties = eq(x, y);
+      // share = 1 where x wins, 0.5 on ties, 0 where y wins
+      const share = add(castLike(wins, g), mul(castLike(ties, g), 0.5));
+      const gx = x.requiresGrad ? sumTo(mul(g, share), x.shape) : null;
+      const gy = y.requiresGrad ? sumTo(mul(g, sub(1, share)), y.shape) : null;
+      return [gx, gy];
+    });
   });
 }
 
@@ -179,9 +185,10 @@ function castLike(t: Tensor, like: Tensor): Tensor {
 }
 
 function compare(op: 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge', a: TensorLike, b: TensorLike): Tensor {
-  const [x, y] = operands(op, a, b);
-  const shape = broadcastShapes(op, x.shape, y.shape);
-  return wrap(x.device, backendOf(x).binary(op, kt(op, x), kt(op, y), shape, 'int32'), shape, 'int32');
+  return withOperands(op, a, b, (x, y) => {
+    const shape = broadcastShapes(op, x.shape, y.shape);
+    return wrap(x.device, backendOf(x).binary(op, kt(op, x), kt(op, y), shape, 'int32'), shape, 'int32');
+  });
 }
 
 /** a == b as int32 0/1 (torch.eq). */
@@ -203,17 +210,18 @@ export const ge = (a: TensorLike, b: TensorLike): Tensor => compare('ge', a, b);
  */
 export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   check('where', 'condition', cond);
-  const [x, y] = operands('where', a, b);
-  if (cond.device !== x.device) fail('where', `condition on ${x.device}`, cond.device);
-  const shape = broadcastShapes('where', broadcastShapes('where', cond.shape, x.shape), y.shape);
-  const be = backendOf(x);
-  const out = wrap(x.device, be.where(kt('where', cond), kt('where', x), kt('where', y), shape), shape, x.dtype);
-  return record('where', out, [x, y], (g) => {
-    const zero = wrap(g.device, be.fill([], g.dtype, 0), [], g.dtype);
-    return [
-      x.requiresGrad ? sumTo(where(cond, g, zero), x.shape) : null,
-      y.requiresGrad ? sumTo(where(cond, zero, g), y.shape) : null,
-    ];
+  return withOperands('where', a, b, (x, y) => {
+    if (cond.device !== x.device) fail('where', `condition on ${x.device}`, cond.device);
+    const shape = broadcastShapes('where', broadcastShapes('where', cond.shape, x.shape), y.shape);
+    const be = backendOf(x);
+    const out = wrap(x.device, be.where(kt('where', cond), kt('where', x), kt('where', y), shape), shape, x.dtype);
+    return record('where', out, [x, y], (g) => {
+      const zero = wrap(g.device, be.fill([], g.dtype, 0), [], g.dtype);
+      return [
+        x.requiresGrad ? sumTo(where(cond, g, zero), x.shape) : null,
+        y.requiresGrad ? sumTo(where(cond, zero, g), y.shape) : null,
+      ];
+    });
   });
 }
 

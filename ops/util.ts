@@ -82,6 +82,29 @@ export function operands(op: string, a: TensorLike, b: TensorLike): [Tensor, Ten
 }
 
 /**
+ * Runs a binary op `fn` on TensorLike operands (see `operands`). A number operand becomes a scalar
+ * tensor that nobody else holds, so it must not outlive what needs it: it is disposed right after
+ * the op, or, when the op recorded an autograd node (whose backward may read it), it is owned by
+ * the output and disposed with it. Either way no hidden tensor leaks, inside `tidy` or not.
+ */
+export function withOperands(op: string, a: TensorLike, b: TensorLike, fn: (x: Tensor, y: Tensor) => Tensor): Tensor {
+  const [x, y] = operands(op, a, b);
+  const scalar = typeof a === 'number' ? x : typeof b === 'number' ? y : null;
+  if (!scalar) return fn(x, y);
+  let out: Tensor;
+  try {
+    out = fn(x, y);
+  } catch (e) {
+    scalar.dispose();
+    throw e;
+  }
+  if (out === scalar) return out;
+  if (out.gradFn) out.adopt(scalar);
+  else scalar.dispose();
+  return out;
+}
+
+/**
  * Multiply-accumulate counting for FLOP reports (see models/nn/flops.ts): while a counter is
  * active, the heavy ops (conv2d, convTranspose2d, deformConv2d, matmul, attention) add the MACs of
  * each call under their name.

@@ -2,11 +2,13 @@
  * The wasm backend: AssemblyScript SIMD kernels (backends/wasm/assembly/*.ts, built by build.ts)
  * in one linear memory with a JS-side size-class allocator (memory.ts).
  *
- *   engine.registerBackendFactory('wasm', createWasmBackend);
- *   await init('wasm');
+ *   await init('wasm');                                        // defaults
+ *   await init('wasm', { threads: 2, wasmPaths: '/assets/' }); // WasmBackendOptions
  *
- * Loading: the .wasm bytes come from build/ next to this file (Node: fs; browsers: fetch of
- * `new URL('./build/…', import.meta.url)`). Two builds ship: plain SIMD, and relaxed SIMD (fused
+ * Loading: by default the .wasm bytes come from build/ next to this file (Node: fs; browsers: fetch
+ * of `new URL('./build/…', import.meta.url)`); `wasmPaths` names another folder or one URL per file
+ * (for bundlers that do not copy them, such as esbuild), and `wasmBinary` hands the bytes over
+ * directly. Two builds ship, each with a `-threads` twin: plain SIMD, and relaxed SIMD (fused
  * multiply-add in the GEMM micro-kernel). A 37-byte probe module decides which the runtime can
  * compile. Node 20 compiles relaxed SIMD only with `--experimental-wasm-relaxed-simd` (on by default
  * from Node 22 / Chrome 114); `createWasmBackend({ relaxedSimd: 'v8-flag' })` sets that flag at run
@@ -45,6 +47,22 @@ export type { WasmStorage } from './memory.js';
 /** A minimal module using f32x4.relaxed_madd: it validates only where relaxed SIMD is available. */
 const RELAXED_PROBE = '0061736d010000000108016003' + '7b7b7b017b' + '030201000a0d010b00200020012002fd85020b';
 
+/**
+ * The wasm builds that ship in `dist/backends/wasm/build/` (also exported as
+ * `posegrad/wasm/<file>`): plain or relaxed SIMD, single-threaded or `-threads` (shared memory).
+ */
+export type WasmFileName = 'posegrad.wasm' | 'posegrad-relaxed.wasm' | 'posegrad-threads.wasm' | 'posegrad-relaxed-threads.wasm';
+
+/** Every shipped build, for copying them next to a bundle (see WasmBackendOptions.wasmPaths). */
+export const WASM_FILES: readonly WasmFileName[] = ['posegrad.wasm', 'posegrad-relaxed.wasm', 'posegrad-threads.wasm', 'posegrad-relaxed-threads.wasm'];
+
+/** Bytes of a .wasm build, or the build already compiled. */
+export type WasmBinary = ArrayBuffer | ArrayBufferView | WebAssembly.Module;
+
+/**
+ * Options of the wasm backend: `init('wasm', options)` (or `createWasmBackend(options)`). They
+ * apply when the backend starts, once per page or process.
+ */
 export interface WasmBackendOptions {
   /**
    * 'auto' (default): use the relaxed-SIMD build when the runtime validates it. false: always the
@@ -61,6 +79,27 @@ export interface WasmBackendOptions {
    * needs SharedArrayBuffer (in browsers: a cross-origin isolated page).
    */
   threads?: number;
+  /**
+   * Where to fetch the .wasm files from, when they are not served next to posegrad's own
+   * `dist/backends/wasm/` (the default, `new URL('./build/<file>', import.meta.url)`, which holds
+   * in Node, for native ES modules and for a Vite build, but not for esbuild bundles or dev servers
+   * that pre-bundle dependencies):
+   * - a folder: a URL string or URL object (`'/assets/wasm/'`, `'https://cdn.example/posegrad/'`);
+   *   relative strings resolve against the page (`document.baseURI`), and in Node a plain string
+   *   is a filesystem folder. The folder must hold the build(s) in use, named as in WASM_FILES
+   *   (copy `node_modules/posegrad/dist/backends/wasm/build/*.wasm` there);
+   * - or one URL per file name, for bundlers that give each asset its own (hashed) URL, e.g.
+   *   `{ 'posegrad-relaxed.wasm': url }` with `import url from 'posegrad/wasm/posegrad-relaxed.wasm?url'`.
+   * Like TF.js's `setWasmPaths` and onnxruntime-web's `env.wasm.wasmPaths`.
+   */
+  wasmPaths?: string | URL | Partial<Record<WasmFileName, string | URL>>;
+  /**
+   * The module itself, instead of fetching it: the bytes (or a compiled WebAssembly.Module) of
+   * the build that `relaxedSimd` and `threads` select, or one per file name. With the defaults on
+   * a runtime that has relaxed SIMD (Chrome ≥ 114, Node ≥ 22) that is `posegrad-relaxed.wasm`;
+   * pass `relaxedSimd: false` with `posegrad.wasm`, and a `-threads` build with `threads` > 1.
+   */
+  wasmBinary?: WasmBinary | Partial<Record<WasmFileName, WasmBinary>>;
 }
 
 function hexBytes(hex: string): Uint8Array<ArrayBuffer> {
@@ -71,27 +110,124 @@ function hexBytes(hex: string): Uint8Array<ArrayBuffer> {
 
 const isNode = typeof process !== 'undefined' && typeof process.versions === 'object' && !!process.versions.node;
 
-async function loadBytes(file: string): Promise<Uint8Array<ArrayBuffer>> {
-  const url = new URL(`./build/${file}`, import.meta.url);
-  if (isNode && url.protocol === 'file:') {
-    const { readFile } = await import('node:fs/promises');
-    const buf = await readFile(url);
-    const out = new Uint8Array(new ArrayBuffer(buf.byteLength));
-    out.set(buf);
-    return out;
+/**
+ * A Node built-in module, through `process.getBuiltinModule` (Node ≥ 20.16) rather than an import,
+ * so that bundlers never see a `node:` specifier in posegrad's browser graph.
+ */
+function nodeBuiltin<T>(id: string): T {
+  const get = isNode ? (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule : undefined;
+  if (typeof get !== 'function') throw new Error(`wasm: expected Node.js ≥ 20.16 (process.getBuiltinModule) to load ${id}, got ${isNode ? `Node ${process.versions.node}` : 'another runtime'}`);
+  return get(id) as T;
+}
+
+/** What to do when the .wasm files are not where the loader looks (appended to load errors). */
+const WASM_PATHS_HINT =
+  "posegrad's .wasm files ship in node_modules/posegrad/dist/backends/wasm/build/ and are looked up next to its loader; " +
+  "a bundle that moves the loader away from them (esbuild, a dev server that pre-bundles) must serve them and say where: " +
+  "init('wasm', { wasmPaths: '/folder/with/the/wasm/files/' }) (or one URL per file), or pass the bytes as wasmBinary";
+
+/** Where `file` is: from `wasmPaths` when given, else next to this module. */
+function wasmLocation(file: WasmFileName, paths: WasmBackendOptions['wasmPaths']): URL | string {
+  if (paths === undefined) {
+    try {
+      return new URL(`./build/${file}`, import.meta.url);
+    } catch (e) {
+      throw new Error(`wasm: expected a module URL (import.meta.url) to find ${file} next to, got ${(e as Error).message}. ${WASM_PATHS_HINT}`);
+    }
   }
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`wasm: expected ${url} to load, got HTTP ${res.status}`);
-  return new Uint8Array(await res.arrayBuffer());
+  let target: string | URL;
+  if (typeof paths === 'string' || paths instanceof URL) {
+    const folder = String(paths);
+    target = folder.endsWith('/') || folder.endsWith('\\') ? folder + file : `${folder}/${file}`;
+  } else {
+    const one = paths[file];
+    if (one === undefined) throw new Error(`wasm: expected wasmPaths to name '${file}' (the build this runtime and these options select), got only [${Object.keys(paths).join(', ')}]`);
+    target = one;
+  }
+  if (target instanceof URL) return target;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(target) && !/^[a-z]:[\\/]/i.test(target)) return new URL(target);
+  const doc = (globalThis as { document?: { baseURI?: string } }).document;
+  const loc = (globalThis as { location?: { href?: string } }).location;
+  const base = doc?.baseURI ?? loc?.href;
+  if (base) return new URL(target, base);
+  if (isNode) return target; // a filesystem path
+  throw new Error(`wasm: expected an absolute URL in wasmPaths (no page to resolve it against), got '${target}'`);
+}
+
+async function loadBytes(file: WasmFileName, paths: WasmBackendOptions['wasmPaths']): Promise<Uint8Array<ArrayBuffer>> {
+  const where = wasmLocation(file, paths);
+  let bytes: Uint8Array<ArrayBuffer>;
+  if (isNode && (typeof where === 'string' || where.protocol === 'file:')) {
+    const { readFile } = nodeBuiltin<typeof import('node:fs/promises')>('node:fs/promises');
+    let buf: Uint8Array;
+    try {
+      buf = await readFile(where);
+    } catch (e) {
+      throw new Error(`wasm: expected ${String(where)} to be readable, got ${(e as Error).message}. ${WASM_PATHS_HINT}`);
+    }
+    bytes = new Uint8Array(new ArrayBuffer(buf.byteLength));
+    bytes.set(buf);
+  } else {
+    let res: Response;
+    try {
+      res = await fetch(where);
+    } catch (e) {
+      throw new Error(`wasm: expected ${String(where)} to load, got a failed fetch (${(e as Error).message}). ${WASM_PATHS_HINT}`);
+    }
+    if (!res.ok) throw new Error(`wasm: expected ${String(where)} to load, got HTTP ${res.status}. ${WASM_PATHS_HINT}`);
+    bytes = new Uint8Array(await res.arrayBuffer());
+  }
+  checkMagic(bytes, String(where));
+  return bytes;
+}
+
+/** A clear error for bytes that are not a wasm module (typically a dev server's HTML fallback page). */
+function checkMagic(bytes: Uint8Array, where: string): void {
+  if (bytes.length >= 4 && bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d) return;
+  const head = new TextDecoder().decode(bytes.subarray(0, 24)).replace(/\s+/g, ' ').replace(/[^\x20-\x7e]/g, '.');
+  throw new Error(`wasm: expected a WebAssembly module (\\0asm) at ${where}, got ${bytes.length} bytes starting with '${head}'${/^\s*</.test(head) ? ' (an HTML page: the server has no such file)' : ''}. ${WASM_PATHS_HINT}`);
+}
+
+/** The module for `file`: from `wasmBinary` when given, else loaded (see loadBytes). */
+async function compileBuild(file: WasmFileName, opts: WasmBackendOptions): Promise<WebAssembly.Module> {
+  const given = opts.wasmBinary;
+  let bin: WasmBinary;
+  let where = `wasmBinary`;
+  if (given === undefined) {
+    bin = await loadBytes(file, opts.wasmPaths);
+    where = file;
+  } else if (given instanceof WebAssembly.Module || given instanceof ArrayBuffer || ArrayBuffer.isView(given)) {
+    bin = given;
+  } else {
+    const one = given[file];
+    if (one === undefined) throw new Error(`wasm: expected wasmBinary to hold '${file}' (the build this runtime and these options select), got only [${Object.keys(given).join(', ')}]`);
+    bin = one;
+    where = `wasmBinary['${file}']`;
+  }
+  if (bin instanceof WebAssembly.Module) return bin;
+  const bytes = ArrayBuffer.isView(bin) ? new Uint8Array(bin.buffer, bin.byteOffset, bin.byteLength) : new Uint8Array(bin);
+  checkMagic(bytes, where);
+  if (!WebAssembly.validate(bytes as BufferSource)) throw new Error(`wasm: expected a runtime with WebAssembly SIMD${file.includes('-threads') ? ' and threads' : ''}${file.includes('-relaxed') ? ' and relaxed SIMD' : ''} that validates ${where}, got a failed validation`);
+  return WebAssembly.compile(bytes as BufferSource);
 }
 
 /** Whether this runtime compiles relaxed SIMD (after optionally setting V8's flag). */
 export async function probeRelaxedSimd(setV8Flag = false): Promise<boolean> {
   if (setV8Flag && isNode) {
-    const v8 = await import('node:v8');
-    v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+    nodeBuiltin<typeof import('node:v8')>('node:v8').setFlagsFromString('--experimental-wasm-relaxed-simd');
   }
   return WebAssembly.validate(hexBytes(RELAXED_PROBE));
+}
+
+/** Why SharedArrayBuffer is missing, and what to do (the threads error). */
+function noSharedMemory(threads: number): Error {
+  const g = globalThis as { crossOriginIsolated?: boolean; document?: unknown };
+  const why = g.document !== undefined || g.crossOriginIsolated !== undefined
+    ? 'this page is not cross-origin isolated (crossOriginIsolated is false), and browsers give SharedArrayBuffer only to isolated pages: ' +
+      'serve the page (and its workers) with the headers `Cross-Origin-Opener-Policy: same-origin` and `Cross-Origin-Embedder-Policy: require-corp` ' +
+      '(or `credentialless`), or use threads: 1'
+    : 'this runtime has no SharedArrayBuffer; use threads: 1';
+  return new Error(`wasm: expected SharedArrayBuffer for threads: ${threads}, got none (${why})`);
 }
 
 /** Loads and instantiates the wasm module and returns the backend. */
@@ -103,17 +239,20 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   const mode = opts.relaxedSimd ?? (env === 'off' ? false : env === 'v8-flag' ? 'v8-flag' : 'auto');
   const threads = opts.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`wasm: expected threads as an integer ≥ 1, got ${threads}`);
-  if (threads > 1 && typeof SharedArrayBuffer === 'undefined') {
-    throw new Error(`wasm: expected SharedArrayBuffer for threads: ${threads} (browsers need a cross-origin isolated page), got none`);
+  if (threads > 1 && (typeof SharedArrayBuffer === 'undefined' || (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === false)) {
+    throw noSharedMemory(threads);
   }
   const relaxed = mode !== false && (await probeRelaxedSimd(mode === 'v8-flag'));
-  const file = `posegrad${relaxed ? '-relaxed' : ''}${threads > 1 ? '-threads' : ''}.wasm`;
-  const bytes = await loadBytes(file);
-  if (!WebAssembly.validate(bytes)) throw new Error(`wasm: expected a runtime with WebAssembly SIMD${threads > 1 ? ' and threads' : ''} that validates ${file}, got a failed validation`);
+  const file: WasmFileName = `posegrad${relaxed ? '-relaxed' : ''}${threads > 1 ? '-threads' : ''}.wasm`;
+  const module = await compileBuild(file, opts);
   const initialPages = Math.max(1, Math.ceil((opts.initialBytes ?? 16 * 2 ** 20) / PAGE));
   const memory = new WebAssembly.Memory({ initial: initialPages, maximum: 65536, shared: threads > 1 });
-  const module = await WebAssembly.compile(bytes);
-  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  let instance: WebAssembly.Instance;
+  try {
+    instance = await WebAssembly.instantiate(module, { env: { memory } });
+  } catch (e) {
+    throw new Error(`wasm: expected ${file} to link with a ${threads > 1 ? 'shared' : 'non-shared'} memory (threads: ${threads}), got ${(e as Error).message}${opts.wasmBinary !== undefined ? ' (wasmBinary holds another build?)' : ''}`);
+  }
   const exports = instance.exports;
   const heapBase = (exports.heap_base as () => number)();
   const mem = new WasmMemory(memory, heapBase);

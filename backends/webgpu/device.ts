@@ -3,9 +3,11 @@
  * Getting a WebGPU adapter and device.
  *
  * Order of preference:
+ * 0. a `device` that the application passes (`init('webgpu', { device })`), used as it is;
  * 1. the browser's `navigator.gpu`, unless the POSEGRAD_WEBGPU_* overrides below are set;
  * 2. Dawn for Node, `create(flags)` from the `webgpu` npm package, imported lazily (a dynamic
- *    `import()`), so that browsers and bundlers never load it.
+ *    `import()`), so that browsers and bundlers never load it. It is an optional peer dependency:
+ *    Node users install it themselves (`npm install webgpu`).
  *
  * Environment overrides (Node only; Dawn's own `create()` flags, see the package's README):
  * - POSEGRAD_WEBGPU_ADAPTER=<name>: Dawn flag `adapter=<name>`, which picks the adapter whose name
@@ -17,11 +19,27 @@
  * lavapipe, a software Vulkan driver). It never falls back to another backend silently.
  */
 
+/** How the webgpu backend gets its device (part of `init('webgpu', options)`). */
 export interface DeviceOptions {
-  /** Adapter name (substring), as POSEGRAD_WEBGPU_ADAPTER. */
+  /** Node (Dawn) only: adapter name (substring); default: the POSEGRAD_WEBGPU_ADAPTER variable. */
   adapter?: string | undefined;
-  /** Dawn backend, as POSEGRAD_WEBGPU_BACKEND. */
+  /** Node (Dawn) only: Dawn backend (vulkan, metal, d3d12...); default: POSEGRAD_WEBGPU_BACKEND. */
   backend?: string | undefined;
+  /** Passed to `requestAdapter` (default 'high-performance'). */
+  powerPreference?: GPUPowerPreference | undefined;
+  /**
+   * Device limits to request, over posegrad's own request (the adapter's largest `maxBufferSize`,
+   * `maxStorageBufferBindingSize` and `maxTextureDimension2D`). A limit the adapter does not
+   * support fails the device request with the browser's (or Dawn's) message.
+   */
+  requiredLimits?: Record<string, number> | undefined;
+  /**
+   * A GPUDevice the application already has (to share buffers with its own rendering, say):
+   * posegrad requests no adapter or device (so the options above do not apply) and runs its
+   * kernels on this one, within the limits it was created with (its maxBufferSize and
+   * maxStorageBufferBindingSize cap posegrad's tensors). The backend's `destroy()` destroys it.
+   */
+  device?: GPUDevice | undefined;
 }
 
 export interface AcquiredDevice {
@@ -30,21 +48,24 @@ export interface AcquiredDevice {
   /** Human-readable adapter description (vendor, architecture, driver). */
   readonly adapterName: string;
   /** Where the adapter came from. */
-  readonly source: 'navigator.gpu' | 'dawn-node';
+  readonly source: 'navigator.gpu' | 'dawn-node' | 'application';
   /**
    * The GPU object. Dawn-node keeps its instance alive only as long as this object is referenced,
-   * so the runtime holds it for the device's lifetime.
+   * so the runtime holds it for the device's lifetime. Null for an application's device.
    */
-  readonly gpu: GPU;
+  readonly gpu: GPU | null;
 }
 
-/** The install hint appended to every "no adapter" error. */
+/** The install hint appended to every "no adapter" error (the script ships in the package). */
 export const LAVAPIPE_HINT =
   'To run WebGPU without a GPU, install Mesa\'s lavapipe (software Vulkan, Mesa >= 24 from bookworm-backports) ' +
-  'with `bash scripts/install-lavapipe.sh`, and set XDG_RUNTIME_DIR=/tmp before starting Node. ' +
-  'POSEGRAD_WEBGPU_ADAPTER / POSEGRAD_WEBGPU_BACKEND choose a specific adapter or Dawn backend.';
+  'with `bash scripts/install-lavapipe.sh` (in posegrad\'s folder, node_modules/posegrad/scripts/; see the README section "WebGPU without a GPU (Linux)"), ' +
+  'and set XDG_RUNTIME_DIR=/tmp before starting Node. ' +
+  'POSEGRAD_WEBGPU_ADAPTER / POSEGRAD_WEBGPU_BACKEND choose a specific adapter or Dawn backend. ' +
+  'In a browser: WebGPU needs a secure context (https or localhost) and a browser that enables it (headless Chromium: --enable-unsafe-webgpu).';
 
-function envOptions(): DeviceOptions {
+/** @internal The POSEGRAD_WEBGPU_* environment variables (Node) as options. */
+export function envDeviceOptions(): DeviceOptions {
   const env = typeof process !== 'undefined' && process.env ? process.env : {};
   return { adapter: env.POSEGRAD_WEBGPU_ADAPTER || undefined, backend: env.POSEGRAD_WEBGPU_BACKEND || undefined };
 }
@@ -72,8 +93,19 @@ async function loadDawn(): Promise<DawnModule> {
   try {
     return (await import(/* @vite-ignore */ name)) as DawnModule;
   } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' && /'webgpu'/.test((e as Error).message)) {
+      throw noAdapter("no navigator.gpu, and the 'webgpu' package (Dawn for Node, an optional peer dependency of posegrad) is not installed: run `npm install webgpu` in your project");
+    }
     throw noAdapter(`no navigator.gpu, and the 'webgpu' package (Dawn for Node) failed to load: ${(e as Error).message}`);
   }
+}
+
+/** An application's device, as an AcquiredDevice (its adapter stands in from device.adapterInfo). */
+function applicationDevice(device: GPUDevice): AcquiredDevice {
+  const info = (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  const adapter = { info, limits: device.limits, features: device.features, isFallbackAdapter: (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter === true } as unknown as GPUAdapter;
+  return { device, adapter, adapterName: describeAdapter(adapter), source: 'application', gpu: null };
 }
 
 /**
@@ -82,7 +114,8 @@ async function loadDawn(): Promise<DawnModule> {
  * limits for workgroup size (256 invocations) and workgroup memory (16 KiB), so they run anywhere.
  * @throws Error when there is no adapter (with the lavapipe install hint) or the device request fails.
  */
-export async function acquireDevice(options: DeviceOptions = envOptions()): Promise<AcquiredDevice> {
+export async function acquireDevice(options: DeviceOptions = envDeviceOptions()): Promise<AcquiredDevice> {
+  if (options.device) return applicationDevice(options.device);
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   const overridden = !!(options.adapter || options.backend);
   let gpu: GPU;
@@ -109,7 +142,7 @@ export async function acquireDevice(options: DeviceOptions = envOptions()): Prom
   }
   let adapter: GPUAdapter | null;
   try {
-    adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
   } catch (e) {
     const what = options.adapter ? `no adapter matches POSEGRAD_WEBGPU_ADAPTER='${options.adapter}'` : 'requestAdapter failed';
     throw noAdapter(`${what}: ${String((e as Error).message ?? e).trim()}`);
@@ -123,6 +156,7 @@ export async function acquireDevice(options: DeviceOptions = envOptions()): Prom
     maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize,
     // matmul on CPU adapters stages its A operand in a texture (kernels/matmul.ts)
     maxTextureDimension2D: lim.maxTextureDimension2D,
+    ...options.requiredLimits,
   };
   let device: GPUDevice;
   try {

@@ -21,7 +21,7 @@ import type {
 import type { BinaryOp, ReduceOp, UnaryOp } from '../spec.js';
 import { toTypedArray, type DType, type TypedArray } from '../../engine/dtype.js';
 import { fail } from '../../engine/shape.js';
-import { acquireDevice, type DeviceOptions } from './device.js';
+import { acquireDevice, envDeviceOptions, type DeviceOptions } from './device.js';
 import { Runtime, type GPUStorage, type RuntimeOptions } from './runtime.js';
 import * as attn from './kernels/attention.js';
 import * as conv from './kernels/conv.js';
@@ -220,14 +220,21 @@ export class WebGPUBackend implements Backend<GPUStorage> {
   }
 }
 
+/**
+ * Options of the webgpu backend: `init('webgpu', options)` (or `createWebGPUBackend(options)`):
+ * how to get the device (`powerPreference`, `requiredLimits`, an application's `device`; in Node,
+ * Dawn's `adapter` and `backend`) and the runtime's batching and pooling. They apply when the
+ * backend starts, once per page or process.
+ */
 export interface WebGPUBackendOptions extends DeviceOptions, RuntimeOptions {}
 
 /**
  * Creates the webgpu backend: acquires an adapter and device (see device.ts for the order and the
- * POSEGRAD_WEBGPU_ADAPTER / POSEGRAD_WEBGPU_BACKEND overrides) and starts a runtime on it.
+ * POSEGRAD_WEBGPU_ADAPTER / POSEGRAD_WEBGPU_BACKEND overrides, which options take precedence
+ * over) and starts a runtime on it.
  * @throws Error when there is no WebGPU adapter, saying why and how to install lavapipe.
  */
 export async function createWebGPUBackend(options?: WebGPUBackendOptions): Promise<Backend> {
-  const dev = await acquireDevice(options && (options.adapter !== undefined || options.backend !== undefined) ? options : undefined);
+  const dev = await acquireDevice(options && (options.adapter !== undefined || options.backend !== undefined) ? options : { ...envDeviceOptions(), ...options });
   return new WebGPUBackend(new Runtime(dev, options));
 }

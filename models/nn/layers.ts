@@ -2,6 +2,7 @@
  * Core layers with PyTorch's parameter names, shapes and default initialization:
  * Conv2d, ConvTranspose2d, BatchNorm2d, Linear, activations, Identity, Sequential, ModuleList.
  */
+import { engine } from '../../engine/engine.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { conv2d, convTranspose2d, type Conv2dOptions, type IntOrPair } from '../../ops/conv.js';
 import { ones, zeros, full } from '../../ops/creation.js';
@@ -168,7 +169,13 @@ export class Sequential extends Module {
   }
   forward(x: Tensor): Tensor {
     let y = x;
-    for (const m of this.layers) y = m.forward(y);
+    for (const m of this.layers) {
+      const next = m.forward(y);
+      // With grad off, a layer's input is dead once the next layer has run: free it now rather
+      // than when this Sequential returns (only intermediates made in this call, never x).
+      if (!engine.gradEnabled && engine.moduleScopes && y !== x && next !== y) engine.disposeIfScoped(y);
+      y = next;
+    }
     return y;
   }
 }

@@ -5,6 +5,11 @@
  * (`this.weight = this.param('weight', ...)`, `this.conv1 = this.module('conv1', ...)`), so that
  * `stateDict()` produces the keys PyTorch would (`layer1.0.conv1.weight`, `bn.running_mean`) and an
  * official checkpoint loads key for key.
+ *
+ * Every call of a module's `forward` runs in a memory scope (see `Engine.moduleScope`): with grad
+ * off (`noGrad`), the tensors the call creates are freed when it returns, except its outputs, so an
+ * inference forward's peak memory is about its largest live set rather than the sum of its
+ * activations. A module that caches tensors across calls must `keep()` them.
  */
 import type { DeviceName } from '../../backends/backend.js';
 import type { DType } from '../../engine/dtype.js';
@@ -27,6 +32,10 @@ export class Module {
   private readonly _params = new Map<string, Tensor | null>();
   private readonly _buffers = new Map<string, Tensor | null>();
   private readonly _modules = new Map<string, Module | null>();
+
+  constructor() {
+    scopeForward(this);
+  }
 
   /** Registers a trainable parameter under its PyTorch name; it requires grad and survives tidy. */
   protected param(name: string, t: Tensor | null): Tensor {
@@ -177,5 +186,35 @@ export class Module {
   /** Frees all parameters and buffers of the tree. */
   dispose(): void {
     for (const t of [...this.parameters(), ...this.namedBuffers().map((e) => e[1])]) t.dispose();
+  }
+}
+
+/**
+ * Installs on `m`, for `forward` and every other method whose name starts with `forward`
+ * (`forwardFeatures`, `forwardDetailed`, ...), an own non-enumerable wrapper that runs the class's
+ * method in a module scope (`Engine.moduleScope`): with grad off, the tensors created during the
+ * call are freed when it returns, except the tensors it returns (a Tensor, or tensors in arrays,
+ * plain objects, Maps and Sets) and kept ones. Tensors that existed before the call (its inputs,
+ * parameters, buffers, cache entries) are never in the scope, so an input returned as is
+ * (Identity) or a view of it is safe. With grad on the call runs unchanged: the autograd graph
+ * holds its intermediates and the enclosing `tidy` frees them. The method is looked up on the
+ * prototype at each call, so overrides (and a patched prototype) are honoured; `super.forward()`
+ * calls the parent's method directly, within the caller's scope.
+ */
+function scopeForward(m: Module): void {
+  const names = new Set<string>();
+  for (let p = Object.getPrototypeOf(m) as object | null; p && p !== Module.prototype && p !== Object.prototype; p = Object.getPrototypeOf(p) as object | null) {
+    for (const n of Object.getOwnPropertyNames(p)) if (n.startsWith('forward') && typeof Object.getOwnPropertyDescriptor(p, n)!.value === 'function') names.add(n);
+  }
+  for (const name of names) {
+    Object.defineProperty(m, name, {
+      configurable: true,
+      enumerable: false,
+      writable: true,
+      value: function scopedForward(this: unknown, ...args: unknown[]): unknown {
+        const f = (Object.getPrototypeOf(m) as Record<string, (...a: unknown[]) => unknown>)[name]!;
+        return engine.moduleScope(() => f.apply(this, args));
+      },
+    });
   }
 }
