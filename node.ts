@@ -19,6 +19,7 @@ import { decodeImage, encodeJpeg, encodePng, type RgbaImage } from './models/pos
 
 export * from './index.js';
 export { loadCheckpointFile, saveSafetensors, loadTfjsGraphModelFile } from './models/nn/checkpoint/files.js';
+export { saveOnnx } from './models/nn/onnx/file.js';
 export { saveTrainingCheckpoint, loadTrainingCheckpoint } from './models/nn/checkpoint/training.js';
 export { WASM_FILES } from './backends/wasm/index.js';
 

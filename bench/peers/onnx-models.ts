@@ -1,5 +1,6 @@
 /**
- * One-node ONNX graphs for the kernel workloads, built in memory (see onnx-proto.ts).
+ * One-node ONNX graphs for the kernel workloads, built in memory and encoded by the library's
+ * ONNX encoder (models/nn/onnx/proto.ts, the one onnx.proto schema).
  *
  * Every operand is a graph input, fed at run time, as posegrad's kernels take them: onnxruntime
  * therefore cannot pre-pack constant weights (with weights as initializers it may run faster,
@@ -12,7 +13,7 @@
  */
 import { RANGES } from '../adapter.js';
 import { convOut, type KernelSpec } from '../formulas.js';
-import type { OnnxGraph } from './onnx-proto.js';
+import type { OnnxGraph } from '../../models/nn/onnx/proto.js';
 
 export interface OnnxFeed {
   name: string;

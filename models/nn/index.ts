@@ -9,3 +9,4 @@ export * from './safetensors.js';
 export * from './optim.js';
 export * from './checkpoint/index.js';
 export * from './flops.js';
+export { exportOnnx, exportOnnxGraph, onnxInputNames, saveOnnx, type ExportOnnxOptions, type ExportedOnnx, type OnnxGraph, type OnnxNode, type OnnxValue, type OnnxInitializer, type AttrValue } from './onnx/index.js';
