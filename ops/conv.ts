@@ -5,8 +5,9 @@
  * conv2d's input-gradient kernel and its backward reuses conv2d and the weight-gradient kernel.
  */
 import type { Conv2dParams } from '../backends/backend.js';
-import { fmtShape, pair } from '../engine/shape.js';
+import { fmtShape } from '../engine/shape.js';
 import type { Tensor } from '../engine/tensor.js';
+import { intPair } from './internal/args.js';
 import { sum } from './reduce.js';
 import { pad as padOp } from './shape.js';
 import { backendOf, check, countMacs, fail, kt, record, requireFloat, requireInt, sameDeviceDtype, wrap } from './util.js';
@@ -21,10 +22,8 @@ export interface Conv2dOptions {
   groups?: number;
 }
 
-function positivePair(op: string, name: string, v: IntOrPair | undefined, dflt: number, min: number): [number, number] {
-  const p = pair(op, name, v, dflt);
-  for (const x of p) requireInt(op, name, x, min);
-  return p;
+function positivePair(op: string, name: string, v: IntOrPair | undefined, dflt: number, min: number, alternatives = ''): [number, number] {
+  return intPair(op, name, v, dflt, min, alternatives);
 }
 
 /** Output size of a conv along one axis (PyTorch's formula). */
@@ -65,7 +64,7 @@ export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, opts
     const tw = dilation[1] * (kw - 1);
     padding = [Math.floor(th / 2), Math.floor(tw / 2)];
     if (th % 2 || tw % 2) x = padOp(input, [0, tw % 2, 0, th % 2]);
-  } else padding = positivePair(op, 'padding', opts.padding as IntOrPair | undefined, 0, 0);
+  } else padding = positivePair(op, 'padding', opts.padding as IntOrPair | undefined, 0, 0, "'same' or 'valid'");
   const [H, W] = x.shape.slice(2) as [number, number];
   const Ho = convOutSize(H, kh, stride[0], padding[0], dilation[0]);
   const Wo = convOutSize(W, kw, stride[1], padding[1], dilation[1]);

@@ -4,7 +4,7 @@
  * Random values come from the engine's seeded generator (`manualSeed`).
  */
 import type { DeviceName } from '../backends/backend.js';
-import { allocArray, dtypeOfArray, toTypedArray, type DType, type TypedArray } from '../engine/dtype.js';
+import { allocArray, DTYPES, dtypeOfArray, toTypedArray, type DType, type TypedArray } from '../engine/dtype.js';
 import { engine } from '../engine/engine.js';
 import { sizeOf, fmtShape } from '../engine/shape.js';
 import type { NestedArray, Tensor } from '../engine/tensor.js';
@@ -16,10 +16,16 @@ export interface CreateOptions {
   requiresGrad?: boolean;
 }
 
-function finish(op: string, values: TypedArray, shape: readonly number[], opts: CreateOptions | undefined, dflt: DType): Tensor {
+/** opts.dtype (or `dflt`), checked: an unknown dtype is an Error naming the op, not a TypeError later. */
+function dtypeOf(op: string, opts: CreateOptions | undefined, dflt: DType): DType {
   const dtype = opts?.dtype ?? dflt;
+  if (!(DTYPES as readonly unknown[]).includes(dtype)) fail(op, "dtype 'float32', 'float64' or 'int32'", typeof dtype === 'string' ? `'${dtype}'` : String(dtype));
+  return dtype;
+}
+
+function finish(op: string, values: TypedArray, shape: readonly number[], opts: CreateOptions | undefined, dflt: DType): Tensor {
+  const dtype = dtypeOf(op, opts, dflt);
   const device = opts?.device ?? engine.defaultDevice;
-  if (!['float32', 'float64', 'int32'].includes(dtype)) fail(op, "dtype 'float32', 'float64' or 'int32'", String(dtype));
   const t = wrap(device, engine.backend(device).upload(values, dtype), shape, dtype);
   if (opts?.requiresGrad) t.requiresGrad_(true);
   return t;
@@ -70,14 +76,18 @@ export function tensor(values: NestedArray | readonly number[] | TypedArray, opt
     if (sizeOf(opts.shape) !== flat.length) fail('tensor', `${sizeOf(opts.shape)} values for shape ${fmtShape(opts.shape)}`, `${flat.length}`);
     shape = [...opts.shape];
   }
-  const dtype = opts?.dtype ?? dflt;
+  const dtype = dtypeOf('tensor', opts, dflt);
   return finish('tensor', toTypedArray(flat, dtype), shape, opts, dflt);
 }
 
 /** A tensor of `shape` filled with `value` (torch.full). float32 unless `opts.dtype` is given. */
 export function full(shape: readonly number[], value: number, opts?: CreateOptions): Tensor {
-  checkShape('full', shape);
-  const dtype = opts?.dtype ?? 'float32';
+  return fill('full', shape, value, opts);
+}
+
+function fill(op: string, shape: readonly number[], value: number, opts?: CreateOptions): Tensor {
+  checkShape(op, shape);
+  const dtype = dtypeOf(op, opts, 'float32');
   const device = opts?.device ?? engine.defaultDevice;
   const t = wrap(device, engine.backend(device).fill(shape, dtype, value), shape, dtype);
   if (opts?.requiresGrad) t.requiresGrad_(true);
@@ -86,12 +96,12 @@ export function full(shape: readonly number[], value: number, opts?: CreateOptio
 
 /** A tensor of zeros (torch.zeros). */
 export function zeros(shape: readonly number[], opts?: CreateOptions): Tensor {
-  return full(shape, 0, opts);
+  return fill('zeros', shape, 0, opts);
 }
 
 /** A tensor of ones (torch.ones). */
 export function ones(shape: readonly number[], opts?: CreateOptions): Tensor {
-  return full(shape, 1, opts);
+  return fill('ones', shape, 1, opts);
 }
 
 function likeOpts(t: Tensor, opts?: CreateOptions): CreateOptions {
@@ -131,19 +141,19 @@ export function arange(start: number, end?: number, step = 1, opts?: CreateOptio
   const n = Math.max(0, Math.ceil((end - start) / step));
   const v = new Float64Array(n);
   for (let i = 0; i < n; i++) v[i] = start + i * step;
-  return finish('arange', toTypedArray(v, opts?.dtype ?? 'float32'), [n], opts, 'float32');
+  return finish('arange', toTypedArray(v, dtypeOf('arange', opts, 'float32')), [n], opts, 'float32');
 }
 
 /** n evenly spaced values from start to end inclusive (torch.linspace). */
 export function linspace(start: number, end: number, steps: number, opts?: CreateOptions): Tensor {
   const v = new Float64Array(steps);
   for (let i = 0; i < steps; i++) v[i] = steps === 1 ? start : start + ((end - start) * i) / (steps - 1);
-  return finish('linspace', toTypedArray(v, opts?.dtype ?? 'float32'), [steps], opts, 'float32');
+  return finish('linspace', toTypedArray(v, dtypeOf('linspace', opts, 'float32')), [steps], opts, 'float32');
 }
 
 /** The n x m identity (torch.eye). */
 export function eye(n: number, m = n, opts?: CreateOptions): Tensor {
-  const v = allocArray(opts?.dtype ?? 'float32', n * m);
+  const v = allocArray(dtypeOf('eye', opts, 'float32'), n * m);
   for (let i = 0; i < Math.min(n, m); i++) v[i * m + i] = 1;
   return finish('eye', v, [n, m], opts, 'float32');
 }
@@ -153,7 +163,7 @@ export function rand(shape: readonly number[], opts?: CreateOptions): Tensor {
   checkShape('rand', shape);
   const v = new Float64Array(sizeOf(shape));
   for (let i = 0; i < v.length; i++) v[i] = engine.rng.uniform();
-  return finish('rand', toTypedArray(v, opts?.dtype ?? 'float32'), shape, opts, 'float32');
+  return finish('rand', toTypedArray(v, dtypeOf('rand', opts, 'float32')), shape, opts, 'float32');
 }
 
 /** Standard normal values from the seeded generator (torch.randn). */
@@ -161,7 +171,7 @@ export function randn(shape: readonly number[], opts?: CreateOptions): Tensor {
   checkShape('randn', shape);
   const v = new Float64Array(sizeOf(shape));
   for (let i = 0; i < v.length; i++) v[i] = engine.rng.normal();
-  return finish('randn', toTypedArray(v, opts?.dtype ?? 'float32'), shape, opts, 'float32');
+  return finish('randn', toTypedArray(v, dtypeOf('randn', opts, 'float32')), shape, opts, 'float32');
 }
 
 /** Uniform integers in [low, high) (torch.randint); int32 unless dtype is given. */
@@ -170,5 +180,5 @@ export function randint(low: number, high: number, shape: readonly number[], opt
   if (!(high > low)) fail('randint', 'high > low', `low ${low}, high ${high}`);
   const v = new Float64Array(sizeOf(shape));
   for (let i = 0; i < v.length; i++) v[i] = low + engine.rng.int(high - low);
-  return finish('randint', toTypedArray(v, opts?.dtype ?? 'int32'), shape, opts, 'int32');
+  return finish('randint', toTypedArray(v, dtypeOf('randint', opts, 'int32')), shape, opts, 'int32');
 }

@@ -5,11 +5,12 @@
  * "Deformable ConvNets v2" (2019), Eq. 3 (modulation mask).
  */
 import type { DeformConv2dParams } from '../backends/backend.js';
-import { fmtShape, pair } from '../engine/shape.js';
+import { fmtShape } from '../engine/shape.js';
 import type { Tensor } from '../engine/tensor.js';
 import { convOutSize, type IntOrPair } from './conv.js';
+import { intPair } from './internal/args.js';
 import { sum } from './reduce.js';
-import { backendOf, check, countMacs, fail, kt, record, requireFloat, requireInt, sameDeviceDtype, wrap } from './util.js';
+import { backendOf, check, countMacs, fail, kt, record, requireFloat, sameDeviceDtype, wrap } from './util.js';
 
 export interface DeformConv2dOptions {
   stride?: IntOrPair;
@@ -22,11 +23,6 @@ export interface DeformConv2dOptions {
   mask?: Tensor | null;
 }
 
-function intPair(op: string, name: string, v: IntOrPair | undefined, dflt: number, min: number): [number, number] {
-  const p = pair(op, name, v, dflt);
-  for (const x of p) requireInt(op, name, x, min);
-  return p;
-}
 
 /**
  * Deformable 2-D convolution, matching torchvision.ops.deform_conv2d(input, offset, weight, bias,

@@ -8,6 +8,7 @@ import { fmtShape, shapesEqual } from '../engine/shape.js';
 import type { Tensor } from '../engine/tensor.js';
 import { abs, add, div, mul, ne, neg, sub, where } from './elementwise.js';
 import { mean, sum } from './reduce.js';
+import { checkIndices, trustedIndices } from './internal/indices.js';
 import { flatten, gather, indexSelect, reshape, squeeze, unsqueeze } from './shape.js';
 import { logSoftmax } from './softmax.js';
 import { backendOf, check, fail, kt, requireFloat, sameDeviceDtype, wrap } from './util.js';
@@ -162,15 +163,13 @@ export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyO
   const batchShape = [x.shape[0]!, ...x.shape.slice(2)];
   const t = unbatched ? reshape(target, [1]) : target;
   if (!shapesEqual(t.shape, batchShape)) fail(op, `int32 class indices of shape ${fmtShape(unbatched ? [] : batchShape)} (or float probabilities of shape ${fmtShape(logits.shape)})`, fmtShape(target.shape));
-  if (t.device !== 'webgpu') {
-    const v = t.dataSync();
-    for (let i = 0; i < v.length; i++) if (v[i] !== ignoreIndex && (v[i]! < 0 || v[i]! >= C)) fail(op, `class indices in [0, ${C - 1}] or ignoreIndex ${ignoreIndex}`, String(v[i]));
-  }
+  checkIndices(op, `class indices in [0, ${C - 1}] or ignoreIndex ${ignoreIndex}`, t, C, ignoreIndex);
   const keep = ne(t, ignoreIndex); // int32 0/1
   const safe = where(keep, t, 0); // ignored targets read class 0, then get weight 0
   const keepF = cast(keep, x.dtype);
-  const picked = squeeze(gather(logp, 1, unsqueeze(safe, 1)), 1);
-  const w = weight ? mul(reshape(indexSelect(weight, 0, flatten(safe)), batchShape), keepF) : keepF;
+  // safe's indices are checked above (t): no second check (on webgpu, a dispatch and a readback)
+  const picked = trustedIndices(() => squeeze(gather(logp, 1, unsqueeze(safe, 1)), 1));
+  const w = weight ? mul(reshape(trustedIndices(() => indexSelect(weight, 0, flatten(safe))), batchShape), keepF) : keepF;
   const nll = neg(mul(picked, w));
   let smooth: Tensor | null = null;
   if (eps > 0) {

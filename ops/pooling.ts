@@ -4,9 +4,9 @@
  * [C, H, W]. Forward and backward run dedicated kernels.
  */
 import type { Pool2dParams } from '../backends/backend.js';
-import { pair } from '../engine/shape.js';
 import type { Tensor } from '../engine/tensor.js';
 import type { IntOrPair } from './conv.js';
+import { intPair } from './internal/args.js';
 import { tensor } from './creation.js';
 import { mul } from './elementwise.js';
 import { reshape } from './shape.js';
@@ -29,11 +29,6 @@ interface PoolSetup {
   p: Pool2dParams;
 }
 
-function intPair(op: string, name: string, v: IntOrPair | undefined, dflt: number, min: number): [number, number] {
-  const p = pair(op, name, v, dflt);
-  for (const e of p) requireInt(op, name, e, min);
-  return p;
-}
 
 /** Checks shared by max and avg pooling; returns the 4-D input and the kernel parameters. */
 function setup(op: string, x: Tensor, kernelSize: IntOrPair, stride: IntOrPair | null | undefined, padding: IntOrPair | undefined, dilation: IntOrPair | undefined, ceilMode: boolean, countIncludePad: boolean): PoolSetup {

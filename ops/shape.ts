@@ -5,6 +5,7 @@
  */
 import { fmtShape, normalizeAxis, sizeOf, shapesEqual, stridesOf } from '../engine/shape.js';
 import { Tensor } from '../engine/tensor.js';
+import { checkIndices } from './internal/indices.js';
 import { backendOf, check, fail, kt, record, requireInt, sameDeviceDtype, wrap } from './util.js';
 
 /**
@@ -328,10 +329,7 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
 }
 
 function checkIndexRange(op: string, index: Tensor, n: number): void {
-  // Host check on cpu/wasm only; webgpu indices are trusted (a readback would stall the queue).
-  if (index.device === 'webgpu') return;
-  const v = index.dataSync();
-  for (let i = 0; i < v.length; i++) if (v[i]! < 0 || v[i]! >= n) fail(op, `indices in [0, ${n - 1}]`, String(v[i]));
+  checkIndices(op, `indices in [0, ${n - 1}]`, index, n);
 }
 
 /** torch.index_select(input, dim, index) with a 1-D int32 index. */

@@ -107,6 +107,10 @@ export function attention(q: CT, k: CT, v: CT, mask: CT | null, p: AttentionPara
             const inv = 1 / l[r]!;
             for (let d = 0; d < Dv; d++) outAcc[row * Dv + d] = acc[r * Dv + d]! * inv;
             lseAcc[row] = m[r]! + Math.log(l[r]!);
+          } else if (l[r]! !== l[r]!) {
+            // a NaN or +Infinity score (NaN or infinite q, k or mask): NaN, as softmax gives in PyTorch
+            for (let d = 0; d < Dv; d++) outAcc[row * Dv + d] = NaN;
+            lseAcc[row] = NaN;
           } else {
             lseAcc[row] = -Infinity; // fully masked: out stays 0
           }

@@ -4,6 +4,7 @@
  * with one stride vector per input (stride 0 on broadcast dims).
  */
 import { BINARY, UNARY, type BinaryOp, type BinarySpec, type UnaryOp } from '../spec.js';
+import { cPow, unaryNaN } from './nan.js';
 import { broadcastStrides, sizeOf } from '../../engine/shape.js';
 import type { DType } from '../../engine/dtype.js';
 import { alloc, forEachBroadcast, type CT, type CpuStorage } from './util.js';
@@ -28,7 +29,13 @@ export function unary(op: UnaryOp, x: CT, params: readonly number[]): CpuStorage
   const p1 = params[1] ?? 0;
   const src = x.storage;
   const out = alloc(x.dtype, src.length);
-  for (let i = 0; i < src.length; i++) out[i] = f(src[i]!, p0, p1);
+  // NaN in: torch's result (nan.ts), whatever the finite-number expression would give
+  const rule = unaryNaN(op, params);
+  const nanOut = rule === 'zero' ? 0 : rule === 'one' ? 1 : NaN;
+  for (let i = 0; i < src.length; i++) {
+    const v = src[i]!;
+    out[i] = v !== v ? nanOut : f(v, p0, p1);
+  }
   return out;
 }
 
@@ -45,7 +52,7 @@ export function unaryGrad(op: UnaryOp, x: CT, y: CT, dy: CT, params: readonly nu
 }
 
 export function binary(op: BinaryOp, a: CT, b: CT, outShape: readonly number[], outDtype: DType): CpuStorage {
-  const f = BINARY[op].cpu;
+  const f = op === 'pow' ? cPow : BINARY[op].cpu;
   const out = alloc(outDtype, outShape);
   const as = a.storage;
   const bs = b.storage;

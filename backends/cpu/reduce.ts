@@ -65,11 +65,16 @@ export function topk(x: CT, outer: number, size: number, k: number, largest: boo
   for (let o = 0; o < outer; o++) {
     const base = o * size;
     for (let s = 0; s < size; s++) order[s] = s;
+    // NaN orders above +Infinity, as in PyTorch (first for largest, last for smallest); ties
+    // (NaN with NaN too) keep the lower index first
     order.sort((i, j) => {
       const a = xs[base + i]!;
       const b = xs[base + j]!;
-      if (a === b) return i - j;
-      return largest ? (a > b ? -1 : 1) : a < b ? -1 : 1;
+      const an = a !== a;
+      const bn = b !== b;
+      if (a === b || (an && bn)) return i - j;
+      const aAbove = an || (!bn && a > b);
+      return largest ? (aAbove ? -1 : 1) : aAbove ? 1 : -1;
     });
     for (let j = 0; j < k; j++) {
       values[o * k + j] = xs[base + order[j]!]!;

@@ -68,6 +68,11 @@ export function interpolate(x: CT, p: InterpolateParams): CpuStorage {
       const r0 = xOff + ty.i0[oy]! * W;
       const r1 = xOff + ty.i1[oy]! * W;
       const ly = ty.lam[oy]!;
+      if (p.mode === 'nearest') {
+        // a copy, not a blend with zero weights (Infinity · 0 would be NaN)
+        for (let ox = 0; ox < outW; ox++) out[oOff + oy * outW + ox] = xs[r0 + tx.i0[ox]!]!;
+        continue;
+      }
       for (let ox = 0; ox < outW; ox++) {
         const c0 = tx.i0[ox]!;
         const c1 = tx.i1[ox]!;

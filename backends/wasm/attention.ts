@@ -11,9 +11,8 @@ import type { AttentionParams } from '../backend.js';
 import { broadcastStrides } from '../../engine/shape.js';
 import { checkDtype, kernel, type WasmContext, type WT } from './context.js';
 import type { WasmStorage } from './memory.js';
+import { scratch } from './scratch.js';
 
-/** Scratch slot for attention's packed operands and tiles. */
-const SLOT_ATTN_WORK = 13;
 
 interface AGeo { B: number; H: number; Lq: number; Lk: number; D: number; Dv: number }
 
@@ -35,7 +34,7 @@ export function attention(ctx: WasmContext, q: WT, k: WT, v: WT, mask: WT | null
   const out = ctx.mem.alloc('attention', B * H * Lq * Dv * 4);
   const lse = ctx.mem.alloc('attention', B * H * Lq * 4);
   if (B * H * Lq === 0) return { out, lse };
-  const work = ctx.mem.scratch(SLOT_ATTN_WORK, kernel(ctx, 'attention_work_bytes')(Lq, Lk, D, Dv), 'attention');
+  const work = scratch(ctx.mem, 'attnWork', kernel(ctx, 'attention_work_bytes')(Lq, Lk, D, Dv), 'attention');
   const margs = maskArgs(ctx, mask, g);
   kernel(ctx, 'attention_f32')(q.storage.ptr, k.storage.ptr, v.storage.ptr, mask ? mask.storage.ptr : 0, out.ptr, lse.ptr, B, H, Lq, Lk, D, Dv, p.scale, work, margs);
   return { out, lse };
@@ -56,7 +55,7 @@ export function attentionBackward(ctx: WasmContext, dOut: WT, q: WT, k: WT, v: W
     if (Lk * Dv > 0) fill(dv.ptr, B * H * Lk * Dv, 0);
     return { dq, dk, dv };
   }
-  const work = ctx.mem.scratch(SLOT_ATTN_WORK, kernel(ctx, 'attention_backward_work_bytes')(Lq, Lk, D, Dv), 'attentionBackward');
+  const work = scratch(ctx.mem, 'attnWork', kernel(ctx, 'attention_backward_work_bytes')(Lq, Lk, D, Dv), 'attentionBackward');
   const margs = maskArgs(ctx, mask, g);
   kernel(ctx, 'attention_backward_f32')(dOut.storage.ptr, q.storage.ptr, k.storage.ptr, v.storage.ptr, out.storage.ptr, lse.storage.ptr, mask ? mask.storage.ptr : 0, dq.ptr, dk.ptr, dv.ptr, B, H, Lq, Lk, D, Dv, p.scale, work, margs);
   return { dq, dk, dv };

@@ -15,7 +15,8 @@
  * Adding an op to the spec table therefore needs no change here, unless its expression uses syntax
  * the parser does not know (statements, other operators): the build then fails naming the op.
  */
-import { AS_PRELUDE, BINARY, UNARY } from '../spec.js';
+import { AS_PRELUDE, BINARY, UNARY, type UnaryOp } from '../spec.js';
+import { unaryNaN } from '../cpu/nan.js';
 
 type Node =
   | { k: 'num'; v: string }
@@ -231,7 +232,10 @@ function generateElementwise(): string {
   const body: string[] = [];
   const V = (x: string): Record<string, string> => ({ x, p0: 'vp0', p1: 'vp1', y: 'vy', dy: 'vdy', a: 'va', b: 'vb', [x]: x });
   for (const [op, spec] of Object.entries(UNARY)) {
-    const fwd = val(parse(spec.as), { ...V('vx') });
+    // NaN in: torch's result (backends/cpu/nan.ts); powScalar's Mathf.pow lanes already follow C's pow
+    const rule = op === 'powScalar' ? null : unaryNaN(op as UnaryOp, []);
+    const expr = val(parse(spec.as), { ...V('vx') });
+    const fwd = rule === null ? expr : `v128.bitselect(${rule === 'zero' ? 'f32x4.splat(0.0)' : 'vx'}, ${expr}, f32x4.ne(vx, vx))`;
     body.push(`export function unary_${op}_f32(px: usize, po: usize, n: i32, p0: f32, p1: f32): void {
   const vp0 = f32x4.splat(p0); const vp1 = f32x4.splat(p1);
   const end = px + ((<usize>n) << 2);
@@ -257,10 +261,12 @@ export function unary_grad_${op}_f32(px: usize, py: usize, pdy: usize, po: usize
   }
   for (const [op, spec] of Object.entries(BINARY)) {
     const cmp = (spec as { compare?: boolean }).compare === true;
-    const tree = parse(spec.as);
+    // pow: C's pow(1, y) = pow(x, 0) = 1, NaN included (backends/cpu/nan.ts)
+    const as = op === 'pow' ? `a == 1.0 || b == 0.0 ? 1.0 : ${spec.as}` : spec.as;
+    const tree = parse(as);
     const [vexpr, isMask] = emitV(tree, { a: 'va', b: 'vb' });
     const vstore = cmp ? `v128.and(${vexpr}, i32x4.splat(1))` : isMask ? `v128.and(${vexpr}, f32x4.splat(1.0))` : vexpr;
-    const sstore = cmp ? `store<i32>(o, (${spec.as}) ? 1 : 0)` : `store<f32>(o, ${spec.as})`;
+    const sstore = cmp ? `store<i32>(o, (${as}) ? 1 : 0)` : `store<f32>(o, ${as})`;
     body.push(`function row_${op}_f32(pa: usize, pb: usize, po: usize, n: i32, sa: i32, sb: i32): void {
   let i = 0;
   if (sa == 1 && sb == 1) {

@@ -12,9 +12,9 @@ import type { Conv2dParams } from '../backend.js';
 import { checkDtype, kernel, type WasmContext, type WT } from './context.js';
 import { gemmInto } from './matmul.js';
 import type { WasmStorage } from './memory.js';
+import { scratch } from './scratch.js';
 
 type S = WasmStorage;
-const SLOT_COL = 5;
 
 interface Geo {
   N: number; C: number; H: number; W: number; Cout: number; Cg: number; Coutg: number; kh: number; kw: number;
@@ -47,7 +47,7 @@ export function conv2d(ctx: WasmContext, x: WT, w: WT, bias: WT | null, p: Conv2
   const out = ctx.mem.alloc('conv2d', N * Cout * P * 4);
   if (N * Cout * P === 0) return out;
   if (isDepthwise(g)) {
-    const pad = ctx.mem.scratch(SLOT_COL, (H + 2 * p.padding[0]) * (W + 2 * p.padding[1]) * 4 + 64, 'conv2d');
+    const pad = scratch(ctx.mem, 'col', (H + 2 * p.padding[0]) * (W + 2 * p.padding[1]) * 4 + 64, 'conv2d');
     const args = ctx.mem.args([C, ...g.args.slice(1)]);
     kernel(ctx, 'depthwise_f32')(x.storage.ptr, w.storage.ptr, bias ? bias.storage.ptr : 0, bias ? 1 : 0, out.ptr, N, args, pad);
     return out;
@@ -78,7 +78,7 @@ export function conv2dBackwardInput(ctx: WasmContext, dy: WT, w: WT, xShape: rea
   const direct = isPointwise(g, p);
   if (!direct || P === 0 || Coutg === 0) kernel(ctx, 'fill_u32')(out.ptr, N * C * H * W, 0);
   if (P === 0 || Coutg === 0) return out;
-  const col = direct ? 0 : ctx.mem.scratch(SLOT_COL, R * P * 4, 'conv2dBackwardInput');
+  const col = direct ? 0 : scratch(ctx.mem, 'col', R * P * 4, 'conv2dBackwardInput');
   for (let n = 0; n < N; n++) {
     for (let gi = 0; gi < G; gi++) {
       const dxg = out.ptr + 4 * (n * C + gi * Cg) * H * W;
@@ -105,7 +105,7 @@ export function conv2dBackwardWeight(ctx: WasmContext, x: WT, dy: WT, wShape: re
     return out;
   }
   const direct = isPointwise(g, p);
-  const col = direct ? 0 : ctx.mem.scratch(SLOT_COL, R * P * 4, 'conv2dBackwardWeight');
+  const col = direct ? 0 : scratch(ctx.mem, 'col', R * P * 4, 'conv2dBackwardWeight');
   for (let n = 0; n < N; n++) {
     for (let gi = 0; gi < G; gi++) {
       const xg = x.storage.ptr + 4 * (n * C + gi * Cg) * H * W;

@@ -13,21 +13,16 @@
  * With worker threads, the GEMM splits its columns (gemmInto), and so do the im2col and its adjoint
  * (each thread plans its own columns; for the adjoint each also scatters into its own dx planes,
  * added up at the end of the sample, since neighbouring points share input pixels).
- * Scratch slots: SLOT_COL (shared with conv.ts: both are im2col column buffers), SLOT_DCOL,
- * SLOT_DEFORM_PAD (x, and dx for the backward), SLOT_DEFORM_WORK (plan).
+ * Scratch (scratch.ts): 'col' (shared with conv.ts: both are im2col column buffers), 'dcol',
+ * 'deformPad' (x, and dx for the backward), 'deformWork' (the plan, per thread) and 'deformDx'
+ * (thread t ≥ 1's own dx planes).
  */
 import type { DeformConv2dParams } from '../backend.js';
 import { checkDtype, kernel, type WasmContext, type WT } from './context.js';
 import { gemmInto } from './matmul.js';
+import { scratch } from './scratch.js';
 import type { WasmStorage } from './memory.js';
 
-const SLOT_COL = 5;
-const SLOT_DCOL = 10;
-const SLOT_DEFORM_PAD = 11;
-const SLOT_DEFORM_WORK = 12;
-/** Thread t > 0: its plan work in slot SLOT_DEFORM_WORK_T + t, its dx planes in SLOT_DEFORM_DX_T + t. */
-const SLOT_DEFORM_WORK_T = 70;
-const SLOT_DEFORM_DX_T = 80;
 /** Below this many sampled values per chunk, the plan/gather stays on one thread. */
 const THREAD_MIN_SAMPLES = 2 ** 15;
 
@@ -73,7 +68,7 @@ function bounds(n: number, T: number): number[] {
 /** Per-thread plan work areas. */
 function works(ctx: WasmContext, T: number, chunk: number, op: string): number[] {
   const bytes = kernel(ctx, 'deform_work_bytes')(chunk);
-  return Array.from({ length: T }, (_, t) => ctx.mem.scratch(t === 0 ? SLOT_DEFORM_WORK : SLOT_DEFORM_WORK_T + t, bytes, op));
+  return Array.from({ length: T }, (_, t) => scratch(ctx.mem, 'deformWork', bytes, op, t));
 }
 
 /** deform_im2col_f32 over the chunk's columns, split between T threads. */
@@ -98,8 +93,8 @@ export function deformConv2d(ctx: WasmContext, x: WT, offset: WT, mask: WT | nul
   if (R === 0) {
     kernel(ctx, 'fill_u32')(out.ptr, B * Cout * P, 0);
   } else {
-    const xpad = ctx.mem.scratch(SLOT_DEFORM_PAD, C * plane * 4, 'deformConv2d');
-    const col = ctx.mem.scratch(SLOT_COL, R * ldcol(chunk) * 4, 'deformConv2d');
+    const xpad = scratch(ctx.mem, 'deformPad', C * plane * 4, 'deformConv2d');
+    const col = scratch(ctx.mem, 'col', R * ldcol(chunk) * 4, 'deformConv2d');
     const T = threadsFor(ctx, g, chunk);
     const wk = works(ctx, T, chunk, 'deformConv2d');
     for (let b = 0; b < B; b++) {
@@ -134,15 +129,15 @@ export function deformConv2dBackward(ctx: WasmContext, dy: WT, x: WT, offset: WT
   const fill = kernel(ctx, 'fill_u32');
   for (const [s, n] of [[dx, nx], [dOffset, nOff], [dMask, nMask], [dWeight, nW]] as const) if (s && n > 0) fill(s.ptr, n, 0);
   if (B * P === 0 || R === 0 || Coutg === 0) return { dx, dOffset, dMask, dWeight };
-  const pad = ctx.mem.scratch(SLOT_DEFORM_PAD, 2 * C * plane * 4, 'deformConv2dBackward');
+  const pad = scratch(ctx.mem, 'deformPad', 2 * C * plane * 4, 'deformConv2dBackward');
   const xpad = pad;
   const dxpad = pad + C * plane * 4;
-  const col = ctx.mem.scratch(SLOT_COL, R * ldcol(chunk) * 4, 'deformConv2dBackward');
-  const dcol = ctx.mem.scratch(SLOT_DCOL, R * ldcol(chunk) * 4, 'deformConv2dBackward');
+  const col = scratch(ctx.mem, 'col', R * ldcol(chunk) * 4, 'deformConv2dBackward');
+  const dcol = scratch(ctx.mem, 'dcol', R * ldcol(chunk) * 4, 'deformConv2dBackward');
   const T = threadsFor(ctx, g, chunk);
   const wk = works(ctx, T, chunk, 'deformConv2dBackward');
   // dx planes per thread (two threads' points may share neighbours): thread 0 uses dxpad
-  const dxp = Array.from({ length: T }, (_, t) => (t === 0 ? dxpad : ctx.mem.scratch(SLOT_DEFORM_DX_T + t, C * plane * 4, 'deformConv2dBackward')));
+  const dxp = Array.from({ length: T }, (_, t) => (t === 0 ? dxpad : scratch(ctx.mem, 'deformDx', C * plane * 4, 'deformConv2dBackward', t)));
   for (let b = 0; b < B; b++) {
     kernel(ctx, 'deform_pad_f32')(x.storage.ptr + 4 * b * C * H * W, xpad, C, H, W);
     for (const d of dxp) fill(d, C * plane, 0);

@@ -10,10 +10,8 @@
 import type { GridSampleParams } from '../backend.js';
 import { checkDtype, kernel, type WasmContext, type WT } from './context.js';
 import type { WasmStorage } from './memory.js';
+import { scratch } from './scratch.js';
 
-/** Scratch slot for gridSample's padded planes and plan (thread t > 0: SLOT_GRID_WORK_T + t). */
-const SLOT_GRID_WORK = 9;
-const SLOT_GRID_WORK_T = 90;
 /** Below this many sampled values, gridSample stays on one thread. */
 const THREAD_MIN_SAMPLES = 2 ** 15;
 
@@ -21,7 +19,7 @@ const PAD_MODES = { zeros: 0, border: 1, reflection: 2 } as const;
 
 function workOf(ctx: WasmContext, t: number, op: string, C: number, H: number, W: number, copies: number): number {
   const planBytes = kernel(ctx, 'grid_sample_plan_bytes')();
-  return ctx.mem.scratch(t === 0 ? SLOT_GRID_WORK : SLOT_GRID_WORK_T + t, copies * C * (H + 3) * (W + 2) * 4 + planBytes, op);
+  return scratch(ctx.mem, 'gridWork', copies * C * (H + 3) * (W + 2) * 4 + planBytes, op, t);
 }
 
 const splitAt = (units: number, T: number, t: number): number => Math.round((t * units) / T);

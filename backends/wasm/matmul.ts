@@ -1,16 +1,14 @@
 /**
  * JS side of the GEMM (assembly/matmul.ts): batched matmul with transposes and batch broadcasting,
  * and `gemmInto`, the helper that conv2d (and later deformConv2d) call on raw pointers. Packed
- * panels live in two scratch slots, sized once from the module's block sizes.
+ * panels live in the 'packA'/'packB' scratch (scratch.ts, one pair per thread), sized once from
+ * the module's block sizes.
  */
 import type { MatmulParams } from '../backend.js';
 import { checkDtype, kernel, type WasmContext, type WT } from './context.js';
 import type { WasmStorage } from './memory.js';
+import { scratch } from './scratch.js';
 
-export const SLOT_PACK_A = 1;
-export const SLOT_PACK_B = 2;
-export const SLOT_TILE = 3;
-export const SLOT_SKINNY = 7;
 
 /** Default block sizes (elements): KC x NC panel of B in L2, MC x KC panel of A in L1/L2. */
 export const GEMM_BLOCKS = { kc: 256, mc: 96, nc: 1024 };
@@ -43,13 +41,13 @@ export function gemmInto(ctx: WasmContext, M: number, N: number, K: number, pa: 
   const sizes = packSizes(ctx);
   const T = ctx.pool ? ctx.pool.size : 1;
   const scratchOf = (t: number): [number, number, number] => [
-    ctx.mem.scratch(t === 0 ? SLOT_PACK_A : 30 + 3 * t, sizes.packA, 'matmul'),
-    ctx.mem.scratch(t === 0 ? SLOT_PACK_B : 31 + 3 * t, sizes.packB, 'matmul'),
-    ctx.mem.scratch(t === 0 ? SLOT_TILE : 32 + 3 * t, 256, 'matmul'),
+    scratch(ctx.mem, 'packA', sizes.packA, 'matmul', t),
+    scratch(ctx.mem, 'packB', sizes.packB, 'matmul', t),
+    scratch(ctx.mem, 'tile', 256, 'matmul', t),
   ];
   if (!convArgs && (M < 4 || N < 4) && M > 0 && N > 0) {
     // skinny: no packing (matrix-vector products, a linear layer on one sample)
-    const tmp = ctx.mem.scratch(SLOT_SKINNY, 2 * K * 4 + 64, 'matmul');
+    const tmp = scratch(ctx.mem, 'skinny', 2 * K * 4 + 64, 'matmul');
     kernel(ctx, 'gemm_skinny_f32')(M, N, K, pa, rsA, csA, pb, rsB, csB, pc, ldc, accumulate ? 1 : 0, tmp, tmp + 4 * K + 32);
     return;
   }
@@ -84,8 +82,8 @@ export function matmul(ctx: WasmContext, a: WT, b: WT, p: MatmulParams): WasmSto
     kernel(ctx, 'gemm_batch_f32')(
       B, ba === 1 ? 0 : M * K, bb === 1 ? 0 : K * N, M * N, M, N, K,
       a.storage.ptr, rsA, csA, b.storage.ptr, rsB, csB, out.ptr, N, 0,
-      ctx.mem.scratch(SLOT_PACK_A, sizes.packA, 'matmul'), ctx.mem.scratch(SLOT_PACK_B, sizes.packB, 'matmul'),
-      ctx.mem.scratch(SLOT_TILE, 256, 'matmul'), ctx.mem.scratch(SLOT_SKINNY, 2 * K * 4 + 64, 'matmul'),
+      scratch(ctx.mem, 'packA', sizes.packA, 'matmul'), scratch(ctx.mem, 'packB', sizes.packB, 'matmul'),
+      scratch(ctx.mem, 'tile', 256, 'matmul'), scratch(ctx.mem, 'skinny', 2 * K * 4 + 64, 'matmul'),
     );
     return out;
   }

@@ -2,15 +2,14 @@
  * JS side of layerNorm and batchNorm on wasm (kernels: assembly/norm.ts). SIMD two-pass statistics
  * with float64 block sums, SIMD affine maps; the contract is backends/backend.ts and the reference
  * backends/cpu/normalization.ts. Wrappers allocate the outputs (and, for layerNorm's dGamma/dBeta,
- * a float64 scratch of 2·cols in slot SLOT_NORM_ACC) and call one kernel.
+ * a float64 scratch of 2·cols in the 'normAcc' scratch) and call one kernel.
  */
 import { checkDtype, kernel, type WasmContext, type WT } from './context.js';
 import type { WasmStorage } from './memory.js';
+import { scratch } from './scratch.js';
 
 type S = WasmStorage;
 
-/** Scratch slot for layerNorm's float64 column sums (dGamma, dBeta). */
-const SLOT_NORM_ACC = 8;
 
 const ptr = (t: WT | null): number => (t ? t.storage.ptr : 0);
 
@@ -29,7 +28,7 @@ export function layerNormBackward(ctx: WasmContext, dy: WT, x: WT, mean: WT, rst
   const dGamma = gamma ? ctx.mem.alloc('layerNormBackward', cols * 4) : null;
   const dBeta = gamma ? ctx.mem.alloc('layerNormBackward', cols * 4) : null;
   if (cols === 0) return { dx, dGamma, dBeta };
-  const acc = gamma ? ctx.mem.scratch(SLOT_NORM_ACC, cols * 16, 'layerNormBackward') : 0;
+  const acc = gamma ? scratch(ctx.mem, 'normAcc', cols * 16, 'layerNormBackward') : 0;
   kernel(ctx, 'layer_norm_backward_f32')(dy.storage.ptr, x.storage.ptr, mean.storage.ptr, rstd.storage.ptr, ptr(gamma), dx.ptr, dGamma ? dGamma.ptr : 0, dBeta ? dBeta.ptr : 0, acc, rows, cols);
   return { dx, dGamma, dBeta };
 }

@@ -5,10 +5,10 @@
 import type { ReduceOp } from '../spec.js';
 import { checkDtype, kernel, sfx, type WasmContext, type WT } from './context.js';
 import type { WasmStorage } from './memory.js';
+import { scratch } from './scratch.js';
 
 type S = WasmStorage;
 const OPS: Record<ReduceOp, number> = { sum: 0, prod: 1, max: 2, min: 3 };
-const SLOT_TOPK = 4;
 
 export function reduce(ctx: WasmContext, op: ReduceOp, x: WT, outer: number, size: number, inner: number): S {
   checkDtype(op, x.dtype);
@@ -42,7 +42,7 @@ export function topk(ctx: WasmContext, x: WT, outer: number, size: number, k: nu
   const values = ctx.mem.alloc('topk', outer * k * 4);
   const indices = ctx.mem.alloc('topk', outer * k * 4);
   if (outer * k === 0) return { values, indices };
-  const tmp = ctx.mem.scratch(SLOT_TOPK, 2 * size * 4, 'topk');
+  const tmp = scratch(ctx.mem, 'topk', 2 * size * 4, 'topk');
   kernel(ctx, 'topk_u32')(x.storage.ptr, values.ptr, indices.ptr, outer, size, k, largest ? 1 : 0, x.dtype === 'int32' ? 1 : 0, tmp);
   return { values, indices };
 }

@@ -6,13 +6,13 @@
 import type { InterpolateParams } from '../backend.js';
 import { checkDtype, kernel, type WasmContext, type WT } from './context.js';
 import type { WasmStorage } from './memory.js';
+import { scratch } from './scratch.js';
 
-const SLOT_TAPS = 6;
 
 /** Writes [i0y, i1y, λy, i0x, i1x, λx] into scratch and returns its pointer. */
 function tapTable(ctx: WasmContext, H: number, W: number, p: InterpolateParams): number {
   const n = 3 * (p.outH + p.outW);
-  const ptr = ctx.mem.scratch(SLOT_TAPS, n * 4, 'interpolate');
+  const ptr = scratch(ctx.mem, 'taps', n * 4, 'interpolate');
   const i32 = ctx.mem.i32;
   const f32 = ctx.mem.f32;
   let at = ptr >>> 2;

@@ -5,7 +5,7 @@
  * Every worker instantiates the same compiled module (the `-threads` build, which imports a
  * shared memory) over the same WebAssembly.Memory, so all of them see every tensor. A GEMM is split
  * by columns of C into one range per thread, aligned to the 8-column micro-tile; each thread packs
- * its own panels into its own scratch (per-thread slots) and writes a disjoint part of C, so there
+ * its own panels into its own scratch (per-thread slots of scratch.ts) and writes a disjoint part of C, so there
  * is nothing to lock. The calling thread computes range 0 itself.
  *
  * Signalling uses one 64-byte control block per worker in the shared memory:
@@ -20,6 +20,7 @@
  * cross-origin isolated page for SharedArrayBuffer.
  */
 import type { WasmMemory } from './memory.js';
+import { scratch } from './scratch.js';
 
 /** The worker's code (CommonJS in Node's eval mode; a classic script in browsers). */
 const WORKER_SRC = `
@@ -76,7 +77,7 @@ export class ThreadPool {
     const workers: WorkerHandle[] = [];
     const ready: Promise<void>[] = [];
     for (let t = 0; t < count - 1; t++) {
-      const ctl = mem.scratch(20 + t, 128, 'threads');
+      const ctl = scratch(mem, 'threadCtl', 128, 'threads', t + 1);
       new Int32Array(mem.memory.buffer, ctl, 32).fill(0);
       const data = { module, memory: mem.memory, ctl, blocks: [...blocks] };
       if (isNode) {

@@ -69,6 +69,22 @@ export interface GPUStorage {
   readonly buffer: GPUBuffer;
   /** Bytes of data (elements · 4). The buffer itself may be larger (its pool size class). */
   readonly bytes: number;
+  /**
+   * The values, when the storage was uploaded from int32 host data of at most HOST_COPY_MAX
+   * elements (storages are immutable, so the copy stays right): index tensors are checked on the
+   * host from it, without a GPU readback (see `checkIndices`).
+   */
+  readonly host?: Int32Array;
+}
+
+/** int32 uploads up to this many elements keep a host copy (`GPUStorage.host`). */
+export const HOST_COPY_MAX = 1 << 20;
+
+/** A deferred index check (`checkIndices`): its result words and how to report a bad index. */
+interface PendingCheck {
+  readonly result: GPUStorage;
+  readonly op: string;
+  readonly expected: string;
 }
 
 /** One compute dispatch. See the header for the conventions. */
@@ -378,7 +394,7 @@ export class Runtime {
   // ---------------------------------------------------------------- upload / read
   /** A new storage holding `data` (4-byte elements). */
   upload(data: Float32Array | Int32Array | Uint32Array): GPUStorage {
-    const s = this.alloc(data.byteLength);
+    const s: GPUStorage = data instanceof Int32Array && data.length <= HOST_COPY_MAX ? { ...this.alloc(data.byteLength), host: data.slice() } : this.alloc(data.byteLength);
     if (data.byteLength === 0) return s;
     if (this.encoder && this.lastUse.get(s.buffer) === this.batchId) {
       // The open batch still uses this pooled buffer: writeBuffer would land before those commands.
@@ -398,6 +414,7 @@ export class Runtime {
   /** Copies `bytes` bytes of a storage back to the host, after all queued work. */
   async read(s: GPUStorage, bytes = s.bytes): Promise<ArrayBuffer> {
     this.check();
+    await this.resolveChecks();
     if (bytes === 0) return new ArrayBuffer(0);
     const staging = this.device.createBuffer({ size: bytes, usage: Usage.MAP_READ | Usage.COPY_DST, label: 'posegrad-read' });
     const enc = this.openEncoder();
@@ -425,9 +442,98 @@ export class Runtime {
   /** Submits the open batch and waits for the GPU to finish all work; rethrows kernel errors. */
   async sync(): Promise<void> {
     this.check();
+    await this.resolveChecks();
     this.flush();
     await this.queue.onSubmittedWorkDone();
     await this.scopesSettled;
+    this.check();
+  }
+
+  // ---------------------------------------------------------------- index checks
+  private pendingChecks: PendingCheck[] = [];
+
+  /**
+   * Checks that the `count` int32 values of `index` are in [0, n) (or equal `ignore`), raising
+   * `Error("<op>: expected <expected>, got <value>")` for the first one that is not, as the cpu and
+   * wasm backends do at the op's call.
+   * - When the storage has a host copy (uploaded from the host: `GPUStorage.host`), the check runs
+   *   on the host at once and throws at the call: no GPU work, no sync.
+   * - Otherwise (indices computed on the GPU) one bounds-check dispatch (a single workgroup scans
+   *   the indices and records the first bad position and its value) is queued with the op, and the
+   *   Error is thrown by the next `read()` or `sync()` (a `data()`, `toAsync`, `sync`), which then
+   *   reads the 8-byte results back together: no extra stall at the op's call, one small mapped
+   *   read at that next sync. The op's output is undefined in that case.
+   */
+  checkIndices(op: string, expected: string, index: GPUStorage, count: number, n: number, ignore: number | null = null): void {
+    this.check();
+    if (count === 0) return;
+    if (index.host) {
+      const v = index.host;
+      for (let i = 0; i < count; i++) {
+        const x = v[i]!;
+        if ((x < 0 || x >= n) && x !== ignore) throw new Error(`${op}: expected ${expected}, got ${x}`);
+      }
+      return;
+    }
+    const result = this.alloc(8);
+    const u = new Uniforms().u32('count', count).u32('n', n).i32('ignore', ignore ?? 0).u32('useIgnore', ignore === null ? 0 : 1);
+    this.run({
+      name: 'checkIndices',
+      key: 'checkIndices',
+      code: () => `
+${u.struct('P')}
+@group(0) @binding(0) var<storage, read> idx: array<i32>;
+@group(0) @binding(1) var<storage, read_write> res: array<u32>;
+@group(0) @binding(2) var<uniform> p: P;
+var<workgroup> best: atomic<u32>;
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32) {
+  if (lid == 0u) { atomicStore(&best, 0xffffffffu); }
+  workgroupBarrier();
+  var mine = 0xffffffffu;
+  for (var i = lid; i < p.count; i = i + 256u) {
+    let v = idx[i];
+    let inRange = v >= 0 && u32(v) < p.n;
+    if (!inRange && !(p.useIgnore == 1u && v == p.ignore)) { mine = i; break; }
+  }
+  atomicMin(&best, mine);
+  workgroupBarrier();
+  if (lid == 0u) {
+    let b = atomicLoad(&best);
+    res[0] = b;
+    res[1] = select(0u, bitcast<u32>(idx[min(b, p.count - 1u)]), b != 0xffffffffu);
+  }
+}`,
+      bindings: [index, result],
+      uniforms: u,
+      workgroups: [1],
+    });
+    this.pendingChecks.push({ result, op, expected });
+  }
+
+  /** Reads the results of the queued index checks back; throws the first failure's Error. */
+  private async resolveChecks(): Promise<void> {
+    if (!this.pendingChecks.length) return;
+    const checks = this.pendingChecks;
+    this.pendingChecks = [];
+    const staging = this.device.createBuffer({ size: 8 * checks.length, usage: Usage.MAP_READ | Usage.COPY_DST, label: 'posegrad-index-checks' });
+    const enc = this.openEncoder();
+    this.endPass();
+    checks.forEach((c, i) => enc.copyBufferToBuffer(c.result.buffer, 0, staging, 8 * i, 8));
+    this.flush();
+    for (const c of checks) this.free(c.result);
+    try {
+      await staging.mapAsync(MAP_MODE_READ);
+      await this.scopesSettled;
+      this.check();
+      const words = new Uint32Array(staging.getMappedRange().slice(0));
+      staging.unmap();
+      checks.forEach((c, i) => {
+        if (words[2 * i] !== 0xffffffff) this.errors.push(new Error(`${c.op}: expected ${c.expected}, got ${words[2 * i + 1]! | 0}`));
+      });
+    } finally {
+      staging.destroy();
+    }
     this.check();
   }
 

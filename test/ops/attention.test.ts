@@ -5,6 +5,7 @@
  * gradchecks, numerical safety with logits in the thousands, and bad input.
  */
 import { describe, expect, it } from 'vitest';
+import { scaledDotProductAttention as sdpa } from '../../ops/attention.js';
 import * as P from '../../index.js';
 import type { Tensor } from '../../index.js';
 import { LayerNorm } from '../../models/nn/extra-layers.js';
@@ -12,17 +13,18 @@ import { MultiheadAttention, TransformerBlock } from '../../models/nn/attention.
 import type { Module } from '../../models/nn/module.js';
 import { assertClose, type Tol } from '../helpers/close.js';
 import { checkCase, F32, F64, loadFixture, toTensor, type FixtureCase } from '../helpers/fixtures.js';
+import { describeEnvs, f, fixed, fixture, i32, parity, rand } from '../helpers/backends.js';
 import { gradcheck } from '../helpers/gradcheck.js';
 
 const fx = loadFixture('ops', 'attention');
-const sdpa = ({ q, k, v, mask }: Record<string, Tensor>, p: Record<string, any>): Tensor =>
+const sdpaFx = ({ q, k, v, mask }: Record<string, Tensor>, p: Record<string, any>): Tensor =>
   P.scaledDotProductAttention(q!, k!, v!, { attnMask: mask ?? null, scale: p.scale, isCausal: p.isCausal });
 
 describe('scaledDotProductAttention matches softmax(q·kᵀ·scale + mask)·v (PyTorch)', () => {
   for (const c of fx.casesOf('sdpa')) {
     it(c.name, () => {
-      checkCase(fx, c, sdpa, { dtype: 'float64', fwd: F64 });
-      checkCase(fx, c, sdpa, { dtype: 'float32', fwd: F32 }); // sdpa/huge included: no looser tolerance needed
+      checkCase(fx, c, sdpaFx, { dtype: 'float64', fwd: F64 });
+      checkCase(fx, c, sdpaFx, { dtype: 'float32', fwd: F32 }); // sdpa/huge included: no looser tolerance needed
     });
   }
 });
@@ -270,5 +272,109 @@ describe('TransformerBlock (ViTPose/timm) matches the PyTorch block', () => {
       expect(Math.abs(mean)).toBeLessThan(1e-6);
       ln.dispose();
     });
+  });
+});
+
+// ------------------------------------------------------------------------ every backend
+/*
+ * scaledDotProductAttention on every backend (test/helpers/backends.ts): the PyTorch fixtures,
+ * then parity with cpu float64 through the fused attention kernels (forward: out and, through the
+ * backward, lse; backward: dq, dk, dv, and dMask for a float mask).
+ * Covers: Lq ≠ Lk; head dims D and Dv that are not multiples of 4 or 8 (and D ≠ Dv); 1-token
+ * sequences; sequences spanning several query blocks and key tiles with partial last ones, and the
+ * webgpu 2- and 4-rows-per-invocation variants; rank-3 inputs; boolean masks broadcast from
+ * [Lq, Lk], [B, 1, 1, Lk], [1, H, Lq, 1] and [B, H, Lq, Lk]; float masks with their gradient;
+ * fully masked rows (zeros, zero gradients) incl. rows whose first key tiles are fully masked;
+ * isCausal; a custom scale; logits of ±5000 (integer inputs: exact in float32); a larger case.
+ * Tolerances: forward atol 1e-5, rtol 1e-4; gradients atol 3e-5, rtol 2e-4 (1e-4 for long rows).
+ */
+const TOL = { atol: 1e-5, rtol: 1e-4 };
+const BWD = { atol: 3e-5, rtol: 2e-4 };
+
+/** [B, H, Lq, Lk, D, Dv] */
+const SHAPES: [number, number, number, number, number, number][] = [
+  [1, 1, 1, 1, 1, 1],
+  [2, 3, 5, 7, 3, 3],
+  [1, 2, 17, 33, 8, 8],
+  [2, 1, 40, 19, 6, 5],
+  [1, 2, 33, 65, 16, 13],
+  [1, 1, 3, 100, 2, 9],
+];
+
+describeEnvs('scaledDotProductAttention', () => {
+  for (const c of fx.casesOf('sdpa')) {
+    it(`${c.name} matches PyTorch`, async () => {
+      await fixture(fx, c, sdpaFx, { f64: F64, f32: F32 });
+    });
+  }
+  for (const [B, H, Lq, Lk, D, Dv] of SHAPES) {
+    it(`B${B} H${H} Lq${Lq} Lk${Lk} D${D} Dv${Dv}`, async () => {
+      await parity('sdpa', (q, k, v) => sdpa(q, k, v), [f([B, H, Lq, D], 1, -2, 2), f([B, H, Lk, D], 2, -2, 2), f([B, H, Lk, Dv], 3)], TOL, { bwd: BWD });
+    });
+  }
+
+  it('rank-3 inputs and a custom scale', async () => {
+    await parity('rank 3', (q, k, v) => sdpa(q, k, v, { scale: 0.7 }), [f([3, 9, 5], 4), f([3, 11, 5], 5), f([3, 11, 6], 6)], TOL, { bwd: BWD });
+  });
+
+  it('boolean masks broadcast from [Lq, Lk], [B, 1, 1, Lk] and [1, H, Lq, 1]', async () => {
+    const [B, H, Lq, Lk, D] = [2, 2, 19, 37, 5];
+    const ins = [f([B, H, Lq, D], 7, -2, 2), f([B, H, Lk, D], 8, -2, 2), f([B, H, Lk, D], 9)];
+    const rnd = rand(Lq * Lk, 10);
+    await parity('mask [Lq, Lk]', (q, k, v, m) => sdpa(q, k, v, { attnMask: m }), [...ins, i32([Lq, Lk], Array.from(rnd, (x) => (x > -0.4 ? 1 : 0)))], TOL, { bwd: BWD });
+    // key padding: the last keys of sample 1 masked (all three tiles of sample 0 live)
+    const kp = Array.from({ length: B * Lk }, (_, e) => (e >= Lk && e % Lk >= 20 ? 0 : 1));
+    await parity('mask [B, 1, 1, Lk]', (q, k, v, m) => sdpa(q, k, v, { attnMask: m }), [...ins, i32([B, 1, 1, Lk], kp)], TOL, { bwd: BWD });
+    // whole query rows masked: rows 2 and 17 of head 1 (zeros, no gradient)
+    const rows = Array.from({ length: H * Lq }, (_, e) => (e === Lq + 2 || e === Lq + 17 ? 0 : 1));
+    await parity('mask [1, H, Lq, 1] with fully masked rows', (q, k, v, m) => sdpa(q, k, v, { attnMask: m }), [...ins, i32([1, H, Lq, 1], rows)], TOL, { bwd: BWD });
+  });
+
+  it('rows whose first key tiles are fully masked, and fully masked rows, give no NaN', async () => {
+    const [Lq, Lk, D] = [6, 70, 4];
+    // row r sees only keys ≥ 10·r (row 0: all; row 5: keys 50..69, the first tile entirely masked)
+    const m = Array.from({ length: Lq * Lk }, (_, e) => (e % Lk >= 10 * Math.floor(e / Lk) ? 1 : 0));
+    // row 3 sees nothing at all
+    for (let j = 0; j < Lk; j++) m[3 * Lk + j] = 0;
+    // the parity check compares with the float64 truth: row 3 gives zeros there too (no NaN)
+    await parity('staggered mask', (q, k, v, mk) => sdpa(q, k, v, { attnMask: mk }), [f([1, 1, Lq, D], 11), f([1, 1, Lk, D], 12), f([1, 1, Lk, D], 13), i32([Lq, Lk], m)], TOL, { bwd: BWD });
+  });
+
+  it('a float mask, with its gradient', async () => {
+    const [B, H, Lq, Lk, D] = [2, 3, 9, 21, 7];
+    const mask = f([B, H, Lq, Lk], 16, -3, 1);
+    mask.data[5] = -Infinity;
+    await parity('float mask', (q, k, v, m) => sdpa(q, k, v, { attnMask: m }), [f([B, H, Lq, D], 17), f([B, H, Lk, D], 18), f([B, H, Lk, D], 19), mask], TOL, { bwd: BWD });
+    await parity('float mask [Lk] broadcast', (q, k, v, m) => sdpa(q, k, v, { attnMask: m }), [f([B, H, Lq, D], 20), f([B, H, Lk, D], 21), f([B, H, Lk, D], 22), f([Lk], 23, -2, 2)], TOL, { bwd: BWD });
+  });
+
+  it('isCausal, Lq < Lk and Lq > Lk', async () => {
+    await parity('causal', (q, k, v) => sdpa(q, k, v, { isCausal: true }), [f([1, 2, 20, 6], 24), f([1, 2, 20, 6], 25), f([1, 2, 20, 6], 26)], TOL, { bwd: BWD });
+    await parity('causal Lq > Lk', (q, k, v) => sdpa(q, k, v, { isCausal: true }), [f([1, 1, 40, 5], 27), f([1, 1, 35, 5], 28), f([1, 1, 35, 3], 29)], TOL, { bwd: BWD });
+  });
+
+  it('logits of ±5000: exact in float32, max-subtracted, no NaN or Infinity', async () => {
+    const [B, H, Lq, Lk, D] = [1, 2, 7, 45, 4];
+    // integers: q ∈ [-50, 50], k ∈ [-25, 25], so q·k (≤ 5000 in size) is exact in float32
+    const q = fixed([B, H, Lq, D], 30, -50, 50);
+    q.data = q.data.map(Math.round);
+    const k = fixed([B, H, Lk, D], 31, -25, 25);
+    k.data = k.data.map(Math.round);
+    const v = f([B, H, Lk, D], 32);
+    await parity('large logits', (a, b, c) => sdpa(a, b, c, { scale: 1 }), [q, k, v], TOL, { bwd: BWD });
+  });
+
+  it('webgpu layouts: 2 and 4 rows per invocation (Lq or Lk ≥ 256 / ≥ 1024), key tiles, masks of rank 2-4', async () => {
+    await parity('Lq 300', (q, k, v) => sdpa(q, k, v), [f([1, 2, 300, 16], 40), f([1, 2, 70, 16], 41), f([1, 2, 70, 16], 42)], TOL, { bwd: { atol: 1e-4, rtol: 1e-4 } });
+    await parity('Lq 1100', (q, k, v) => sdpa(q, k, v), [f([1, 1, 1100, 8], 43), f([1, 1, 40, 8], 44), f([1, 1, 40, 12], 45)], TOL, { bwd: { atol: 1e-4, rtol: 1e-4 } });
+    await parity('Lk 1100', (q, k, v) => sdpa(q, k, v, { scale: 0.3 }), [f([1, 1, 40, 8], 46), f([1, 1, 1100, 8], 47), f([1, 1, 1100, 5], 48)], TOL, { bwd: { atol: 1e-4, rtol: 1e-4 } });
+    const [B, H, Lq, Lk, D] = [2, 3, 11, 9, 6];
+    const bm = Array.from(rand(B * H * Lq * Lk, 23, 0, 1), (u) => (u < 0.4 ? 1 : 0));
+    await parity('bool mask [B, H, Lq, Lk]', (q, k, v, m) => sdpa(q, k, v, { attnMask: m }), [f([B, H, Lq, D], 49), f([B, H, Lk, D], 50), f([B, H, Lk, D], 51), i32([B, H, Lq, Lk], bm)], TOL, { bwd: BWD });
+    await parity('Lq 70, rows 64..69 past the 64-row tile', (q, k, v) => sdpa(q, k, v, { scale: 0.5 }), [f([2, 1, 70, 13], 52), f([2, 1, 65, 13], 53), f([2, 1, 65, 7], 54)], TOL, { bwd: BWD });
+  });
+
+  it('a larger case: B1 H2 Lq100 Lk130 D64', async () => {
+    await parity('large', (q, k, v) => sdpa(q, k, v), [f([1, 2, 100, 64], 33), f([1, 2, 130, 64], 34), f([1, 2, 130, 64], 35)], TOL, { bwd: BWD });
   });
 });

@@ -1,73 +1,12 @@
 /**
- * Core ops against PyTorch fixtures (test/reference/ops_core.py), in float64 (tight) and float32,
- * plus float64 gradchecks. Every op of the skeleton's op set appears in both.
+ * float64 gradchecks (central differences) of the core ops. Their PyTorch fixtures
+ * (test/reference/ops_core.py) run on every backend in the family files (test/ops/<family>.test.ts,
+ * through test/helpers/op-fixtures.ts).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import * as P from '../../index.js';
 import type { Tensor } from '../../index.js';
-import { checkCase, F32, F64, loadFixture, type FixtureCase } from '../helpers/fixtures.js';
 import { gradcheck } from '../helpers/gradcheck.js';
-
-const fx = loadFixture('ops', 'core');
-
-type Fn = (x: Record<string, Tensor>, p: Record<string, any>) => Tensor | Tensor[];
-const unary = (f: (x: Tensor) => Tensor): Fn => ({ x }) => f(x!);
-const bin = (f: (a: Tensor, b: Tensor) => Tensor): Fn => ({ a, b }) => f(a!, b!);
-const red = (f: (x: Tensor, dim?: number | number[], keep?: boolean) => Tensor): Fn => ({ x }, p) => f(x!, p.dim ?? undefined, p.keepdim);
-
-const OPS: Record<string, Fn> = {
-  neg: unary(P.neg), exp: unary(P.exp), log: unary(P.log), sqrt: unary(P.sqrt), rsqrt: unary(P.rsqrt), abs: unary(P.abs),
-  relu: unary(P.relu), sigmoid: unary(P.sigmoid), tanh: unary(P.tanh), erf: unary(P.erf), gelu: unary((x) => P.gelu(x)),
-  geluTanh: unary((x) => P.gelu(x, { approximate: 'tanh' })), leakyRelu: unary((x) => P.leakyRelu(x, 0.1)), elu: unary((x) => P.elu(x, 1)),
-  silu: unary(P.silu), square: unary(P.square), reciprocal: unary(P.reciprocal), sin: unary(P.sin), cos: unary(P.cos),
-  clamp: unary((x) => P.clamp(x, -0.5, 0.7)), powScalar: unary((x) => P.pow(x, 2.5)),
-  add: bin(P.add), sub: bin(P.sub), mul: bin(P.mul), div: bin(P.div), maximum: bin(P.maximum), minimum: bin(P.minimum), pow: bin(P.pow),
-  where: ({ cond, a, b }) => P.where(P.gt(cond!, 0), a!, b!),
-  maskedFill: ({ x, m }) => P.maskedFill(x!, P.gt(m!, 0), -2.5),
-  sum: red(P.sum), mean: red(P.mean), max: red(P.max), min: red(P.min), prod: red(P.prod),
-  logSumExp: ({ x }, p) => P.logSumExp(x!, p.dim ?? undefined, p.keepdim),
-  var: red((x, d, k) => P.variance(x, d, k)), std: red((x, d, k) => P.std(x, d, k)),
-  argmax: ({ x }, p) => P.argmax(x!, p.dim ?? undefined, p.keepdim), argmin: ({ x }, p) => P.argmin(x!, p.dim ?? undefined, p.keepdim),
-  cumsum: ({ x }, p) => P.cumsum(x!, p.dim),
-  matmul: bin(P.matmul), bmm: bin(P.bmm),
-  linear: ({ x, w, b }) => P.linear(x!, w!, b ?? null),
-  reshape: ({ x }, p) => P.reshape(x!, p.shape), permute: ({ x }, p) => P.permute(x!, p.perm),
-  transpose: ({ x }, p) => P.transpose(x!, p.dim0, p.dim1), slice: ({ x }, p) => P.slice(x!, p.dim, p.start, p.end, p.step),
-  concat: ({ a, b }, p) => P.concat([a!, b!], p.dim), stack: ({ a, b }, p) => P.stack([a!, b!], p.dim),
-  split: ({ x }, p) => P.split(x!, p.sizes, p.dim), expand: ({ x }, p) => P.expand(x!, p.shape), repeat: ({ x }, p) => P.repeat(x!, p.repeats),
-  pad: ({ x }, p) => P.pad(x!, p.pad, p.value), flip: ({ x }, p) => P.flip(x!, p.dims),
-  gather: ({ x, index }, p) => P.gather(x!, p.dim, index!), indexSelect: ({ x, index }, p) => P.indexSelect(x!, p.dim, index!),
-  topk: ({ x }, p) => { const r = P.topk(x!, p.k, p.dim, p.largest); return [r.values, r.indices]; },
-  sort: ({ x }, p) => { const r = P.sort(x!, p.dim, p.descending); return [r.values, r.indices]; },
-  softmax: ({ x }, p) => P.softmax(x!, p.dim), logSoftmax: ({ x }, p) => P.logSoftmax(x!, p.dim),
-  conv2d: ({ x, w, b }, p) => P.conv2d(x!, w!, b ?? null, p),
-  convTranspose2d: ({ x, w, b }, p) => P.convTranspose2d(x!, w!, b ?? null, { stride: p.stride, padding: p.padding, outputPadding: p.output_padding, groups: p.groups, dilation: p.dilation }),
-};
-
-const byOp = new Map<string, FixtureCase[]>();
-for (const c of fx.cases) {
-  const op = c.name.split('/')[0]!;
-  if (!byOp.has(op)) byOp.set(op, []);
-  byOp.get(op)!.push(c);
-}
-
-describe('core ops match PyTorch', () => {
-  for (const [op, cases] of byOp) {
-    it(op, () => {
-      const fn = OPS[op];
-      if (!fn) throw new Error(`no posegrad op mapped for fixture '${op}'`);
-      for (const c of cases) {
-        checkCase(fx, c, fn, { dtype: 'float64', fwd: F64 });
-        // float32: large logits lose absolute precision in proportion to their size
-        const f32 = c.name.endsWith('/big') ? { atol: 5e-3, rtol: 1e-4 } : F32;
-        checkCase(fx, c, fn, { dtype: 'float32', fwd: f32 });
-      }
-    });
-  }
-  it('covers every op in the table', () => {
-    expect([...byOp.keys()].sort()).toEqual(Object.keys(OPS).sort());
-  });
-});
 
 describe('core ops gradcheck (float64, central differences)', () => {
   const r = (shape: number[], seed: number, lo = -1, hi = 1): Tensor => {

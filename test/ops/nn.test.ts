@@ -1,6 +1,6 @@
 /**
- * nn ops against PyTorch fixtures (test/reference/ops_nn.py) in float64 (tight) and float32, plus
- * float64 gradchecks and bad-input errors: batchNorm2d (and the BatchNorm2d module's running statistics),
+ * nn ops: float64 gradchecks, module-level fixtures and bad-input errors (their PyTorch fixtures,
+ * test/reference/ops_nn.py, run on every backend in test/ops/<family>.test.ts): batchNorm2d (and the BatchNorm2d module's running statistics),
  * maxPool2d, avgPool2d, adaptiveAvgPool2d, interpolate, gridSample, layerNorm, groupNorm,
  * cosineSimilarity, normalize, mseLoss, l1Loss, jointsMseLoss, crossEntropy.
  */
@@ -8,61 +8,13 @@ import { describe, expect, it } from 'vitest';
 import * as P from '../../index.js';
 import type { Tensor } from '../../index.js';
 import { BatchNorm2d } from '../../models/nn/layers.js';
-import { checkCase, F32, F64, loadFixture, toTensor, type FixtureCase } from '../helpers/fixtures.js';
+import { F32, F64, loadFixture, toTensor } from '../helpers/fixtures.js';
 import { assertClose } from '../helpers/close.js';
 import { gradcheck } from '../helpers/gradcheck.js';
 
 const fx = loadFixture('ops', 'nn');
 
-type Fn = (x: Record<string, Tensor>, p: Record<string, any>) => Tensor | Tensor[];
-
-const OPS: Record<string, Fn> = {
-  batchNorm2d: ({ x, rm, rv, w, b }, p) => {
-    const y = P.batchNorm2d(x!, rm ?? null, rv ?? null, w ?? null, b ?? null, { training: p.training, momentum: p.momentum, eps: p.eps });
-    return rm ? [y, rm, rv!] : y;
-  },
-  maxPool2d: ({ x }, p) => P.maxPool2d(x!, p.kernelSize, { stride: p.stride, padding: p.padding, dilation: p.dilation, ceilMode: p.ceilMode, returnIndices: p.returnIndices ?? false }),
-  avgPool2d: ({ x }, p) => P.avgPool2d(x!, p.kernelSize, { stride: p.stride, padding: p.padding, ceilMode: p.ceilMode, countIncludePad: p.countIncludePad, divisorOverride: p.divisorOverride }),
-  adaptiveAvgPool2d: ({ x }, p) => P.adaptiveAvgPool2d(x!, p.outputSize),
-  interpolate: ({ x }, p) => P.interpolate(x!, { size: p.size ?? undefined, scaleFactor: p.scaleFactor ?? undefined, mode: p.mode, alignCorners: p.alignCorners ?? undefined, recomputeScaleFactor: p.recomputeScaleFactor ?? undefined }),
-  layerNorm: ({ x, w, b }, p) => P.layerNorm(x!, p.normalizedShape, w ?? null, b ?? null, p.eps),
-  groupNorm: ({ x, w, b }, p) => P.groupNorm(x!, p.numGroups, w ?? null, b ?? null),
-  cosineSimilarity: ({ a, b }, p) => P.cosineSimilarity(a!, b!, p.dim),
-  normalize: ({ x }, p) => P.normalize(x!, { dim: p.dim }),
-  mseLoss: ({ input, target }, p) => P.mseLoss(input!, target!, { reduction: p.reduction }),
-  l1Loss: ({ input, target }, p) => P.l1Loss(input!, target!, { reduction: p.reduction }),
-  jointsMseLoss: ({ pred, target, tw }, p) => P.jointsMseLoss(pred!, target!, tw!, { useTargetWeight: p.useTargetWeight }),
-  crossEntropy: ({ x, t, w }, p) => P.crossEntropy(x!, t!, { reduction: p.reduction, labelSmoothing: p.labelSmoothing, ignoreIndex: p.ignoreIndex, weight: w ?? null }),
-  gridSample: ({ x, grid }, p) => P.gridSample(x!, grid!, { mode: p.mode, paddingMode: p.paddingMode, alignCorners: p.alignCorners }),
-};
-
-/** Cases checked elsewhere in this file (module-level fixtures). */
-const SPECIAL = new Set(['batchNormModule']);
-
-const byOp = new Map<string, FixtureCase[]>();
-for (const c of fx.cases) {
-  const op = c.name.split('/')[0]!;
-  if (!byOp.has(op)) byOp.set(op, []);
-  byOp.get(op)!.push(c);
-}
-
-describe('nn ops match PyTorch', () => {
-  for (const [op, cases] of byOp) {
-    if (SPECIAL.has(op)) continue;
-    it(op, () => {
-      const fn = OPS[op];
-      if (!fn) throw new Error(`no posegrad op mapped for fixture '${op}'`);
-      for (const c of cases) {
-        checkCase(fx, c, fn, { dtype: 'float64', fwd: F64 });
-        checkCase(fx, c, fn, { dtype: 'float32', fwd: F32 });
-      }
-    });
-  }
-  it('covers every op in the table', () => {
-    expect([...byOp.keys()].filter((k) => !SPECIAL.has(k)).sort()).toEqual(Object.keys(OPS).sort());
-  });
-});
-
+/** Cases checked in this file (module-level fixtures); the others run per family on every backend. */
 const r = (shape: number[], seed: number, lo = -1, hi = 1): Tensor => {
   P.manualSeed(seed);
   return P.add(P.mul(P.rand(shape, { dtype: 'float64' }), hi - lo), lo);

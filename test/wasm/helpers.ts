@@ -1,17 +1,10 @@
 /**
- * Parity harness for the wasm backend: runs the same op (through ops/ and autograd) on cpu and on
- * wasm from the same float32 inputs, and compares the outputs and the input gradients of
- * L = Σ out·r (fixed pseudo-random weights r, so every output element contributes).
+ * Setup for the wasm-specific tests (allocator, memory, loader, threads; the network tests): the
+ * shared backend and deterministic inputs. Op parity on every backend, wasm at 1, 2 and 16 threads
+ * included, lives in the one op suite (test/ops/*, test/helpers/backends.ts).
  */
-import { expect } from 'vitest';
-import type { DeviceName } from '../../backends/backend.js';
 import { createWasmBackend, type WasmBackend, type WasmBackendOptions } from '../../backends/wasm/index.js';
-import { engine, init, tidy } from '../../engine/engine.js';
-import { Tensor } from '../../engine/tensor.js';
-import { tensor } from '../../ops/creation.js';
-import { add, mul } from '../../ops/elementwise.js';
-import { sum } from '../../ops/reduce.js';
-import { assertClose, type Tol } from '../helpers/close.js';
+import { engine, init } from '../../engine/engine.js';
 
 let backend: WasmBackend | null = null;
 
@@ -49,58 +42,3 @@ export interface In {
 export const f = (shape: number[], seed: number, lo = -1, hi = 1): In => ({ shape, data: rand(numel(shape), seed, lo, hi) });
 export const i32 = (shape: number[], values: ArrayLike<number>): In => ({ shape, data: Int32Array.from(values) });
 export const fixed = (shape: number[], seed: number, lo = -1, hi = 1): In => ({ ...f(shape, seed, lo, hi), noGrad: true });
-
-interface Run {
-  outs: { shape: readonly number[]; dtype: string; data: ArrayLike<number> }[];
-  grads: (ArrayLike<number> | null)[];
-}
-
-function run(device: DeviceName, fn: (...xs: Tensor[]) => Tensor | Tensor[], inputs: readonly In[], grad: boolean): Run {
-  return tidy(() => {
-    const xs = inputs.map((x) => {
-      const isInt = x.data instanceof Int32Array;
-      const t = tensor(x.data, { shape: x.shape, dtype: isInt ? 'int32' : 'float32', device });
-      if (grad && !isInt && !x.noGrad) t.requiresGrad_(true);
-      return t;
-    });
-    const res = fn(...xs);
-    const outs = Array.isArray(res) ? res : [res];
-    const host = outs.map((o) => ({ shape: o.shape, dtype: o.dtype, data: o.dataSync() }));
-    const grads: (ArrayLike<number> | null)[] = [];
-    if (grad) {
-      let loss: Tensor | null = null;
-      outs.forEach((o, k) => {
-        if (o.dtype === 'int32' || !o.requiresGrad) return;
-        const r = tensor(rand(o.size, 101 + k), { shape: o.shape, device });
-        const term = sum(mul(o, r));
-        loss = loss ? add(loss, term) : term;
-      });
-      if (loss) (loss as Tensor).backward();
-      for (const x of xs) grads.push(x.requiresGrad ? (x.grad ? x.grad.dataSync() : new Float32Array(x.size)) : null);
-    }
-    return { outs: host, grads };
-  });
-}
-
-/**
- * Runs `fn` on cpu and wasm and asserts equal output shapes/dtypes and values within `fwd`, and
- * (unless grad is false) input gradients within `bwd` (default fwd).
- */
-export function parity(label: string, fn: (...xs: Tensor[]) => Tensor | Tensor[], inputs: readonly In[], fwd: Tol, opts: { bwd?: Tol; grad?: boolean } = {}): void {
-  const grad = opts.grad ?? true;
-  const a = run('cpu', fn, inputs, grad);
-  const b = run('wasm', fn, inputs, grad);
-  expect(b.outs.length, `${label}: output count`).toBe(a.outs.length);
-  a.outs.forEach((o, k) => {
-    const w = b.outs[k]!;
-    expect(w.shape, `${label}: output ${k} shape`).toEqual(o.shape);
-    expect(w.dtype, `${label}: output ${k} dtype`).toBe(o.dtype);
-    assertClose(w.data, o.data, o.dtype === 'int32' ? { atol: 0, rtol: 0 } : fwd, `${label} output ${k}`);
-  });
-  a.grads.forEach((g, k) => {
-    const w = b.grads[k];
-    if (g === null) return;
-    if (!w) throw new Error(`${label}: expected a wasm gradient for input ${k}, got none`);
-    assertClose(w, g, opts.bwd ?? fwd, `${label} grad of input ${k}`);
-  });
-}

@@ -10,13 +10,14 @@ import type { WasmBackend } from '../../backends/wasm/index.js';
 import { conv2d } from '../../ops/conv.js';
 import * as M from '../../ops/matmul.js';
 import { transpose } from '../../ops/shape.js';
-import { f, parity, setupWasm } from './helpers.js';
+import { f, parityOn } from '../helpers/backends.js';
+import { createWasmBackend } from '../../backends/wasm/index.js';
 
 const TOL = { atol: 1e-5, rtol: 1e-4 };
 let be: WasmBackend;
 
 beforeAll(async () => {
-  be = await setupWasm({ relaxedSimd: 'v8-flag' });
+  be = await createWasmBackend({ relaxedSimd: 'v8-flag' });
 });
 
 describe('wasm relaxed-SIMD build', () => {
@@ -24,15 +25,15 @@ describe('wasm relaxed-SIMD build', () => {
     expect(be.relaxedSimd).toBe(true);
     expect(be.moduleFile).toBe('posegrad-relaxed.wasm');
   });
-  it('matmul matches cpu', () => {
+  it('matmul matches cpu', async () => {
     for (const [m, n, k] of [[1, 1, 1], [5, 9, 3], [33, 31, 65], [150, 70, 300]] as const) {
-      parity(`A·B ${m}x${n}x${k}`, (a, b) => M.matmul(a, b), [f([m, k], 1), f([k, n], 2)], { atol: 5e-5, rtol: 2e-4 });
-      parity(`Aᵀ·Bᵀ ${m}x${n}x${k}`, (a, b) => M.matmul(transpose(a, 0, 1), transpose(b, 0, 1)), [f([k, m], 3), f([n, k], 4)], { atol: 5e-5, rtol: 2e-4 });
+      await parityOn(be, 'wasm-1', `A·B ${m}x${n}x${k}`, (a, b) => M.matmul(a, b), [f([m, k], 1), f([k, n], 2)], { atol: 5e-5, rtol: 2e-4 });
+      await parityOn(be, 'wasm-1', `Aᵀ·Bᵀ ${m}x${n}x${k}`, (a, b) => M.matmul(transpose(a, 0, 1), transpose(b, 0, 1)), [f([k, m], 3), f([n, k], 4)], { atol: 5e-5, rtol: 2e-4 });
     }
   });
-  it('conv2d (im2col + GEMM, 1x1, depthwise) matches cpu', () => {
-    parity('3x3', (x, w, b) => conv2d(x, w, b, { padding: 1, stride: [1, 2] }), [f([2, 3, 7, 9], 5), f([5, 3, 3, 3], 6), f([5], 7)], TOL);
-    parity('1x1', (x, w) => conv2d(x, w), [f([2, 6, 5, 3], 8), f([7, 6, 1, 1], 9)], TOL);
-    parity('depthwise', (x, w) => conv2d(x, w, null, { padding: 3, groups: 4 }), [f([1, 4, 9, 8], 10), f([4, 1, 7, 7], 11)], TOL);
+  it('conv2d (im2col + GEMM, 1x1, depthwise) matches cpu', async () => {
+    await parityOn(be, 'wasm-1', '3x3', (x, w, b) => conv2d(x, w, b, { padding: 1, stride: [1, 2] }), [f([2, 3, 7, 9], 5), f([5, 3, 3, 3], 6), f([5], 7)], TOL);
+    await parityOn(be, 'wasm-1', '1x1', (x, w) => conv2d(x, w), [f([2, 6, 5, 3], 8), f([7, 6, 1, 1], 9)], TOL);
+    await parityOn(be, 'wasm-1', 'depthwise', (x, w) => conv2d(x, w, null, { padding: 3, groups: 4 }), [f([1, 4, 9, 8], 10), f([4, 1, 7, 7], 11)], TOL);
   });
 });

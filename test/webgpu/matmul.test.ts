@@ -1,7 +1,7 @@
 /**
  * webgpu matmul vs cpu: every (transA, transB) case through the kernel interface, batch
  * broadcasting, shapes that are not multiples of the tile (or of 4), dims of 1, K = 0, every tile
- * size the chooser can pick, and forward + gradients through matmul/bmm/linear.
+ * size the chooser can pick. (matmul/bmm/linear through the ops, on every backend: test/ops/matmul.test.ts.)
  * Tolerance: sums of K products of values in [-1, 1] in f32 with a different summation order from
  * the cpu's float64 accumulation: atol 1e-5·K-ish, expressed as atol 2e-5 + rtol 1e-4 for K ≤ 200
  * and atol 1e-4 for the larger case.
@@ -11,7 +11,7 @@ import * as P from '../../index.js';
 import type { MatmulParams } from '../../backends/backend.js';
 import { matmulWithTile, STREAM_LARGE, TEXTURE_LARGE, TILE_LARGE, type MatmulTile } from '../../backends/webgpu/kernels/matmul.js';
 import { assertClose } from '../helpers/close.js';
-import { gpu, gpuAvailable, parity, rnd } from './helpers.js';
+import { gpu, gpuAvailable, rnd } from './helpers.js';
 
 const TOL = { atol: 2e-5, rtol: 1e-4 };
 /** Tests that build many pipelines: minutes with a cold Mesa shader cache on 2 busy cores. */
@@ -77,13 +77,5 @@ describe.skipIf(!gpuAvailable)('webgpu matmul', () => {
 
   it('a larger product', async () => {
     await direct(1, 1, 160, 300, 260, { transA: false, transB: false }, undefined, { atol: 1e-4, rtol: 1e-4 });
-  });
-
-  it('matmul, bmm and linear with gradients', async () => {
-    const tol = { fwd: TOL, bwd: TOL };
-    await parity('matmul broadcast', (a, b) => P.matmul(a, b), [{ shape: [2, 1, 13, 6] }, { shape: [3, 6, 9] }], tol);
-    await parity('matmul vector', (a, b) => [P.matmul(a, b), P.matmul(b, a)], [{ shape: [5] }, { shape: [5, 5] }], tol);
-    await parity('bmm', (a, b) => P.bmm(a, b), [{ shape: [3, 17, 11] }, { shape: [3, 11, 5] }], tol);
-    await parity('linear', (x, w, b) => P.linear(x, w, b), [{ shape: [4, 7, 10] }, { shape: [6, 10] }, { shape: [6] }], tol);
   });
 });

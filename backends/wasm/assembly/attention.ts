@@ -187,6 +187,19 @@ export function attention_f32(pq: usize, pk: usize, pv: usize, pmask: usize, pou
           // online softmax: P = e^(S - m'), running sums rescaled to the new max
           for (let r = 0; r < rows; r++) {
             const srow = F(S, r * BC);
+            // a NaN or +Infinity logit makes the row NaN, as softmax does in PyTorch
+            let vbad = i32x4.splat(0);
+            const vinf = f32x4.splat(Infinity);
+            for (let c = 0; c < BC; c += 4) {
+              const x = v128.load(F(srow, c));
+              vbad = v128.or(vbad, v128.or(f32x4.ne(x, x), f32x4.eq(x, vinf)));
+            }
+            if (v128.any_true(vbad)) {
+              store<f32>(F(L, r), NaN);
+              memory.fill(srow, 0, BC * 4);
+              store<f32>(F(CORR, r), 1);
+              continue;
+            }
             let vm = v128.load(srow);
             for (let c = 4; c < BC; c += 4) vm = f32x4.pmax(vm, v128.load(F(srow, c)));
             const tmax = max(max(f32x4.extract_lane(vm, 0), f32x4.extract_lane(vm, 1)), max(f32x4.extract_lane(vm, 2), f32x4.extract_lane(vm, 3)));
@@ -239,6 +252,10 @@ export function attention_f32(pq: usize, pk: usize, pv: usize, pmask: usize, pou
             for (; d + 4 <= Dv; d += 4) v128.store(F(o, d), f32x4.mul(v128.load(F(arow, d)), vi));
             for (; d < Dv; d++) store<f32>(F(o, d), load<f32>(F(arow, d)) * inv);
             store<f32>(F(plse, row), load<f32>(F(M, r)) + Mathf.log(l));
+          } else if (l != l) {
+            // a NaN or +Infinity logit (see above): NaN
+            for (let d = 0; d < Dv; d++) store<f32>(F(o, d), NaN);
+            store<f32>(F(plse, row), NaN);
           } else {
             for (let d = 0; d < Dv; d++) store<f32>(F(o, d), 0);
             store<f32>(F(plse, row), -Infinity);

@@ -200,12 +200,18 @@ export function cumsum_i32(px: usize, po: usize, outer: i32, size: i32, inner: i
   }
 }
 
-/** Whether element i should come before element j (descending when largest; ties by index). */
+/**
+ * Whether element i should come before element j (descending when largest; ties by index). NaN
+ * orders above +Infinity, as in PyTorch: first when largest, last otherwise.
+ */
 @inline function before(row: usize, isInt: i32, largest: i32, i: i32, j: i32): bool {
   let a: f64, b: f64;
   if (isInt) { a = <f64>ldi(row, i); b = <f64>ldi(row, j); } else { a = <f64>ldf(row, i); b = <f64>ldf(row, j); }
-  if (a == b) return i < j;
-  return largest ? a > b : a < b;
+  const an = a != a;
+  const bn = b != b;
+  if (a == b || (an && bn)) return i < j;
+  const aAbove = an || (!bn && a > b);
+  return largest ? aAbove : !aAbove;
 }
 
 /**

@@ -99,8 +99,12 @@ const sum = (terms: string[]): string => (terms.length ? terms.join(' + ') : '0.
 const arr = (n: number): number => Math.max(1, n);
 
 const UTIL = `var<private> NEG_INF_BITS: u32 = 0xff800000u;
+var<private> NAN_BITS: u32 = 0x7fc00000u;
 fn negInf() -> f32 { return bitcast<f32>(NEG_INF_BITS); }
-fn isNegInf(v: f32) -> bool { return bitcast<u32>(v) == 0xff800000u; }`;
+fn nan() -> f32 { return bitcast<f32>(NAN_BITS); }
+fn isNegInf(v: f32) -> bool { return bitcast<u32>(v) == 0xff800000u; }
+// NaN or +Infinity (bit tests: a GPU compiler may assume arithmetic NaN-free)
+fn isNanOrPosInf(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) >= 0x7f800000u && bitcast<u32>(v) != 0xff800000u; }`;
 
 /**
  * WGSL: `name` = vec4 number `d4` of the row starting at element `base` of `buf`, zero past `len`
@@ -165,6 +169,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   ${lines(D4, (d) => loadVec4(`q${r}_${d}`, 'q', `ic${r} * ${D}u`, d, D))}
   var m${r} = negInf();
   var l${r} = 0.0;
+  var bad${r} = false;
   ${lines(V4, (d) => `var a${r}_${d} = vec4<f32>(0.0);`)}`)}
   for (var j0 = 0u; j0 < p.Lk; j0 += ${BC}u) {
     let cols = min(${BC}u, p.Lk - j0);
@@ -177,7 +182,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       ${R_.map((r) => `var s${r} = (${sum(range(D4).map((d) => `dot(q${r}_${d}, k${d})`))}) * p.scale;${masked ? `
       s${r} += mask[mr${r} + (j0 + j) * p.ms3];` : ''}
       var e${r} = 0.0;
-      if (!isNegInf(s${r})) {
+      // a NaN or +Infinity logit makes the row NaN, as softmax does in PyTorch
+      bad${r} = bad${r} || isNanOrPosInf(s${r});
+      if (!isNegInf(s${r}) && !isNanOrPosInf(s${r})) {
         if (s${r} > m${r}) {
           // a new running max: rescale what was summed so far (e^(-inf) = 0 on the first key)
           let c = select(exp(m${r} - s${r}), 0.0, isNegInf(m${r}));
@@ -193,7 +200,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   ${R_.map((r) => `if (i${r} < p.Lq) {
     let row = bh * p.Lq + i${r};
-    if (l${r} > 0.0) {
+    if (bad${r}) {
+      ${lines(Dv, (d) => `out[row * ${Dv}u + ${d}u] = nan();`, ' ')}
+      lse[row] = nan();
+    } else if (l${r} > 0.0) {
       let inv = 1.0 / l${r};
       ${lines(V4, (d) => range(4).filter((c) => 4 * d + c < Dv).map((c) => `out[row * ${Dv}u + ${4 * d + c}u] = a${r}_${d}[${c}] * inv;`).join(' '), '\n      ')}
       lse[row] = m${r} + log(l${r});

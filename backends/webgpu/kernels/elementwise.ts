@@ -22,6 +22,7 @@
 import type { DType } from '../../../engine/dtype.js';
 import { broadcastStrides, fail, sizeOf } from '../../../engine/shape.js';
 import { BINARY, UNARY, WGSL_PRELUDE, type BinaryOp, type BinarySpec, type UnaryOp } from '../../spec.js';
+import { unaryNaN } from '../../cpu/nan.js';
 import { GRID_INDEX, grid, Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
 
 const WG = 256;
@@ -53,7 +54,22 @@ fn pg_f2i(v: f32) -> i32 {
  * constant NaN, which WGSL rejects at shader creation; it is replaced by the runtime \`pg_nan()\`.
  * (Reported upstream: the fix belongs in backends/spec.ts.)
  */
-export const SPEC_PRELUDE = WGSL_PRELUDE.split('bitcast<f32>(0x7fc00000u)').join('pg_nan()');
+export const SPEC_PRELUDE = WGSL_PRELUDE.split('bitcast<f32>(0x7fc00000u)').join('pg_nan()') + /* wgsl */ `
+// C's pow (torch.pow; backends/cpu/nan.ts): pow(1, y) = pow(x, 0) = 1 even for NaN, pow(-1, ±inf) = 1,
+// pow(0, y < 0) = +inf, pow(-inf, y) by the parity of y.
+fn pg_pow_c(a: f32, b: f32) -> f32 {
+  if (a == 1.0 || b == 0.0) { return 1.0; }
+  if (pg_isnan(a) || pg_isnan(b)) { return pg_nan(); }
+  if (a == -1.0 && pg_isinf(b)) { return 1.0; }
+  if (a == 0.0 && b < 0.0) { return select(pg_posinf(), pg_neginf(), bitcast<u32>(a) != 0u && abs(b) % 2.0 == 1.0); }
+  if (pg_isinf(a) && a < 0.0) {
+    let odd = b == floor(b) && abs(b) % 2.0 == 1.0;
+    if (b > 0.0) { return select(pg_posinf(), pg_neginf(), odd); }
+    return select(0.0, -0.0, odd);
+  }
+  return pg_pow(a, b);
+}
+`;
 
 export function wgslType(dtype: DType, op: string): 'f32' | 'i32' {
   if (dtype === 'float32') return 'f32';
@@ -220,14 +236,21 @@ export function unary(rt: Runtime, op: UnaryOp, x: GPUStorage, shape: readonly n
   const body = UNARY[op].wgsl;
   let expr: string;
   let prelude: string;
-  if (t === 'f32' || INT_UNARY.has(op)) {
+  if (t === 'f32') {
+    // NaN in: torch's result (backends/cpu/nan.ts); WGSL's max/min/clamp/tanh may drop NaN
+    const rule = unaryNaN(op, params);
+    const nanOut = rule === 'zero' ? '0.0' : rule === 'one' ? '1.0' : 'x';
+    prelude = `fn f0(x: f32, p0: f32, p1: f32) -> f32 { return ${op === 'powScalar' ? 'pg_pow_c(x, p0)' : body}; }
+fn f(x: f32, p0: f32, p1: f32) -> f32 { return select(f0(x, p0, p1), ${nanOut}, pg_isnan(x)); }`;
+    expr = 'f(v0, p.p0, p.p1)';
+  } else if (INT_UNARY.has(op)) {
     prelude = `fn f(x: ${t}, p0: f32, p1: f32) -> ${t} { return ${body}; }`;
     expr = 'f(v0, p.p0, p.p1)';
   } else {
     prelude = `fn f(x: f32, p0: f32, p1: f32) -> f32 { return ${body}; }`;
     expr = 'pg_f2i(f(f32(v0), p.p0, p.p1))';
   }
-  return mapKernel(rt, 'unary', `${op}:${t}`, [{ s: x, type: t, shape }], shape, t, expr, params, prelude);
+  return mapKernel(rt, 'unary', `${op}:${t}:${t === 'f32' ? unaryNaN(op, params) : ''}`, [{ s: x, type: t, shape }], shape, t, expr, params, prelude);
 }
 
 export function unaryGrad(rt: Runtime, op: UnaryOp, x: GPUStorage, y: GPUStorage, dy: GPUStorage, shape: readonly number[], dtype: DType, params: readonly number[]): GPUStorage {
@@ -237,12 +260,28 @@ export function unaryGrad(rt: Runtime, op: UnaryOp, x: GPUStorage, y: GPUStorage
   return mapKernel(rt, 'unaryGrad', op, [x, y, dy].map((s) => ({ s, type: 'f32' as const, shape })), shape, 'f32', 'g(v0, v1, v2, p.p0, p.p1)', params, prelude);
 }
 
+/** float32 binary ops whose spec expression would mishandle NaN in WGSL, in NaN-exact form. */
+const F32_BINARY: Partial<Record<BinaryOp, string>> = {
+  maximum: 'select(max(a, b), pg_nan(), pg_isnan(a) || pg_isnan(b))',
+  minimum: 'select(min(a, b), pg_nan(), pg_isnan(a) || pg_isnan(b))',
+  pow: 'pg_pow_c(a, b)',
+  eq: '!pg_isnan(a) && !pg_isnan(b) && a == b',
+  ne: 'pg_isnan(a) || pg_isnan(b) || a != b',
+  lt: '!pg_isnan(a) && !pg_isnan(b) && a < b',
+  le: '!pg_isnan(a) && !pg_isnan(b) && a <= b',
+  gt: '!pg_isnan(a) && !pg_isnan(b) && a > b',
+  ge: '!pg_isnan(a) && !pg_isnan(b) && a >= b',
+};
+
 export function binary(rt: Runtime, op: BinaryOp, a: GPUStorage, aShape: readonly number[], b: GPUStorage, bShape: readonly number[], dtype: DType, outShape: readonly number[], outDtype: DType): GPUStorage {
   const t = wgslType(dtype, op);
   const ot = wgslType(outDtype, op);
   const spec = BINARY[op] as BinarySpec;
   let prelude: string;
-  if (t === 'f32' || INT_BINARY.has(op)) {
+  if (t === 'f32' && F32_BINARY[op]) {
+    // NaN-exact forms (backends/cpu/nan.ts): a GPU compiler may assume comparisons NaN-free
+    prelude = spec.compare ? `fn f(a: f32, b: f32) -> i32 { return select(0, 1, ${F32_BINARY[op]}); }` : `fn f(a: f32, b: f32) -> f32 { return ${F32_BINARY[op]}; }`;
+  } else if (t === 'f32' || INT_BINARY.has(op)) {
     prelude = spec.compare
       ? `fn f(a: ${t}, b: ${t}) -> i32 { return select(0, 1, ${spec.wgsl}); }`
       : `fn f(a: ${t}, b: ${t}) -> ${t} { return ${spec.wgsl}; }`;

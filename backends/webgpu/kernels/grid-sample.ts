@@ -156,7 +156,9 @@ export function gridSample(rt: Runtime, x: GT, g: GT, p: GridSampleParams): GPUS
   let i10 = clampIdx(y0 + 1, x0); let i11 = clampIdx(y0 + 1, x0 + 1);
   for (var c = 0u; c < p.C; c++) {
     let plane = (n * p.C + c) * p.H * p.W;
-    out[(n * p.C + c) * p.P + o] = w00 * x[plane + i00] + w01 * x[plane + i01] + w10 * x[plane + i10] + w11 * x[plane + i11];
+    // corners outside the image add nothing (not 0 · x, which is NaN for an infinite x)
+    out[(n * p.C + c) * p.P + o] = select(0.0, w00 * x[plane + i00], inside(y0, x0)) + select(0.0, w01 * x[plane + i01], inside(y0, x0 + 1))
+      + select(0.0, w10 * x[plane + i10], inside(y0 + 1, x0)) + select(0.0, w11 * x[plane + i11], inside(y0 + 1, x0 + 1));
   }`;
   rt.run({
     name: 'gridSample',

@@ -337,15 +337,21 @@ ${u.struct('P')}
 @group(0) @binding(1) var<storage, read_write> vals: array<${t}>;
 @group(0) @binding(2) var<storage, read_write> idxs: array<i32>;
 @group(0) @binding(3) var<uniform> p: P;
-// Is (va, ia) ranked before (vb, ib)? Ties keep the lower index first.
+// Is (va, ia) ranked before (vb, ib)? Ties keep the lower index first; the padding (index
+// 2147483647) ranks after everything. NaN orders above +Infinity, as in PyTorch.
 fn before(va: ${t}, ia: i32, vb: ${t}, ib: i32) -> bool {
-  return va ${cmp} vb || (va == vb && ia < ib);
+  if (ia == 2147483647) { return false; }
+  if (ib == 2147483647) { return true; }
+${t === 'f32' ? `  let an = pg_isnan(va);
+  let bn = pg_isnan(vb);
+  if (an || bn) { return (an && bn && ia < ib) || (${largest ? 'an && !bn' : 'bn && !an'}); }
+` : ''}  return va ${cmp} vb || (va == vb && ia < ib);
 }`;
   if (size <= BITONIC_MAX) {
     const N = Math.max(64, 2 ** Math.ceil(Math.log2(size)));
     rt.run({
       name: 'topk',
-      key: `topk:${t}:${largest}:bitonic${N}`,
+      key: `topk:${t}:${largest}:bitonic${N}:nan`,
       code: () => `${common}
 var<workgroup> kv: array<${t}, ${N}>;
 var<workgroup> ki: array<i32, ${N}>;
@@ -388,7 +394,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   } else {
     rt.run({
       name: 'topk',
-      key: `topk:${t}:${largest}:select`,
+      key: `topk:${t}:${largest}:select:nan`,
       code: () => `${common}
 var<workgroup> pv: array<${t}, ${KWG}>;
 var<workgroup> pi: array<i32, ${KWG}>;

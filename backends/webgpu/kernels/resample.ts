@@ -98,7 +98,7 @@ export function interpolate(rt: Runtime, x: GT, p: InterpolateParams): GPUStorag
   const u = new Uniforms().u32('n', n).u32('H', H).u32('W', W).u32('oh', p.outH).u32('ow', p.outW);
   rt.run({
     name: 'interpolate',
-    key: 'interpolate',
+    key: `interpolate:${p.mode}`,
     code: () => `${u.struct('P')}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> ty: array<i32>;
@@ -118,10 +118,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let ly = lamOf(a);
   let lx = lamOf(b);
   let r0 = xb + u32(a.x) * p.W;
-  let r1 = xb + u32(a.y) * p.W;
+${p.mode === 'nearest' ? `  // nearest: a copy, not a blend with zero weights (Infinity · 0 would be NaN)
+  out[e] = x[r0 + u32(b.x)];` : `  let r1 = xb + u32(a.y) * p.W;
   let top = (1.0 - lx) * x[r0 + u32(b.x)] + lx * x[r0 + u32(b.y)];
   let bottom = (1.0 - lx) * x[r1 + u32(b.x)] + lx * x[r1 + u32(b.y)];
-  out[e] = (1.0 - ly) * top + ly * bottom;
+  out[e] = (1.0 - ly) * top + ly * bottom;`}
 }`,
     bindings: [x.storage, ty, tx, out],
     uniforms: u,

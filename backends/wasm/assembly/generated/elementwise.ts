@@ -99,7 +99,7 @@ export function unary_copy_f32(px: usize, po: usize, n: i32, p0: f32, p1: f32): 
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, vx);
+    v128.store(o, v128.bitselect(vx, vx, f32x4.ne(vx, vx)));
   }
 }
 export function unary_copy_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -121,7 +121,7 @@ export function unary_neg_f32(px: usize, po: usize, n: i32, p0: f32, p1: f32): v
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, f32x4.neg(vx));
+    v128.store(o, v128.bitselect(vx, f32x4.neg(vx), f32x4.ne(vx, vx)));
   }
 }
 export function unary_neg_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -143,7 +143,7 @@ export function unary_exp_f32(px: usize, po: usize, n: i32, p0: f32, p1: f32): v
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, exp_v(vx));
+    v128.store(o, v128.bitselect(vx, exp_v(vx), f32x4.ne(vx, vx)));
   }
 }
 export function unary_exp_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -165,7 +165,7 @@ export function unary_log_f32(px: usize, po: usize, n: i32, p0: f32, p1: f32): v
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, log_v(vx));
+    v128.store(o, v128.bitselect(vx, log_v(vx), f32x4.ne(vx, vx)));
   }
 }
 export function unary_log_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -187,7 +187,7 @@ export function unary_sqrt_f32(px: usize, po: usize, n: i32, p0: f32, p1: f32): 
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, f32x4.sqrt(vx));
+    v128.store(o, v128.bitselect(vx, f32x4.sqrt(vx), f32x4.ne(vx, vx)));
   }
 }
 export function unary_sqrt_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -209,7 +209,7 @@ export function unary_rsqrt_f32(px: usize, po: usize, n: i32, p0: f32, p1: f32):
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, f32x4.div(GK(0), f32x4.sqrt(vx)));
+    v128.store(o, v128.bitselect(vx, f32x4.div(GK(0), f32x4.sqrt(vx)), f32x4.ne(vx, vx)));
   }
 }
 export function unary_rsqrt_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -231,7 +231,7 @@ export function unary_abs_f32(px: usize, po: usize, n: i32, p0: f32, p1: f32): v
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, f32x4.abs(vx));
+    v128.store(o, v128.bitselect(vx, f32x4.abs(vx), f32x4.ne(vx, vx)));
   }
 }
 export function unary_abs_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -253,7 +253,7 @@ export function unary_sign_f32(px: usize, po: usize, n: i32, p0: f32, p1: f32): 
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, sign_v(vx));
+    v128.store(o, v128.bitselect(f32x4.splat(0.0), sign_v(vx), f32x4.ne(vx, vx)));
   }
 }
 export function unary_sign_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -275,7 +275,7 @@ export function unary_relu_f32(px: usize, po: usize, n: i32, p0: f32, p1: f32): 
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, v128.bitselect(vx, GK(13), f32x4.gt(vx, GK(14))));
+    v128.store(o, v128.bitselect(vx, v128.bitselect(vx, GK(13), f32x4.gt(vx, GK(14))), f32x4.ne(vx, vx)));
   }
 }
 export function unary_relu_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -297,7 +297,7 @@ export function unary_sigmoid_f32(px: usize, po: usize, n: i32, p0: f32, p1: f32
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, f32x4.div(GK(0), f32x4.add(GK(0), exp_v(f32x4.neg(vx)))));
+    v128.store(o, v128.bitselect(vx, f32x4.div(GK(0), f32x4.add(GK(0), exp_v(f32x4.neg(vx)))), f32x4.ne(vx, vx)));
   }
 }
 export function unary_sigmoid_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -319,7 +319,7 @@ export function unary_tanh_f32(px: usize, po: usize, n: i32, p0: f32, p1: f32): 
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, pg_tanh_v(vx));
+    v128.store(o, v128.bitselect(vx, pg_tanh_v(vx), f32x4.ne(vx, vx)));
   }
 }
 export function unary_tanh_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -341,7 +341,7 @@ export function unary_erf_f32(px: usize, po: usize, n: i32, p0: f32, p1: f32): v
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, pg_erf_v(vx));
+    v128.store(o, v128.bitselect(vx, pg_erf_v(vx), f32x4.ne(vx, vx)));
   }
 }
 export function unary_erf_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -363,7 +363,7 @@ export function unary_gelu_f32(px: usize, po: usize, n: i32, p0: f32, p1: f32): 
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, f32x4.mul(f32x4.mul(GK(11), vx), f32x4.add(GK(0), pg_erf_v(f32x4.mul(vx, GK(16))))));
+    v128.store(o, v128.bitselect(vx, f32x4.mul(f32x4.mul(GK(11), vx), f32x4.add(GK(0), pg_erf_v(f32x4.mul(vx, GK(16))))), f32x4.ne(vx, vx)));
   }
 }
 export function unary_gelu_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -385,7 +385,7 @@ export function unary_geluTanh_f32(px: usize, po: usize, n: i32, p0: f32, p1: f3
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, f32x4.mul(f32x4.mul(GK(11), vx), f32x4.add(GK(0), pg_tanh_v(f32x4.mul(GK(9), f32x4.add(vx, f32x4.mul(f32x4.mul(f32x4.mul(GK(10), vx), vx), vx)))))));
+    v128.store(o, v128.bitselect(vx, f32x4.mul(f32x4.mul(GK(11), vx), f32x4.add(GK(0), pg_tanh_v(f32x4.mul(GK(9), f32x4.add(vx, f32x4.mul(f32x4.mul(f32x4.mul(GK(10), vx), vx), vx)))))), f32x4.ne(vx, vx)));
   }
 }
 export function unary_geluTanh_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -407,7 +407,7 @@ export function unary_leakyRelu_f32(px: usize, po: usize, n: i32, p0: f32, p1: f
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, v128.bitselect(vx, f32x4.mul(vp0, vx), f32x4.gt(vx, GK(14))));
+    v128.store(o, v128.bitselect(vx, v128.bitselect(vx, f32x4.mul(vp0, vx), f32x4.gt(vx, GK(14))), f32x4.ne(vx, vx)));
   }
 }
 export function unary_leakyRelu_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -429,7 +429,7 @@ export function unary_elu_f32(px: usize, po: usize, n: i32, p0: f32, p1: f32): v
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, v128.bitselect(vx, f32x4.mul(vp0, f32x4.sub(exp_v(vx), GK(0))), f32x4.gt(vx, GK(14))));
+    v128.store(o, v128.bitselect(vx, v128.bitselect(vx, f32x4.mul(vp0, f32x4.sub(exp_v(vx), GK(0))), f32x4.gt(vx, GK(14))), f32x4.ne(vx, vx)));
   }
 }
 export function unary_elu_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -451,7 +451,7 @@ export function unary_silu_f32(px: usize, po: usize, n: i32, p0: f32, p1: f32): 
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, f32x4.div(vx, f32x4.add(GK(0), exp_v(f32x4.neg(vx)))));
+    v128.store(o, v128.bitselect(vx, f32x4.div(vx, f32x4.add(GK(0), exp_v(f32x4.neg(vx)))), f32x4.ne(vx, vx)));
   }
 }
 export function unary_silu_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -473,7 +473,7 @@ export function unary_square_f32(px: usize, po: usize, n: i32, p0: f32, p1: f32)
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, f32x4.mul(vx, vx));
+    v128.store(o, v128.bitselect(vx, f32x4.mul(vx, vx), f32x4.ne(vx, vx)));
   }
 }
 export function unary_square_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -495,7 +495,7 @@ export function unary_reciprocal_f32(px: usize, po: usize, n: i32, p0: f32, p1: 
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, f32x4.div(GK(0), vx));
+    v128.store(o, v128.bitselect(vx, f32x4.div(GK(0), vx), f32x4.ne(vx, vx)));
   }
 }
 export function unary_reciprocal_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -517,7 +517,7 @@ export function unary_sin_f32(px: usize, po: usize, n: i32, p0: f32, p1: f32): v
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, lanes_sin_v(vx));
+    v128.store(o, v128.bitselect(vx, lanes_sin_v(vx), f32x4.ne(vx, vx)));
   }
 }
 export function unary_sin_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -539,7 +539,7 @@ export function unary_cos_f32(px: usize, po: usize, n: i32, p0: f32, p1: f32): v
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, lanes_cos_v(vx));
+    v128.store(o, v128.bitselect(vx, lanes_cos_v(vx), f32x4.ne(vx, vx)));
   }
 }
 export function unary_cos_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -561,7 +561,7 @@ export function unary_floor_f32(px: usize, po: usize, n: i32, p0: f32, p1: f32):
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, f32x4.floor(vx));
+    v128.store(o, v128.bitselect(vx, f32x4.floor(vx), f32x4.ne(vx, vx)));
   }
 }
 export function unary_floor_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -583,7 +583,7 @@ export function unary_ceil_f32(px: usize, po: usize, n: i32, p0: f32, p1: f32): 
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, f32x4.ceil(vx));
+    v128.store(o, v128.bitselect(vx, f32x4.ceil(vx), f32x4.ne(vx, vx)));
   }
 }
 export function unary_ceil_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -605,7 +605,7 @@ export function unary_round_f32(px: usize, po: usize, n: i32, p0: f32, p1: f32):
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, f32x4.nearest(vx));
+    v128.store(o, v128.bitselect(vx, f32x4.nearest(vx), f32x4.ne(vx, vx)));
   }
 }
 export function unary_round_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -627,7 +627,7 @@ export function unary_clamp_f32(px: usize, po: usize, n: i32, p0: f32, p1: f32):
   const end = px + ((<usize>n) << 2);
   for (let q = px, o = po; q < end; q += 16, o += 16) {
     const vx = v128.load(q);
-    v128.store(o, f32x4.min(f32x4.max(vx, vp0), vp1));
+    v128.store(o, v128.bitselect(vx, f32x4.min(f32x4.max(vx, vp0), vp1), f32x4.ne(vx, vx)));
   }
 }
 export function unary_clamp_i32(px: usize, po: usize, n: i32, p0: f64, p1: f64): void {
@@ -781,17 +781,17 @@ export function binary_div_i32(pa: usize, pb: usize, po: usize, inner: i32, sa: 
 function row_pow_f32(pa: usize, pb: usize, po: usize, n: i32, sa: i32, sb: i32): void {
   let i = 0;
   if (sa == 1 && sb == 1) {
-    for (; i + 4 <= n; i += 4) { const va = v128.load(pa + ((<usize>i) << 2)); const vb = v128.load(pb + ((<usize>i) << 2)); v128.store(po + ((<usize>i) << 2), lanes_pow_v(va, vb)); }
+    for (; i + 4 <= n; i += 4) { const va = v128.load(pa + ((<usize>i) << 2)); const vb = v128.load(pb + ((<usize>i) << 2)); v128.store(po + ((<usize>i) << 2), v128.bitselect(GK(0), lanes_pow_v(va, vb), v128.or(f32x4.eq(va, GK(0)), f32x4.eq(vb, GK(13))))); }
   } else if (sa == 1) {
     const vb = v128.load32_splat(pb);
-    for (; i + 4 <= n; i += 4) { const va = v128.load(pa + ((<usize>i) << 2)); v128.store(po + ((<usize>i) << 2), lanes_pow_v(va, vb)); }
+    for (; i + 4 <= n; i += 4) { const va = v128.load(pa + ((<usize>i) << 2)); v128.store(po + ((<usize>i) << 2), v128.bitselect(GK(0), lanes_pow_v(va, vb), v128.or(f32x4.eq(va, GK(0)), f32x4.eq(vb, GK(13))))); }
   } else if (sb == 1) {
     const va = v128.load32_splat(pa);
-    for (; i + 4 <= n; i += 4) { const vb = v128.load(pb + ((<usize>i) << 2)); v128.store(po + ((<usize>i) << 2), lanes_pow_v(va, vb)); }
+    for (; i + 4 <= n; i += 4) { const vb = v128.load(pb + ((<usize>i) << 2)); v128.store(po + ((<usize>i) << 2), v128.bitselect(GK(0), lanes_pow_v(va, vb), v128.or(f32x4.eq(va, GK(0)), f32x4.eq(vb, GK(13))))); }
   }
   for (; i < n; i++) {
     const a = load<f32>(pa + (<usize>(i * sa) << 2)); const b = load<f32>(pb + (<usize>(i * sb) << 2)); const o = po + ((<usize>i) << 2);
-    store<f32>(o, Mathf.pow(a, b));
+    store<f32>(o, a == 1.0 || b == 0.0 ? 1.0 : Mathf.pow(a, b));
   }
 }
 function row_pow_i32(pa: usize, pb: usize, po: usize, n: i32, sa: i32, sb: i32): void {

@@ -1,31 +1,28 @@
 /**
- * wasm vs cpu: deformConv2d (torchvision.ops.deform_conv2d, v1 and v2) forward and the gradients of
- * input, offset, mask, weight and bias, through the op and autograd, from the same float32 inputs.
+ * deformConv2d (torchvision.ops.deform_conv2d, v1 and v2) on every backend
+ * (test/helpers/backends.ts): PyTorch fixtures (test/reference/ops_deform.py, in deform.test.ts),
+ * then parity with cpu float64: the output and the gradients of input, offset, mask, weight and
+ * bias, through the op and autograd.
  *
  * Covers: with and without mask and bias; stride 2; dilation 1 and 3; weight groups; offset groups
- * that do not line up with the weight groups (one offset group spanning two weight groups, so its
- * offset gradient adds up over both); FaSRnet's 17 offset groups on 17 channels; non-square
- * kernels; output sizes that are not multiples of 4 (the plan's last lanes) or of the 4x8 GEMM
- * tile; offsets reaching far outside the image; integer offsets (samples exactly on pixels, on the
- * image border y = -1 / x = -1, and at the cells' kinks, where the derivative is taken from the
- * right as on cpu and torchvision); NaN-free output for a non-finite x far away from every sample;
- * and a larger case whose columns take two chunks (R = 64·9 = 576 rows).
- * Tolerances: forward atol 1e-5, rtol 1e-4 and gradients atol 2e-5, rtol 1e-4 (float32 sums of up
- * to Cg·kh·kw products in the GEMM and of Cout/G·Ho·Wo terms in dW, vs cpu's float64);
- * the larger case 5e-5 / 2e-4.
+ * that do not line up with the weight groups (one offset group spanning two weight groups);
+ * FaSRnet's 17 offset groups on 17 channels; non-square kernels; 1-pixel dims; output sizes that
+ * are not multiples of 4 or of the GEMM tiles; offsets reaching far outside the image; integer
+ * offsets (samples on pixels, on the border y = -1 / x = -1, and at the kinks, where the derivative
+ * is taken from the right as on cpu and torchvision); a finite output next to an infinite pixel
+ * that no sample touches; a case above the wasm threading threshold (columns split between
+ * threads); and a larger case whose columns take two chunks.
+ * Tolerances: forward atol 1e-4, rtol 1e-4; gradients atol 2e-4, rtol 2e-4 (float32 sums of up to
+ * Cg·kh·kw products, and webgpu's compare-and-swap adds in an unspecified order); larger cases
+ * 2e-4 / 5e-4.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
-import { tensor } from '../../ops/creation.js';
+import { it } from 'vitest';
 import { deformConv2d } from '../../ops/deform-conv.js';
-import { assertClose } from '../helpers/close.js';
-import { f, fixed, parity, setupWasm, type In } from './helpers.js';
+import { f, fixed, parity, type In , describeEnvs } from '../helpers/backends.js';
 
-const TOL = { atol: 1e-5, rtol: 1e-4 };
-const BWD = { atol: 2e-5, rtol: 1e-4 };
+const TOL = { atol: 1e-4, rtol: 1e-4 };
+const BWD = { atol: 2e-4, rtol: 2e-4 };
 
-beforeAll(async () => {
-  await setupWasm();
-});
 
 interface Case {
   x: number[];
@@ -60,9 +57,9 @@ function inputs(c: Case, seed: number): { ins: In[]; opts: Parameters<typeof def
   return { ins, opts: { stride: s, padding: c.padding, dilation: c.dilation } };
 }
 
-function run(name: string, c: Case, seed: number, fwd = TOL, bwd = BWD): void {
+async function run(name: string, c: Case, seed: number, fwd = TOL, bwd = BWD): Promise<void> {
   const { ins, opts } = inputs(c, seed);
-  parity(name, (...t) => {
+  await parity(name, (...t) => {
     const [x, off, w] = t as [typeof t[0], typeof t[0], typeof t[0]];
     const b = c.bias ? t[3]! : null;
     const m = c.mask ? t[c.bias ? 4 : 3]! : null;
@@ -83,38 +80,40 @@ const CASES: [string, Case][] = [
   ['offsets far outside the image', { x: [1, 2, 5, 6], w: [3, 2, 3, 3], og: 1, padding: 1, mask: true, bias: true, range: 9 }],
 ];
 
-describe('wasm deformConv2d matches cpu (output, dx, dOffset, dMask, dW, dBias)', () => {
+describeEnvs('deformConv2d', () => {
   for (const [name, c] of CASES) {
-    it(name, () => run(name, c, 1));
+    it(name, async () => run(name, c, 1));
   }
 
-  it('integer offsets: samples on pixels, on the border (y = -1, x = -1) and at the kinks', () => {
+  it('integer offsets: samples on pixels, on the border (y = -1, x = -1) and at the kinks', async () => {
     const c: Case = { x: [1, 3, 6, 5], w: [2, 3, 3, 3], og: 1, padding: 1, mask: true, bias: false };
     const { ins, opts } = inputs(c, 5);
     // offsets in {-2, -1, 0, 1, 2}, and zero offsets: with padding 1 the first row/column of taps
     // then sits exactly at y = -1 / x = -1 (reads 0, but its derivative sees row/column 0)
     ins[1]!.data = ins[1]!.data.map((v, i) => (i % 3 === 0 ? 0 : Math.round(v * 1.4)));
-    parity('integer offsets', (x, off, w, m) => deformConv2d(x, off, w, null, { ...opts, mask: m }), ins, TOL, { bwd: BWD });
+    await parity('integer offsets', (x, off, w, m) => deformConv2d(x, off, w, null, { ...opts, mask: m }), ins, TOL, { bwd: BWD });
   });
 
-  it('an infinite input pixel that no sample touches leaves the output finite', () => {
+  it('an infinite input pixel that no sample touches leaves the output finite', async () => {
     const x = fixed([1, 1, 6, 6], 6);
     x.data[35] = Infinity; // bottom-right pixel
     // every tap shifted up-left by 2.5 pixels: nothing reads x[5, 5]
-    const off = fixed([1, 18, 4, 4], 7, -2.6, -2.5);
-    const w = fixed([2, 1, 3, 3], 8);
-    const res = (['cpu', 'wasm'] as const).map((device) => {
-      const t = [x, off, w].map((i) => tensor(i.data, { shape: i.shape, device }));
-      const y = deformConv2d(t[0]!, t[1]!, t[2]!, null);
-      const d = y.dataSync();
-      for (const s of [...t, y]) s.dispose();
-      return d;
-    });
-    expect(res[1]!.every(Number.isFinite)).toBe(true);
-    assertClose(res[1]!, res[0]!, TOL, 'output');
+    await parity('inf pixel', (xx, off, w) => deformConv2d(xx, off, w, null), [x, fixed([1, 18, 4, 4], 7, -2.6, -2.5), fixed([2, 1, 3, 3], 8)], TOL, { grad: false });
   });
 
-  it('a larger case: 64 -> 32 channels, dilation 2, 24x20 (two column chunks)', () => {
-    run('large', { x: [1, 64, 24, 20], w: [32, 64, 3, 3], og: 4, padding: 2, dilation: 2, mask: true, bias: true }, 9, { atol: 5e-5, rtol: 2e-4 }, { atol: 5e-5, rtol: 2e-4 });
+  it('threaded: R·columns above the threading threshold (columns split between the threads)', async () => {
+    // R·columns = (8·9)·(24·30) = 51840 per chunk: above the threading threshold (2^15)
+    await parity('deform 3x3 dil 2', (x, off, w, m) => deformConv2d(x, off, w, null, { padding: 2, dilation: 2, mask: m }), [f([2, 8, 24, 30], 12), f([2, 36, 24, 30], 13, -2.3, 2.3), f([6, 8, 3, 3], 14), f([2, 18, 24, 30], 15, 0, 1)], TOL, { bwd: { atol: 2e-4, rtol: 5e-4 } });
+  });
+
+  it('webgpu tile shapes: Cout above the small tile, 1-pixel and 1-row inputs', async () => {
+    await run('larger Cout 40', { x: [2, 8, 21, 19], w: [40, 8, 3, 3], og: 1, padding: 1, mask: true, bias: true, range: 2 }, 11, TOL, { atol: 2e-4, rtol: 5e-4 });
+    await run('1-pixel', { x: [1, 1, 1, 1], w: [1, 1, 1, 1], og: 1, mask: false, bias: false, range: 0.8 }, 12);
+    await run('H = 1', { x: [2, 2, 1, 9], w: [2, 2, 1, 3], og: 1, padding: 1, mask: false, bias: false }, 13);
+    await run('zero offsets', { x: [1, 3, 6, 7], w: [5, 3, 3, 3], og: 1, padding: 1, mask: false, bias: false, range: 0 }, 14);
+  });
+
+  it('a larger case: 64 -> 32 channels, dilation 2, 24x20 (two column chunks)', async () => {
+    await run('large', { x: [1, 64, 24, 20], w: [32, 64, 3, 3], og: 4, padding: 2, dilation: 2, mask: true, bias: true }, 9, { atol: 2e-4, rtol: 2e-4 }, { atol: 2e-4, rtol: 5e-4 });
   });
 });
