@@ -7,8 +7,8 @@ import type { DeviceName } from '../backends/backend.js';
 import { allocArray, DTYPES, dtypeOfArray, toTypedArray, type DType, type TypedArray } from '../engine/dtype.js';
 import { engine } from '../engine/engine.js';
 import { sizeOf, fmtShape } from '../engine/shape.js';
-import type { NestedArray, Tensor } from '../engine/tensor.js';
-import { check, fail, wrap } from './util.js';
+import { setTransfer, Tensor, type NestedArray } from '../engine/tensor.js';
+import { check, fail, record, wrap } from './util.js';
 
 export interface CreateOptions {
   dtype?: DType;
@@ -182,3 +182,16 @@ export function randint(low: number, high: number, shape: readonly number[], opt
   for (let i = 0; i < v.length; i++) v[i] = low + engine.rng.int(high - low);
   return finish('randint', toTypedArray(v, dtypeOf('randint', opts, 'int32')), shape, opts, 'int32');
 }
+
+// ---------------------------------------------------------------------------------- to(device)
+
+/**
+ * `Tensor.to(device)` (torch.Tensor.to): a copy on `device` (the same storage when already there),
+ * differentiable: the gradient flows back to the source device. Synchronous, so the source must be
+ * readable synchronously (cpu, wasm); from webgpu use `toAsync`.
+ */
+setTransfer((t, device) => {
+  const same = device === t.device;
+  const out = same ? new Tensor(t.shareRef('to'), t.shape, t.dtype) : Tensor.fromStorage(device, engine.backend(device).upload(engine.backend(t.device).readSync(t.k('to')), t.dtype), t.shape, t.dtype);
+  return record('to', out, [t], (g) => [g.to(t.device)]);
+});
