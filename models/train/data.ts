@@ -52,6 +52,10 @@ interface SplitFile {
   spec?: SynthPoseSpec;
   train: string[];
   val: string[];
+  /** The folder under annotations/ (default 'synthpose'; models/train/real-data.ts writes 'real'). */
+  subset?: string;
+  /** The joint set of the keypoints (joints.ts name; absent: SynthPose's 'posetrack'). */
+  jointSet?: string;
 }
 
 function checkSpec(spec: SynthPoseSpec): void {
@@ -116,6 +120,8 @@ export interface DataSplit {
   readonly val: readonly VideoSequence[];
   /** The generating spec, when split.json records one. */
   readonly spec: SynthPoseSpec | null;
+  /** The joint set split.json names ('coco17' for real-data.ts folders), or undefined (SynthPose: 'posetrack'). */
+  readonly jointSet?: string;
 }
 
 /**
@@ -126,9 +132,10 @@ export interface DataSplit {
  */
 export function loadSplit(dir: string): DataSplit {
   const root = resolve(dir);
-  const annDir = join(root, 'annotations', 'synthpose');
-  if (!existsSync(annDir)) fail('loadSplit', `a SynthPose folder with annotations/synthpose/*.json`, root);
   const splitPath = join(root, 'split.json');
+  const subset = existsSync(splitPath) ? ((JSON.parse(readFileSync(splitPath, 'utf8')) as SplitFile).subset ?? 'synthpose') : 'synthpose';
+  const annDir = join(root, 'annotations', subset);
+  if (!existsSync(annDir)) fail('loadSplit', `a SynthPose folder with annotations/${subset}/*.json`, root);
   const read = (vid: string): VideoSequence => {
     const p = join(annDir, `${vid}.json`);
     if (!existsSync(p)) fail('loadSplit', `the clip ${vid} listed in split.json`, `no file ${p}`);
@@ -139,7 +146,7 @@ export function loadSplit(dir: string): DataSplit {
   if (existsSync(splitPath)) {
     const s = JSON.parse(readFileSync(splitPath, 'utf8')) as SplitFile;
     if (s.format !== 1 || !Array.isArray(s.train) || !Array.isArray(s.val)) fail('loadSplit', 'split.json with format 1, train and val lists', splitPath);
-    return { dir: root, train: s.train.map(read), val: s.val.map(read), spec: s.spec ?? null };
+    return { dir: root, train: s.train.map(read), val: s.val.map(read), spec: s.spec ?? null, ...(s.jointSet ? { jointSet: s.jointSet } : {}) };
   }
   const ids = readdirSync(annDir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
   if (ids.length < 2) fail('loadSplit', 'at least 2 clips (training and validation)', `${ids.length} in ${annDir}`);
