@@ -6,7 +6,7 @@
  *                       [--backend cpu|wasm|webgpu|all] [--out DIR] [--max-frames N]
  *                       [--detector-size PX] [--min-score S] [--fps N]
  *                       [--track iou|oks] [--cpu-frames N]
- *                       [--preset small|tiny|paper] [--weights FILE|none] [--seed N]
+ *                       [--preset small|tiny|paper|real] [--weights FILE|none] [--seed N] [--flip]
  *
  * Default (`--model thunder`): Google's pretrained MoveNet. MultiPose finds the people of each frame
  * (input 512 px on the longer side: at 384 a 57-px pedestrian of the bundled clip scores 0.18 in one
@@ -31,6 +31,9 @@
  * every person is cropped with one affine crop shared by the window's frames (the union of the
  * person's boxes, enlarged by 25% and widened to the input aspect, HRNet's _box2cs); the heatmaps are
  * decoded and mapped back to image pixels; keypoints.json and one overlay PNG per frame are written.
+ * `--flip` adds the flip test to a paper network (HRNet's: the mirrored crops' heatmaps, mirrored
+ * back with left/right swapped and shifted one pixel, averaged with the plain ones; cli/models.ts
+ * `runDemoModel`).
  *
  * Exit codes: 0 success; 2 a usage or input error (one line on stderr); 1 when no backend could run.
  */
@@ -55,7 +58,7 @@ import { loadShippedMoveNet, runMoveNetDemo } from './demo-movenet.js';
 import { decodeVideo, listFrameFiles } from './video.js';
 import { MoveNetPipeline } from '../models/movenet/pipeline.js';
 import { PoseTracker } from '../models/pose/track.js';
-import { buildShipped, DEMO_MODELS, shippedPresets, type BuiltModel, type DemoModel } from './models.js';
+import { buildShipped, DEMO_MODELS, runDemoModel, shippedPresets, type BuiltModel, type DemoModel } from './models.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
@@ -81,7 +84,7 @@ const MOVENET_MODELS = ['thunder', 'lightning', 'multipose'] as const;
 type MoveNetModel = (typeof MOVENET_MODELS)[number];
 const ALL_MODELS = [...MOVENET_MODELS, ...Object.keys(DEMO_MODELS)];
 
-const USAGE = `usage: npx tsx cli/demo.ts [--clip ${Object.keys(CLIP_SOURCES).join('|')} | --frames DIR | --video FILE] [--boxes FILE] [--model ${ALL_MODELS.join('|')}] [--backend ${DEVICES.join('|')}|all] [--out DIR] [--max-frames N] [--detector-size PX] [--min-score S] [--fps N] [--track iou|oks] [--cpu-frames N] [--preset NAME] [--weights FILE|none] [--seed N]
+const USAGE = `usage: npx tsx cli/demo.ts [--clip ${Object.keys(CLIP_SOURCES).join('|')} | --frames DIR | --video FILE] [--boxes FILE] [--model ${ALL_MODELS.join('|')}] [--backend ${DEVICES.join('|')}|all] [--out DIR] [--max-frames N] [--detector-size PX] [--min-score S] [--fps N] [--track iou|oks] [--cpu-frames N] [--preset NAME] [--weights FILE|none] [--seed N] [--flip]
 
 Default: MoveNet MultiPose finds and tracks the people, SinglePose Thunder estimates each one (pretrained, Apache-2.0).
 --model rpstn|fasrnet|vremd|glpose: one of the papers' networks on the person boxes; without --weights the shipped SynthPose weights are loaded when the model and preset have some; --weights none keeps the random initialization.`;
@@ -107,6 +110,8 @@ interface Options {
   seed: number;
   /** The folder of the clip's ground truth, when the clip has one and --frames/--boxes did not replace it. */
   groundTruth: string | null;
+  /** The flip test for a paper network (--flip). */
+  flip: boolean;
   maxFrames: number;
   cpuFrames: number;
   track: 'oks' | 'iou';
@@ -142,6 +147,7 @@ function parseOptions(argv: string[]): Options | null {
       fps: { type: 'string' },
       'cpu-frames': { type: 'string' },
       track: { type: 'string' },
+      flip: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -186,6 +192,7 @@ function parseOptions(argv: string[]): Options | null {
   const untrained = values.weights === 'none';
   const weights = values.weights && !untrained ? resolve(values.weights) : null;
   if (isMoveNet && (values.weights !== undefined || values.preset !== undefined)) throw new CliError(`--weights and --preset are for the papers' networks; MoveNet ${modelName} uses its pretrained weights (assets/weights/movenet)`);
+  if (isMoveNet && values.flip) throw new CliError(`--flip is for the papers' networks (--model ${Object.keys(DEMO_MODELS).join('|')}), not MoveNet ${modelName}`);
   const shipped = !isMoveNet && weights === null && !untrained ? shippedPresets(modelName) : [];
   let preset = '';
   if (model) {
@@ -224,6 +231,7 @@ function parseOptions(argv: string[]): Options | null {
     shipped: shipped.includes(preset),
     seed,
     groundTruth,
+    flip: values.flip ?? false,
     maxFrames: positive('--max-frames', values['max-frames'], 48, true),
     cpuFrames,
     track,
@@ -338,7 +346,7 @@ interface BackendRun {
   msPerFrame: number;
 }
 
-async function runOnBackend(device: DeviceName, built: BuiltModel, model: DemoModel, frames: RgbaImage[], plans: WindowPlan[]): Promise<BackendRun> {
+async function runOnBackend(device: DeviceName, built: BuiltModel, model: DemoModel, frames: RgbaImage[], plans: WindowPlan[], flip: boolean): Promise<BackendRun> {
   await built.module.toAsync(device);
   setDefaultDevice(device);
   const [W, H] = built.inputSize;
@@ -359,7 +367,7 @@ async function runOnBackend(device: DeviceName, built: BuiltModel, model: DemoMo
       plan.window.frames.forEach((f, t) => host.set(cropPersonArray(frames[f]!, tr.crop, built.inputSize), (p * T + t) * plane));
     });
     const t0 = performance.now();
-    const out = noGrad(() => tidy(() => model.run(built, tensor(host, { shape: [P, T, 3, H, W], device }))));
+    const out = noGrad(() => tidy(() => runDemoModel(model, built, tensor(host, { shape: [P, T, 3, H, W], device }), { flip })));
     const data = (await out.data()) as Float32Array;
     ms += performance.now() - t0;
     count += plan.window.outputs.length;
@@ -489,6 +497,10 @@ function buildWithWeights(opts: Options, model: DemoModel): { built: BuiltModel;
   }
   const avail = shippedPresets(opts.modelName);
   const hint = avail.length ? `trained weights are shipped for --preset ${avail.join('|')}` : 'pass --weights FILE (.safetensors or a PyTorch .pth) for a trained network';
+  if (opts.preset === 'real') {
+    // the real presets sit on the pretrained MoveNet and their heads start as a copy of its heatmaps
+    return { built, weightsNote: `weights: frozen pretrained MoveNet Lightning backbone (assets/weights/movenet); the ${opts.modelName} head is not trained yet and starts as an exact copy of MoveNet's heatmaps, so the keypoints are MoveNet's (docs/models/backbone.md)`, weightsField: 'movenet-lightning backbone, untrained head (copy of the backbone heatmaps)' };
+  }
   return { built, weightsNote: `weights: UNTRAINED (random, seed ${opts.seed}); the keypoints it writes are not meaningful (${hint}).`, weightsField: `untrained (seed ${opts.seed})` };
 }
 
@@ -526,7 +538,7 @@ async function main(): Promise<void> {
   const plans = planWindows(boxes, windows, built);
   const persons = plans.reduce((s, p) => s + p.tracks.length * p.window.frames.length, 0);
   console.log(`clip: ${opts.clipNote}: ${frames.length} frames of ${frames[0]!.width}x${frames[0]!.height}, ${persons} person-frames in ${windows.length} window(s)`);
-  console.log(`model: ${built.summary}`);
+  console.log(`model: ${built.summary}${opts.flip ? '; flip test on' : ''}`);
   console.log(weightsNote);
 
   const runs: BackendRun[] = [];
@@ -541,7 +553,7 @@ async function main(): Promise<void> {
       continue;
     }
     try {
-      runs.push(await runOnBackend(device, built, model, frames, plans));
+      runs.push(await runOnBackend(device, built, model, frames, plans, opts.flip));
     } catch (e) {
       const msg = (e as Error).message;
       console.log(`backend ${device}: failed while running: ${msg}`);

@@ -10,8 +10,17 @@
  *   variant for an official checkpoint, the recorded one for a posegrad weights file.
  * `buildShipped` builds a model instead as the trainer built it, with the SynthPose weights shipped
  * in assets/weights (models/train/weights.ts); `windows` and `run` apply to it unchanged.
+ *
+ * Every network has a `real` preset: the frozen pretrained MoveNet SinglePose Lightning (the shipped
+ * assets/weights/movenet/lightning.safetensors) under the paper's head in residual form, which
+ * starts as a copy of MoveNet's heatmaps (COCO-17), so that even untrained it draws MoveNet's poses.
+ * `runDemoModel` runs a model with or without the flip test (the demo's --flip).
  */
 import type { Tensor } from '../engine/tensor.js';
+import { add, mul } from '../ops/elementwise.js';
+import { flip } from '../ops/shape.js';
+import { flipBack } from '../models/pose/data/flip.js';
+import { flipPermutation } from '../models/pose/joints.js';
 import type { Module } from '../models/nn/module.js';
 import type { HostTensor } from '../models/nn/safetensors.js';
 import { getJointSet, type JointSet } from '../models/pose/joints.js';
@@ -22,6 +31,9 @@ import { FaSRnet, fasrnetBehaviour, fasrnetPreset, fromOfficialStateDict as fasr
 import { CONFIG_METADATA_KEY, MODULE_METADATA_KEY } from '../models/movenet/load.js';
 import { createVREMD, VREMD_PRESETS, type VREMD } from '../models/vremd/index.js';
 import { GLPose, GLPOSE_PRESETS, glposePreset, glposeWindows } from '../models/glpose/index.js';
+import type { Module as NnModule } from '../models/nn/module.js';
+import type { MoveNet } from '../models/movenet/movenet.js';
+import { loadShippedMoveNet } from './demo-movenet.js';
 import { stripPrefix } from '../models/nn/checkpoint/index.js';
 import { reshape, slice, unsqueeze } from '../ops/shape.js';
 import { TRAIN_PRESETS, type ModelName, type TrainPreset } from '../models/train/adapters.js';
@@ -86,21 +98,53 @@ function recordedConfig(metadata: Readonly<Record<string, string>> | undefined, 
 
 const switchedNote = (variant: string, switched: readonly string[]): string => `variant '${variant}'${switched.length ? ` (switched: ${switched.join(', ')})` : ''}`;
 
+/** The pretrained MoveNet Lightning of the `real` presets, loaded once (assets/weights/movenet/lightning.safetensors). */
+let lightning: MoveNet | null = null;
+function realMoveNet(): MoveNet {
+  return (lightning ??= loadShippedMoveNet('lightning'));
+}
+
+/** "1.23M trainable + 2.32M frozen" for a module whose frozen parameters have requiresGrad false. */
+function paramSplit(m: NnModule): string {
+  const ps = m.parameters();
+  const trainable = ps.filter((p) => p.requiresGrad).reduce((s, p) => s + p.size, 0);
+  const frozen = ps.reduce((s, p) => s + p.size, 0) - trainable;
+  return `${(trainable / 1e6).toFixed(2)}M trainable + ${(frozen / 1e6).toFixed(2)}M frozen parameters`;
+}
+
+/** The summary tail of a `real` network. */
+const REAL_NOTE = 'frozen pretrained MoveNet Lightning under a residual head that starts as a copy of its heatmaps';
+
+/**
+ * Runs a demo model on a clip [P, T, 3, H, W] → heatmaps [P, outputs, K, h, w]; with `flip`, HRNet's
+ * flip test: the mirrored clip's heatmaps, mirrored back with left/right swapped and shifted one
+ * pixel (models/pose/data/flip.ts), are averaged with the plain ones.
+ */
+export function runDemoModel(model: DemoModel, built: BuiltModel, clip: Tensor, opts: { flip?: boolean } = {}): Tensor {
+  const out = model.run(built, clip);
+  if (!opts.flip) return out;
+  const mirrored = model.run(built, flip(clip, clip.rank - 1));
+  return mul(add(out, flipBack(mirrored, { flipPerm: flipPermutation(built.jointSet), channelDim: 2 })), 0.5);
+}
+
 export const DEMO_MODELS: Readonly<Record<string, DemoModel>> = {
   rpstn: {
     presets: Object.keys(RPSTN_PRESETS),
     defaultPreset: 'small',
     build(preset) {
       const cfg = rpstnPreset(preset);
-      const module = new RPSTN(cfg);
+      const real = preset === 'real';
+      const module = new RPSTN(cfg, real ? { movenet: realMoveNet() } : {});
       const n = module.numParameters();
       return {
         module,
         inputSize: cfg.inputSize,
         jointSet: getJointSet(cfg.jointSet ?? 'pennAction'),
-        decode: 'argmax',
+        decode: real ? 'hrnet' : 'argmax',
         boxPadding: 1.25,
-        summary: `RPSTN '${preset}': ${(n / 1e6).toFixed(2)}M parameters, input ${cfg.inputSize[0]}x${cfg.inputSize[1]}, T=${cfg.numFrames}, K=${cfg.numJoints}`,
+        summary: real
+          ? `RPSTN 'real': ${paramSplit(module)}, input ${cfg.inputSize[0]}x${cfg.inputSize[1]}, T=${cfg.numFrames}, K=${cfg.numJoints} (${REAL_NOTE})`
+          : `RPSTN '${preset}': ${(n / 1e6).toFixed(2)}M parameters, input ${cfg.inputSize[0]}x${cfg.inputSize[1]}, T=${cfg.numFrames}, K=${cfg.numJoints}`,
       };
     },
     windows(built, n) {
@@ -123,11 +167,12 @@ export const DEMO_MODELS: Readonly<Record<string, DemoModel>> = {
     },
   },
   fasrnet: {
-    presets: ['paper', 'small'],
+    presets: ['paper', 'small', 'real'],
     defaultPreset: 'small',
     build(preset) {
       const cfg = fasrnetPreset(preset);
-      const module = new FaSRnet(cfg).eval();
+      const real = preset === 'real';
+      const module = new FaSRnet(cfg, real ? { movenet: realMoveNet() } : {}).eval();
       const n = module.numParameters();
       return {
         module,
@@ -135,7 +180,9 @@ export const DEMO_MODELS: Readonly<Record<string, DemoModel>> = {
         jointSet: getJointSet(cfg.jointSet ?? 'posetrack'),
         decode: 'hrnet',
         boxPadding: 1.25,
-        summary: `FaSRnet '${preset}': ${(n / 1e6).toFixed(2)}M parameters, input ${cfg.inputSize[0]}x${cfg.inputSize[1]}, K=${cfg.numJoints}`,
+        summary: real
+          ? `FaSRnet 'real': ${paramSplit(module)}, input ${cfg.inputSize[0]}x${cfg.inputSize[1]}, K=${cfg.numJoints} (${REAL_NOTE})`
+          : `FaSRnet '${preset}': ${(n / 1e6).toFixed(2)}M parameters, input ${cfg.inputSize[0]}x${cfg.inputSize[1]}, K=${cfg.numJoints}`,
       };
     },
     // Frames [k-1, k, k+1], clamped at the clip's edges (margin weights 0.5/0.5).
@@ -164,19 +211,22 @@ export const DEMO_MODELS: Readonly<Record<string, DemoModel>> = {
     },
   },
   vremd: {
-    presets: ['paper', 'small', 'tiny'].filter((p) => p in VREMD_PRESETS),
+    presets: ['paper', 'small', 'tiny', 'real'].filter((p) => p in VREMD_PRESETS),
     defaultPreset: 'small',
     build(preset) {
-      const module = createVREMD(preset, { cacheSize: 8 }).eval();
-      const [h, w] = module.cfg.backbone.imgSize;
+      const real = preset === 'real';
+      const module = createVREMD(preset, { cacheSize: 8, ...(real ? { movenet: realMoveNet() } : {}) }).eval();
+      const [h, w] = module.inputSize;
       const c = module.parameterCounts();
       return {
         module,
         inputSize: [w, h],
-        jointSet: getJointSet('posetrack'),
+        jointSet: getJointSet(real ? 'coco17' : 'posetrack'),
         decode: 'hrnet',
         boxPadding: 1.25,
-        summary: `VREMD '${preset}': ${(c.total / 1e6).toFixed(2)}M parameters (${(c.frozen / 1e6).toFixed(2)}M frozen backbone), input ${w}x${h}`,
+        summary: real
+          ? `VREMD 'real': ${paramSplit(module)}, input ${w}x${h} (${REAL_NOTE}; a patch tokenizer over its stride-4 features)`
+          : `VREMD '${preset}': ${(c.total / 1e6).toFixed(2)}M parameters (${(c.frozen / 1e6).toFixed(2)}M frozen backbone), input ${w}x${h}`,
       };
     },
     windows(_built, n) {
@@ -197,22 +247,25 @@ export const DEMO_MODELS: Readonly<Record<string, DemoModel>> = {
     defaultPreset: 'small',
     build(preset) {
       const cfg = glposePreset(preset);
-      const module = new GLPose(cfg).eval();
+      const real = preset === 'real';
+      const module = new GLPose<NnModule>(cfg, real ? { movenet: realMoveNet() } : {}).eval();
       return {
         module,
         inputSize: cfg.inputSize,
         jointSet: getJointSet(cfg.jointSet ?? 'posetrack'),
         decode: 'hrnet',
         boxPadding: 1.25,
-        summary: `GLPose '${preset}': ${(module.numParameters() / 1e6).toFixed(2)}M parameters, k=${cfg.localFrames}, n=${cfg.globalFrames} of ${cfg.globalCandidates}`,
+        summary: real
+          ? `GLPose 'real': ${paramSplit(module)}, input ${cfg.inputSize[0]}x${cfg.inputSize[1]}, k=${cfg.localFrames}, n=${cfg.globalFrames} of ${cfg.globalCandidates} (${REAL_NOTE})`
+          : `GLPose '${preset}': ${(module.numParameters() / 1e6).toFixed(2)}M parameters, k=${cfg.localFrames}, n=${cfg.globalFrames} of ${cfg.globalCandidates}`,
       };
     },
     // Each window is [key, t-1, t+1, ..., t-k, t+k, global candidates]; the output is the key frame.
     windows(built, n) {
-      return glposeWindows(n, (built.module as GLPose).cfg);
+      return glposeWindows(n, (built.module as GLPose<NnModule>).cfg);
     },
     run(built, clip) {
-      return unsqueeze((built.module as GLPose).forwardFrames(clip), 1);
+      return unsqueeze((built.module as GLPose<NnModule>).forwardFrames(clip), 1);
     },
     // No official code exists (the paper's only variant): nothing to switch.
     loadWeights(built, tensors) {
@@ -258,7 +311,7 @@ export function buildShipped(name: string, preset: string): ShippedModel | null 
       jointSet: adapter.jointSet,
       decode: 'hrnet',
       boxPadding: 1.25,
-      summary: `${LABELS[name]} '${preset}' as trained on SynthPose: ${n} parameters, input ${w}x${h}, K=${adapter.jointSet.numJoints} (${adapter.jointSet.name})`,
+      summary: `${LABELS[name]} '${preset}' as trained on ${preset === 'real' ? 'real video (on the frozen MoveNet Lightning)' : 'SynthPose'}: ${n} parameters, input ${w}x${h}, K=${adapter.jointSet.numJoints} (${adapter.jointSet.name})`,
     },
     path,
     info,

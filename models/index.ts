@@ -24,3 +24,4 @@ export * from './pose/track.js';
 export * from './pose/posetrack-json.js';
 export { contactSheet, drawText, textWidth, type ContactSheetOptions, type DrawTextOptions } from './pose/contact-sheet.js';
 export { moduleFromSafetensors, moduleMetadata, WEIGHTS_FILE_MODULES } from './weights-file.js';
+export * from './backbones/backbone.js';

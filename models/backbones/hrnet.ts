@@ -226,6 +226,22 @@ export class HRNet extends Module implements TensorModule {
     return { features, heatmaps: this.finalLayer.forward(features) };
   }
 
+  /**
+   * One pass that keeps both feature levels: the stage-3 highest-resolution branch (GLPose's V),
+   * the stage-4 one and the heatmaps ([N, W, H/4, W/4] twice and [N, K, H/4, W/4]).
+   */
+  forwardStages(x: Tensor): { stage3: Tensor; features: Tensor; heatmaps: Tensor } {
+    let y = relu(this.bn1.forward(this.conv1.forward(x)));
+    y = relu(this.bn2.forward(this.conv2.forward(y)));
+    y = this.layer1.forward(y);
+    let ys = this.s2.forward(this.applyTransition(this.t1, [y]));
+    ys = this.s3.forward(this.applyTransition(this.t2, ys));
+    const stage3 = ys[0]!;
+    ys = this.s4.forward(this.applyTransition(this.t3, ys));
+    const features = ys[0]!;
+    return { stage3, features, heatmaps: this.finalLayer.forward(features) };
+  }
+
   forward(x: Tensor): Tensor {
     return this.forwardFeatures(x, 4).heatmaps!;
   }

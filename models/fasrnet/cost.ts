@@ -10,6 +10,7 @@
  * weight and bias included, running statistics not).
  */
 import { convOutSize } from '../../ops/conv.js';
+import { isBackboneSpec, type BackboneSpec } from '../backbones/backbone.js';
 import type { HRNetConfig } from '../backbones/hrnet.js';
 import { fasrnetBehaviour, type FaSRnetConfig } from './model.js';
 
@@ -150,16 +151,41 @@ export interface FaSRnetCost {
   featureSize: [number, number];
 }
 
+/** The HRNet configuration of a backbone (an HRNetConfig, or an 'hrnet' spec), or null for another network. */
+function hrnetConfigOf(b: HRNetConfig | BackboneSpec): HRNetConfig | null {
+  if (!isBackboneSpec(b)) return b;
+  return b.kind === 'hrnet' ? b.config : null;
+}
+
+/** Feature channels of a backbone spec (the `C` the head works at). */
+function featureChannelsOf(b: BackboneSpec): number {
+  switch (b.kind) {
+    case 'hrnet':
+      return b.config.width;
+    case 'movenet':
+      return b.config.fpnChannels[3];
+    case 'simplebaseline':
+      return b.config.deconvChannels ?? 256;
+    case 'vitpose':
+      return b.config.deconvChannels ?? 256;
+  }
+}
+
 /**
  * Parameters and MACs of FaSRnet for one sample ([cur, prev, next] at cfg.inputSize), per part.
  * Honors the offset-padding quirk of the configuration's variant (the larger offset-conv outputs). Parameters match
- * `new FaSRnet(cfg).numParameters()` exactly (tested).
+ * `new FaSRnet(cfg).numParameters()` exactly (tested). The backbone is counted analytically for
+ * HRNet; for another backbone (a BackboneSpec such as the `real` preset's MoveNet) pass its
+ * per-frame cost in `backbone` (e.g. from `numParameters()` and `countMacsOf`).
+ * @throws Error for a non-HRNet backbone without `backbone`.
  */
-export function fasrnetCost(cfg: FaSRnetConfig): FaSRnetCost {
+export function fasrnetCost(cfg: FaSRnetConfig, backbone?: CostCounter): FaSRnetCost {
   const [W, H] = cfg.inputSize;
-  const bb = hrnetCost(cfg.backbone, H, W);
+  const hr = hrnetConfigOf(cfg.backbone);
+  if (!hr && !backbone) throw new Error(`fasrnetCost: expected an HRNet backbone or its cost in \`backbone\`, got a '${(cfg.backbone as BackboneSpec).kind}' backbone without one`);
+  const bb = hr ? hrnetCost(hr, H, W) : { ...backbone!, featureSize: [H / 4, W / 4] as [number, number] };
   const [h, w] = bb.featureSize;
-  const C = cfg.backbone.width;
+  const C = hr ? hr.width : featureChannelsOf(cfg.backbone as BackboneSpec);
   const K = cfg.numJoints;
   const quirk = fasrnetBehaviour(cfg).offsetPaddingQuirk !== 'off';
   const dil = cfg.alignDilations ?? [5, 3, 1];

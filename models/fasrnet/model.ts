@@ -14,6 +14,13 @@
  * h x w = H/4 x W/4). Output: { hr: H^r, hFinal: H^final }, both [B, K, h, w]. Loss (Eqs 17-19):
  * `fasrnetLoss` = α·JointsMSE(H^r) + (1−α)·JointsMSE(H^final), α = 0.4.
  *
+ * The backbone is read through the backbone interface (models/backbones/backbone.ts): an
+ * HRNetConfig builds the paper's HRNet (official keys `rough_pose_estimation_net.*`); a
+ * BackboneSpec puts any backbone there (the `real` preset: the frozen pretrained MoveNet Lightning,
+ * passed in as `new FaSRnet(cfg, { movenet })`). `residual: true` (the `real` preset) starts the head
+ * as a copy of the backbone's heatmaps: H^r = H_t + final_layer(F_t^final) and H^final = H^r + PCN(…),
+ * with final_layer and the PCN's mask convs zero-initialized (docs/models/fasrnet.md).
+ *
  * Variants (`variant`, see FaSRnetVariant): 'paper' (the default) computes the architecture the paper
  * describes; 'official' computes as the released code, which official checkpoints need.
  * `fromOfficialStateDict(sd, model)` switches a built model to 'official'.
@@ -24,7 +31,9 @@ import type { Tensor } from '../../engine/tensor.js';
 import { add, mul } from '../../ops/elementwise.js';
 import { jointsMseLoss } from '../../ops/loss.js';
 import { concat, split } from '../../ops/shape.js';
+import { buildBackbone, hrnetBackbone, isBackboneSpec, type BackboneSpec, type PoseBackbone } from '../backbones/backbone.js';
 import { HRNet, initHRNet, type HRNetConfig } from '../backbones/hrnet.js';
+import type { MoveNet } from '../movenet/movenet.js';
 import { zeros_ } from '../nn/init.js';
 import { Conv2d } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
@@ -55,8 +64,12 @@ export const FASRNET_VARIANTS: Readonly<Record<FaSRnetVariant, { readonly alignm
 });
 
 export interface FaSRnetConfig {
-  /** The HRNet backbone (the paper: W48). Its numJoints must equal `numJoints`. */
-  backbone: HRNetConfig;
+  /**
+   * The rough pose estimation network: an HRNetConfig (the paper: W48; keys as the official HRNet)
+   * or any backbone as a BackboneSpec (models/backbones/backbone.ts; the `real` preset: MoveNet
+   * Lightning). Frozen either way. Its heatmap channels must equal `numJoints`.
+   */
+  backbone: HRNetConfig | BackboneSpec;
   /** Network input [width, height] (the paper: 288x384); divisible by 32. */
   inputSize: readonly [number, number];
   /** Joints K (17: COCO order; PoseTrack's 15 annotated joints are stored as 17). */
@@ -106,6 +119,21 @@ export interface FaSRnetConfig {
   backboneTrainMode?: boolean;
   /** Joint-set name for decoding and drawing (models/pose/joints.ts). */
   jointSet?: string;
+  /**
+   * Residual heads (default false; the `real` preset: true): H^r = H_t + final_layer(F_t^final)
+   * and H^final = H^r + PCN(H_a), with final_layer and the PCN's mask convs zero-initialized, so
+   * that the untrained network outputs the backbone's heatmaps of the current frame.
+   */
+  residual?: boolean;
+}
+
+/** Construction options that are not configuration (they do not go into a weights file). */
+export interface FaSRnetOptions {
+  /**
+   * The MoveNet a 'movenet' backbone spec runs (e.g. `moveNetFromSafetensors(bytes)`); without it
+   * a MoveNet of the spec's configuration is built with random weights (to be loaded).
+   */
+  movenet?: MoveNet;
 }
 
 /** What `forward` returns. */
@@ -124,7 +152,7 @@ export interface FaSRnetFeatures {
   /** Backbone heatmaps of the neighbours (the SRM's auxiliary heatmaps). */
   hPrev: Tensor;
   hNext: Tensor;
-  /** The current frame's backbone heatmaps (unused by the head; returned for inspection). */
+  /** The current frame's backbone heatmaps (needed by a residual head; otherwise unused). */
   hCur?: Tensor;
 }
 
@@ -157,7 +185,10 @@ export interface FaSRnetForwardOptions {
 export class FaSRnet extends Module {
   /** The configuration; `useVariant` replaces it when it switches the variant. */
   readonly cfg: FaSRnetConfig;
-  readonly rough_pose_estimation_net: HRNet;
+  /** The backbone's network (HRNet in the paper presets, MoveNet in `real`), frozen. */
+  readonly rough_pose_estimation_net: Module;
+  /** The backbone seen through the interface (features + heatmaps). */
+  readonly poseBackbone: PoseBackbone;
   readonly pcda_p: FRMAlignment;
   readonly pcda_n: FRMAlignment;
   readonly TSA_Fusion: FRMFusion;
@@ -166,16 +197,20 @@ export class FaSRnet extends Module {
   /** Backbone feature channels C (the HRNet width). */
   readonly numFeat: number;
 
-  constructor(cfg: FaSRnetConfig) {
+  constructor(cfg: FaSRnetConfig, opts: FaSRnetOptions = {}) {
     super();
     validateConfig(cfg);
     this.cfg = cfg;
     const K = cfg.numJoints;
-    const C = cfg.backbone.width;
+    // The backbone, frozen (paper: "fixed its weights"); an HRNetConfig keeps the official keys.
+    const bb = isBackboneSpec(cfg.backbone) ? buildBackbone(cfg.backbone, { movenet: opts.movenet, frozen: true }) : hrnetBackbone(new HRNet(cfg.backbone), { frozen: true, jointSet: cfg.jointSet });
+    checkBackbone(cfg, bb);
+    this.poseBackbone = bb;
+    const C = bb.featureChannels;
     this.numFeat = C;
     const quirk = fasrnetBehaviour(cfg).offsetPaddingQuirk;
     // Registration order as FaSRnet.__init__ (so that stateDict() lists keys as PyTorch does).
-    this.rough_pose_estimation_net = this.module('rough_pose_estimation_net', new HRNet(cfg.backbone));
+    this.rough_pose_estimation_net = this.module('rough_pose_estimation_net', bb.module);
     const align = { dilations: cfg.alignDilations ?? [5, 3, 1], deformableGroups: 1, offsetPaddingQuirk: quirk };
     this.pcda_p = this.module('pcda_p', new FRMAlignment(C, align));
     this.pcda_n = this.module('pcda_n', new FRMAlignment(C, align));
@@ -185,6 +220,7 @@ export class FaSRnet extends Module {
     for (const p of this.rough_pose_estimation_net.parameters()) p.requiresGrad_(false);
     this.rough_pose_estimation_net.eval();
     initFaSRnetHead(this);
+    if (cfg.residual) zeroResidualHead(this);
   }
 
   /** What the model computes now: its variant ('custom' for a mix) and the two behaviours. */
@@ -250,10 +286,11 @@ export class FaSRnet extends Module {
     }
     const [B, , H, W] = cur.shape as [number, number, number, number];
     if (H % 32 !== 0 || W % 32 !== 0) fail(op, 'frames whose H and W are divisible by 32', `${H}x${W}`);
-    const run = (): { features: Tensor; heatmaps: Tensor | null } => this.rough_pose_estimation_net.forwardFeatures(concat([cur, prev, next], 0), 4);
-    const r = (opts.backboneNoGrad ?? true) ? noGrad(run) : run();
+    const grad = !(opts.backboneNoGrad ?? true);
+    const run = (): { features: Tensor; heatmaps: Tensor } => this.poseBackbone.forward(concat([cur, prev, next], 0), { grad });
+    const r = grad ? run() : noGrad(run);
     const [fCur, fPrev, fNext] = split(r.features, B, 0) as [Tensor, Tensor, Tensor];
-    const [hCur, hPrev, hNext] = split(r.heatmaps!, B, 0) as [Tensor, Tensor, Tensor];
+    const [hCur, hPrev, hNext] = split(r.heatmaps, B, 0) as [Tensor, Tensor, Tensor];
     return { fCur, fPrev, fNext, hCur, hPrev, hNext };
   }
 
@@ -267,13 +304,16 @@ export class FaSRnet extends Module {
     for (const [n, t] of [['fCur', f.fCur], ['fPrev', f.fPrev], ['fNext', f.fNext]] as const) {
       if (!t || t.rank !== 4 || t.shape[1] !== C) fail(op, `${n} as features [B, ${C}, h, w]`, t ? fmtShape(t.shape) : String(t));
     }
+    const residual = this.cfg.residual ?? false;
+    if (residual && !f.hCur) fail(op, 'hCur (the current frame\'s backbone heatmaps) for a residual head', 'none');
     const official = this.behaviour.alignmentInputOrder === 'official';
     const prevA = official ? this.pcda_p.forward(f.fCur, f.fPrev) : this.pcda_p.forward(f.fPrev, f.fCur);
     const nextA = official ? this.pcda_n.forward(f.fCur, f.fNext) : this.pcda_n.forward(f.fNext, f.fCur);
     const fused = this.TSA_Fusion.forward([prevA, f.fCur, nextA]);
-    const hr = this.final_layer.forward(fused);
-    const hFinal = this.hm_improve.forward(hr, f.hPrev, f.hNext, wPrev, wNext);
-    return { hr, hFinal };
+    const delta = this.final_layer.forward(fused);
+    const hr = residual ? add(f.hCur!, delta) : delta;
+    const refined = this.hm_improve.forward(hr, f.hPrev, f.hNext, wPrev, wNext);
+    return { hr, hFinal: residual ? add(hr, refined) : refined };
   }
 
   /** The whole model: frames → { hr, hFinal } (see the file header). */
@@ -302,6 +342,26 @@ export function initFaSRnetHead(model: FaSRnet): void {
       }
     }
   }
+}
+
+/**
+ * The residual form's start (FaSRnetConfig.residual): final_layer's weight and bias and the PCN's
+ * mask convs set to 0, so that H^r = H_t and H^final = H^r exactly at initialization. Gradients
+ * still reach everything: ∂H^r/∂final_layer is the fused features, and ∂H^final/∂mask is the
+ * (identity-initialized) deformable conv of H_a, after which the offsets train too.
+ */
+export function zeroResidualHead(model: FaSRnet): void {
+  zeros_(model.final_layer.weight);
+  zeros_(model.final_layer.bias!);
+  for (const seq of model.hm_improve.masks_list.items) for (const p of seq.parameters()) zeros_(p);
+}
+
+/** Checks that the backbone fits the configuration (joints, input size). */
+function checkBackbone(cfg: FaSRnetConfig, bb: PoseBackbone): void {
+  const op = 'FaSRnet';
+  if (bb.numJoints !== cfg.numJoints) fail(op, `a backbone with numJoints = numJoints = ${cfg.numJoints} heatmaps`, String(bb.numJoints));
+  const [w, h] = cfg.inputSize;
+  if (bb.inputSize && (bb.inputSize[0] !== h || bb.inputSize[1] !== w)) fail(op, `inputSize [${bb.inputSize[1]}, ${bb.inputSize[0]}] (what ${bb.name} takes)`, `[${w}, ${h}]`);
 }
 
 /**
@@ -400,7 +460,8 @@ function validateConfig(cfg: FaSRnetConfig): void {
   if (!cfg || typeof cfg !== 'object') fail(op, 'a FaSRnetConfig', String(cfg));
   const K = cfg.numJoints;
   if (!Number.isInteger(K) || K < 1) fail(op, 'numJoints as an integer ≥ 1', String(K));
-  if (cfg.backbone.numJoints !== K) fail(op, `backbone.numJoints = numJoints = ${K}`, String(cfg.backbone.numJoints));
+  if (!cfg.backbone || typeof cfg.backbone !== 'object') fail(op, 'a backbone (an HRNetConfig or a BackboneSpec)', String(cfg.backbone));
+  if (!isBackboneSpec(cfg.backbone) && cfg.backbone.numJoints !== K) fail(op, `backbone.numJoints = numJoints = ${K}`, String(cfg.backbone.numJoints));
   const [w, h] = cfg.inputSize;
   if (!(w > 0 && h > 0 && w % 32 === 0 && h % 32 === 0)) fail(op, 'inputSize [width, height] divisible by 32', `[${cfg.inputSize.join(', ')}]`);
   if (((h / 4) % 4) !== 0 || ((w / 4) % 4) !== 0) fail(op, 'heatmap sizes divisible by 4 (TSA pyramid)', `${h / 4}x${w / 4}`);

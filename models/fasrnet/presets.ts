@@ -12,12 +12,19 @@
  *   parameters), PRF 16→8 (2 blocks), PTM 12→4 (1 block), combination 12→8 (2 blocks): the paper's
  *   block structure at a few channels. Use `fasrnetPreset('tiny', { numJoints: 17 })` to train it on
  *   17-joint data.
- * `paper` and `small` decode with the PoseTrack joint set.
+ * - `real`: the frozen pretrained MoveNet SinglePose Lightning (192x192 crops: 24-channel 48x48
+ *   features and 17 COCO-order heatmaps) as the rough pose estimation network; the paper's head at
+ *   C = 24 (FRM dilations 5/3/1, TSA, SRM with PRF 68→34 in 2 RSB blocks, PTM 51→17, combination
+ *   51→64 in 2 blocks), in residual form so that it starts as a copy of MoveNet's heatmaps. Build it
+ *   with the pretrained MoveNet: `createFaSRnet('real', {}, { movenet })`. 17 COCO joints (MoveNet's,
+ *   and the real-video teacher's labels). docs/models/fasrnet.md, "The `real` preset", says why each choice.
+ * `paper` and `small` decode with the PoseTrack joint set, `real` with COCO-17.
  */
+import { moveNetSpec } from '../backbones/backbone.js';
 import { HRNET_PRESETS } from '../backbones/hrnet.js';
-import { FaSRnet, type FaSRnetConfig } from './model.js';
+import { FaSRnet, type FaSRnetConfig, type FaSRnetOptions } from './model.js';
 
-export type FaSRnetPresetName = 'paper' | 'small' | 'tiny';
+export type FaSRnetPresetName = 'paper' | 'small' | 'tiny' | 'real';
 
 export const FASRNET_PRESETS: Readonly<Record<FaSRnetPresetName, FaSRnetConfig>> = Object.freeze({
   paper: {
@@ -61,6 +68,21 @@ export const FASRNET_PRESETS: Readonly<Record<FaSRnetPresetName, FaSRnetConfig>>
     pcnDilations: [1],
     lossAlpha: 0.4,
   },
+  real: {
+    backbone: moveNetSpec('lightning'),
+    inputSize: [192, 192],
+    numJoints: 17,
+    alignDilations: [5, 3, 1],
+    prfInnerCh: 34,
+    prfBlocks: 2,
+    ptmBlocks: 1,
+    combineInnerCh: 64,
+    combineBlocks: 2,
+    pcnDilations: [1],
+    lossAlpha: 0.4,
+    jointSet: 'coco17',
+    residual: true,
+  },
 });
 
 /**
@@ -74,7 +96,7 @@ export function fasrnetPreset(name: string, overrides: Partial<FaSRnetConfig> = 
   if (!base) throw new Error(`fasrnetPreset: expected one of [${Object.keys(FASRNET_PRESETS).join(', ')}], got '${name}'`);
   const cfg: FaSRnetConfig = { ...base, ...overrides };
   if (overrides.numJoints !== undefined && overrides.numJoints !== base.numJoints) {
-    if (overrides.backbone === undefined) cfg.backbone = { ...base.backbone, numJoints: overrides.numJoints };
+    if (overrides.backbone === undefined && !('kind' in base.backbone)) cfg.backbone = { ...base.backbone, numJoints: overrides.numJoints };
     if (overrides.prfInnerCh === undefined) cfg.prfInnerCh = 2 * overrides.numJoints;
   }
   return cfg;
@@ -82,10 +104,11 @@ export function fasrnetPreset(name: string, overrides: Partial<FaSRnetConfig> = 
 
 /**
  * Builds FaSRnet from a preset name (with overrides) or a full configuration, for the demo and the
- * trainer. The head starts with the official init (see initFaSRnetHead); the backbone with HRNet's
- * (load a COCO-trained HRNet checkpoint into `rough_pose_estimation_net` before training).
+ * trainer. The head starts with the official init (see initFaSRnetHead; `real`: in residual form);
+ * the backbone with HRNet's (load a COCO-trained HRNet checkpoint into `rough_pose_estimation_net`
+ * before training) or, for `real`, the MoveNet given in `opts.movenet` (random without it).
  * @throws Error for an unknown preset or an invalid configuration.
  */
-export function createFaSRnet(preset: FaSRnetPresetName | FaSRnetConfig, overrides: Partial<FaSRnetConfig> = {}): FaSRnet {
-  return new FaSRnet(typeof preset === 'string' ? fasrnetPreset(preset, overrides) : { ...preset, ...overrides });
+export function createFaSRnet(preset: FaSRnetPresetName | FaSRnetConfig, overrides: Partial<FaSRnetConfig> = {}, opts: FaSRnetOptions = {}): FaSRnet {
+  return new FaSRnet(typeof preset === 'string' ? fasrnetPreset(preset, overrides) : { ...preset, ...overrides }, opts);
 }

@@ -17,6 +17,7 @@
  *   backend would take minutes; this takes a few seconds for W48.
  */
 import { zeros } from '../../ops/creation.js';
+import { isBackboneSpec } from '../backbones/backbone.js';
 import { HRNet, type HRNetConfig } from '../backbones/hrnet.js';
 import { countMacsOf } from '../nn/flops.js';
 import { noInit } from '../nn/init.js';
@@ -109,9 +110,15 @@ export interface GLPoseCost {
 
 /**
  * Parameters and MACs of GLPose for one sample at cfg.inputSize (see the file comment for the
- * method). Builds the backbone under `noInit` and runs it on one 32x32 crop.
+ * method). Builds the backbone under `noInit` and runs it on one 32x32 crop. HRNet backbones only
+ * (an HRNetConfig or an 'hrnet' spec); for another backbone count the built model (`numParameters`,
+ * `countMacsOf`).
+ * @throws Error for a non-HRNet backbone.
  */
-export function glposeCost(cfg: GLPoseConfig): GLPoseCost {
+export function glposeCost(config: GLPoseConfig): GLPoseCost {
+  const b = config.backbone;
+  if (isBackboneSpec(b) && b.kind !== 'hrnet') throw new Error(`glposeCost: expected an HRNet backbone, got a '${b.kind}' backbone (count the built model instead)`);
+  const cfg = { ...config, backbone: isBackboneSpec(b) ? (b as { config: HRNetConfig }).config : b };
   const [W, H] = cfg.inputSize;
   const h = H / 4;
   const w = W / 4;

@@ -16,13 +16,23 @@
  *   (G ≥ n candidate proposals, each cropped with its own box). Output: heatmaps [B, K, H/4, W/4].
  * All 1 + 2k + G crops run through the backbone as one batch (so BatchNorm in training mode sees
  * them together). Training loss (Eq. 6): `glposeLoss`, HRNet's JointsMSELoss.
+ *
+ * The backbone is read through the backbone interface (models/backbones/backbone.ts): an
+ * HRNetConfig builds the paper's HRNet (stage-3 features, keys `backbone.*` as the official HRNet);
+ * a BackboneSpec puts any backbone there (the `real` preset: the frozen pretrained MoveNet, passed
+ * as `new GLPose(cfg, { movenet })`). `residual: true` (`real`) adds the backbone's key-frame
+ * heatmaps to a zero-initialized head: H = H_t + head(F), so the untrained network copies them.
  */
 import { fail, fmtShape } from '../../engine/shape.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { jointsMseLoss } from '../../ops/loss.js';
+import { add } from '../../ops/elementwise.js';
 import { concat, reshape, slice } from '../../ops/shape.js';
 import { check } from '../../ops/util.js';
+import { buildBackbone, hrnetBackbone, isBackboneSpec, type BackboneSpec, type PoseBackbone } from '../backbones/backbone.js';
 import { HRNet, initHRNet, type HRNetConfig } from '../backbones/hrnet.js';
+import type { MoveNet } from '../movenet/movenet.js';
+import { zeros_ } from '../nn/init.js';
 import { Conv2d } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { FeatureEnhancement } from './feature-enhancement.js';
@@ -30,8 +40,12 @@ import { FeatureProcessing } from './feature-processing.js';
 import { defaultLocalOffsets, localDistanceWeights, rankGlobalProposals, weightLocalFeatures, type GlobalRanking } from './weighting.js';
 
 export interface GLPoseConfig {
-  /** The HRNet backbone (the paper: W48); only stages 1-3 run, stage 4 stays for checkpoint compatibility. */
-  backbone: HRNetConfig;
+  /**
+   * The backbone: an HRNetConfig (the paper: W48; only stages 1-3 run, stage 4 stays for checkpoint
+   * compatibility) or any backbone as a BackboneSpec (models/backbones/backbone.ts; the `real`
+   * preset: MoveNet Lightning, whose stride-4 FPN features are V).
+   */
+  backbone: HRNetConfig | BackboneSpec;
   /** Network input [width, height] (the paper: 288x384); divisible by 32. */
   inputSize: readonly [number, number];
   /** Heatmaps K (17: COCO order; PoseTrack's 15 annotated joints are stored as 17). */
@@ -61,6 +75,18 @@ export interface GLPoseConfig {
   freezeBackbone?: boolean;
   /** Joint-set name for decoding and drawing (models/pose/joints.ts). */
   jointSet?: string;
+  /**
+   * Residual head (default false; the `real` preset: true): H = H_t + head(F), H_t the backbone's
+   * heatmaps of the key crop, with the head zero-initialized so that the untrained network outputs
+   * H_t. The backbone needs numJoints heatmap channels.
+   */
+  residual?: boolean;
+}
+
+/** Construction options that are not configuration. */
+export interface GLPoseOptions {
+  /** The MoveNet a 'movenet' backbone spec runs (random weights without it, to be loaded). */
+  movenet?: MoveNet;
 }
 
 /** What `forward` takes. */
@@ -100,16 +126,21 @@ export interface GLPoseOutput {
   globalWeights: Tensor | null;
 }
 
-/** The GLPose network. See the file comment for the structure. */
-export class GLPose extends Module {
+/**
+ * The GLPose network. See the file comment for the structure. `B` is the backbone network's class:
+ * HRNet for an HRNetConfig (the default), e.g. MoveNet for the `real` preset.
+ */
+export class GLPose<B extends Module = HRNet> extends Module {
   readonly cfg: GLPoseConfig;
-  readonly backbone: HRNet;
+  readonly backbone: B;
+  /** The backbone seen through the interface (V = its features; H_t = its heatmaps). */
+  readonly poseBackbone: PoseBackbone;
   readonly feature_processing: FeatureProcessing;
   readonly feature_enhancement: FeatureEnhancement | null;
   readonly head: Conv2d;
 
   /** @throws Error on an invalid configuration. */
-  constructor(cfg: GLPoseConfig) {
+  constructor(cfg: GLPoseConfig, opts: GLPoseOptions = {}) {
     super();
     const op = 'GLPose';
     const int = (name: string, v: unknown, min: number): number => {
@@ -125,10 +156,19 @@ export class GLPose extends Module {
     const k = cfg.headKernel ?? 3;
     if (k !== 1 && k !== 3 && k !== 5) fail(op, 'headKernel 1, 3 or 5', String(k));
     this.cfg = cfg;
-    const C = cfg.backbone.width;
+    if (!cfg.backbone || typeof cfg.backbone !== 'object') fail(op, 'a backbone (an HRNetConfig or a BackboneSpec)', String(cfg.backbone));
+    // An HRNetConfig keeps the paper's behaviour (a frozen HRNet is still recorded, so gradients
+    // reach the crops); a spec backbone frozen by freezeBackbone runs under noGrad.
+    const bb = isBackboneSpec(cfg.backbone)
+      ? buildBackbone(cfg.backbone, { movenet: opts.movenet, frozen: cfg.freezeBackbone ?? false })
+      : hrnetBackbone(new HRNet(cfg.backbone), { featureStage: 3, frozen: false, jointSet: cfg.jointSet });
+    this.poseBackbone = bb;
+    if (cfg.residual && bb.numJoints !== cfg.numJoints) fail(op, `a backbone with numJoints = ${cfg.numJoints} heatmaps for the residual head`, String(bb.numJoints));
+    if (bb.inputSize && (bb.inputSize[0] !== ih || bb.inputSize[1] !== iw)) fail(op, `inputSize [${bb.inputSize[1]}, ${bb.inputSize[0]}] (what ${bb.name} takes)`, `[${iw}, ${ih}]`);
+    const C = bb.featureChannels;
     const Cs = int('processingChannels', cfg.processingChannels ?? C, 1);
     const frames = 1 + 2 * cfg.localFrames + cfg.globalFrames;
-    this.backbone = this.module('backbone', new HRNet(cfg.backbone));
+    this.backbone = this.module('backbone', bb.module as B);
     this.feature_processing = this.module('feature_processing', new FeatureProcessing(C, frames, Cs, int('processingBlocks', cfg.processingBlocks ?? 3, 1)));
     const fe = cfg.featureEnhancement ?? true;
     this.feature_enhancement = this.module('feature_enhancement', fe ? new FeatureEnhancement(Cs, C, C, int('aggregationBlocks', cfg.aggregationBlocks ?? 2, 1)) : null);
@@ -139,6 +179,11 @@ export class GLPose extends Module {
     initHRNet(this.feature_processing);
     if (this.feature_enhancement) initHRNet(this.feature_enhancement);
     initHRNet(this.head);
+    if (cfg.residual) {
+      // H = H_t + head(F) starts at H_t exactly; ∂H/∂head.weight = F is not zero, so the head trains.
+      zeros_(this.head.weight);
+      zeros_(this.head.bias!);
+    }
     if (cfg.freezeBackbone) {
       for (const p of this.backbone.parameters()) p.requiresGrad_(false);
       this.backbone.eval();
@@ -165,7 +210,9 @@ export class GLPose extends Module {
    * the whole stage), so their MACs are counted; they receive no gradient.
    */
   usesParameter(name: string): boolean {
-    return hrnetStage3Uses(this.cfg.backbone, name.startsWith('backbone.') ? name.slice('backbone.'.length) : null);
+    const b = this.cfg.backbone;
+    if (isBackboneSpec(b)) return true; // another backbone: counted as used (it is frozen in `real`)
+    return hrnetStage3Uses(b, name.startsWith('backbone.') ? name.slice('backbone.'.length) : null);
   }
 
   /** Number of parameter elements the forward pass uses (see `usesParameter`). */
@@ -208,7 +255,17 @@ export class GLPose extends Module {
     const crops: Tensor[] = [input.key];
     if (L > 0) crops.push(reshape(input.locals!, [B * L, 3, H, W]));
     if (G > 0) crops.push(reshape(input.globals!, [B * G, 3, H, W]));
-    const v = this.backbone.forwardFeatures(crops.length === 1 ? input.key : concat(crops, 0), 3).features;
+    const all = crops.length === 1 ? input.key : concat(crops, 0);
+    const residual = this.cfg.residual ?? false;
+    let v: Tensor;
+    let keyHeatmaps: Tensor | null = null;
+    if (residual) {
+      const o = this.poseBackbone.forward(all);
+      v = o.features;
+      keyHeatmaps = crops.length === 1 ? o.heatmaps : slice(o.heatmaps, 0, 0, B);
+    } else {
+      v = this.poseBackbone.forwardFeatures(all);
+    }
     const [, C, h, w] = v.shape as [number, number, number, number];
     const vt = crops.length === 1 ? v : slice(v, 0, 0, B);
     // Eq. 2: W_l·V_l.
@@ -220,7 +277,8 @@ export class GLPose extends Module {
     const s = this.feature_processing.forward(vt, locals, sel ? sel.weighted : null);
     const fe = this.feature_enhancement ? this.feature_enhancement.forward(s, vt) : null;
     const f = fe ? fe.enhanced : s;
-    const heatmaps = this.head.forward(f);
+    const delta = this.head.forward(f);
+    const heatmaps = keyHeatmaps ? add(keyHeatmaps, delta) : delta;
     return { heatmaps, vt, s, f, mask: fe ? fe.mask : null, localWeights, globalScores: sel?.scores ?? null, globalIndices: sel?.indices ?? null, globalWeights: sel?.weights ?? null };
   }
 

@@ -8,13 +8,22 @@
  *   k = 1, n = 2 of G = 4, K = 17.
  * - `tiny`: for tests and parity fixtures: HRNet `tiny` (width 4) at 64x64 (4-channel 16x16
  *   features), k = 1, n = 2 of G = 3, K = 17.
- * `paper` and `small` decode with the PoseTrack joint set.
+ * - `real`: the frozen pretrained MoveNet SinglePose Lightning (192x192 crops) as the backbone: V is
+ *   its 24-channel 48x48 FPN output; k = 2 local frames per side, n = 3 global proposals of G = 6
+ *   (11 MoveNet passes per sample instead of the paper's 29, for training on wasm), the paper's
+ *   Feature Processing (3 BasicBlocks, (1 + 4 + 3)·24 = 192 → 24 channels) and Enhancement, and a
+ *   residual 3x3 head that starts as a copy of MoveNet's key-frame heatmaps. Build it with the
+ *   pretrained MoveNet: `createGLPose('real', {}, { movenet })`. 17 COCO joints (MoveNet's, and the
+ *   real-video teacher's labels).
+ * `paper` and `small` decode with the PoseTrack joint set, `real` with COCO-17.
  */
-import { HRNET_PRESETS } from '../backbones/hrnet.js';
+import { moveNetSpec } from '../backbones/backbone.js';
+import { HRNET_PRESETS, type HRNet } from '../backbones/hrnet.js';
+import type { Module } from '../nn/module.js';
 import { selectFrames } from '../pose/data/frames.js';
-import { GLPose, type GLPoseConfig } from './model.js';
+import { GLPose, type GLPoseConfig, type GLPoseOptions } from './model.js';
 
-export type GLPosePresetName = 'paper' | 'small' | 'tiny';
+export type GLPosePresetName = 'paper' | 'small' | 'tiny' | 'real';
 
 export const GLPOSE_PRESETS: Readonly<Record<GLPosePresetName, GLPoseConfig>> = Object.freeze({
   paper: {
@@ -58,6 +67,21 @@ export const GLPOSE_PRESETS: Readonly<Record<GLPosePresetName, GLPoseConfig>> = 
     rankBy: 'dot',
     freezeBackbone: false,
   },
+  real: {
+    backbone: moveNetSpec('lightning'),
+    inputSize: [192, 192],
+    numJoints: 17,
+    localFrames: 2,
+    globalFrames: 3,
+    globalCandidates: 6,
+    processingBlocks: 3,
+    aggregationBlocks: 2,
+    headKernel: 3,
+    rankBy: 'dot',
+    freezeBackbone: true,
+    jointSet: 'coco17',
+    residual: true,
+  },
 });
 
 /**
@@ -72,11 +96,16 @@ export function glposePreset(name: string, overrides: Partial<GLPoseConfig> = {}
 }
 
 /**
- * Builds GLPose from a preset name (or a full configuration) with optional overrides.
+ * Builds GLPose from a preset name (or a full configuration) with optional overrides; `opts.movenet`
+ * is the pretrained MoveNet of the `real` preset (random weights without it). The result's type
+ * parameter is the backbone's class: HRNet for the HRNet presets, Module otherwise.
  * @throws Error for an unknown preset or an invalid configuration.
  */
-export function createGLPose(preset: GLPosePresetName | GLPoseConfig, overrides: Partial<GLPoseConfig> = {}): GLPose {
-  return new GLPose(typeof preset === 'string' ? glposePreset(preset, overrides) : { ...preset, ...overrides });
+export function createGLPose(preset: 'real', overrides?: Partial<GLPoseConfig>, opts?: GLPoseOptions): GLPose<Module>;
+export function createGLPose(preset: Exclude<GLPosePresetName, 'real'>, overrides?: Partial<GLPoseConfig>, opts?: GLPoseOptions): GLPose<HRNet>;
+export function createGLPose(preset: GLPosePresetName | GLPoseConfig, overrides?: Partial<GLPoseConfig>, opts?: GLPoseOptions): GLPose<Module>;
+export function createGLPose(preset: GLPosePresetName | GLPoseConfig, overrides: Partial<GLPoseConfig> = {}, opts: GLPoseOptions = {}): GLPose<Module> {
+  return new GLPose<Module>(typeof preset === 'string' ? glposePreset(preset, overrides) : { ...preset, ...overrides }, opts);
 }
 
 /**

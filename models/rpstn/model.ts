@@ -22,12 +22,25 @@
  *
  * Variants (`variant`): 'official' (the default) computes as the released code; 'paper' reads
  * Eqs 7-9 without the code's JRE reshape scramble (see RPSTNVariant).
+ *
+ * Backbones (models/backbones/backbone.ts). The `paper`, `small` and `tiny` presets build P and F
+ * as the official SimpleBaselines (`initializer`, `extractor`; keys `pose_net.*`, `fea_ext.*`) and
+ * read them through the backbone interface. `backbone` (a BackboneSpec) replaces both by one
+ * network (keys `backbone.*`): P = its heatmaps of frame 1, F = its features of every frame, one
+ * batched pass over the T frames. The `real` preset puts the frozen pretrained MoveNet Lightning
+ * there (`new RPSTN(cfg, { movenet })`) with `residual: true`:
+ *   M'_1 = JRE(H_1),   M'_{t+1} = JRE(H_{t+1} + conv_d(S(X_t^a) ⊗ f_{t+1}))   (no bn_u)
+ * with conv_d (pose_conv1x1_U) zero-initialized and JRE the identity at init, so the untrained
+ * network outputs the backbone's heatmaps of every frame.
  */
 import type { Tensor } from '../../engine/tensor.js';
 import { mean } from '../../ops/reduce.js';
 import { mul, square, sub } from '../../ops/elementwise.js';
-import { concat, reshape, slice, stack, unsqueeze } from '../../ops/shape.js';
-import { constant_, kaimingNormal_ } from '../nn/init.js';
+import { add } from '../../ops/elementwise.js';
+import { concat, reshape, slice, split, stack, unsqueeze } from '../../ops/shape.js';
+import { buildBackbone, isBackboneSpec, simpleBaselineBackbone, type BackboneSpec, type PoseBackbone } from '../backbones/backbone.js';
+import type { MoveNet } from '../movenet/movenet.js';
+import { constant_, kaimingNormal_, zeros_ } from '../nn/init.js';
 import { BatchNorm2d, Conv2d } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import type { HostTensor } from '../nn/safetensors.js';
@@ -60,10 +73,22 @@ export interface RPSTNConfig {
   numFrames: number;
   /** Network input [width, height] (the paper: 256x256); heatmaps are a quarter of it. */
   inputSize: readonly [number, number];
-  /** Pose initializer P: SimpleBaseline with a K-joint head (the paper: ResNet-101). */
-  initializer: BackboneConfig;
-  /** Feature extractor F: SimpleBaseline without a head (the paper: ResNet-50, 256 channels). */
-  extractor: BackboneConfig;
+  /** Pose initializer P: SimpleBaseline with a K-joint head (the official code: ResNet-101). Not with `backbone`. */
+  initializer?: BackboneConfig;
+  /** Feature extractor F: SimpleBaseline without a head (the paper: ResNet-50, 256 channels). Not with `backbone`. */
+  extractor?: BackboneConfig;
+  /**
+   * One backbone for P (its heatmaps of frame 1) and F (its features), instead of `initializer`
+   * and `extractor` (the `real` preset: MoveNet Lightning). Its heatmap channels must equal numJoints.
+   */
+  backbone?: BackboneSpec;
+  /** Freeze `backbone` (default true): no gradients, eval mode, run under noGrad. */
+  freezeBackbone?: boolean;
+  /**
+   * Residual form (needs `backbone`; the `real` preset): M'_1 = JRE(H_1) and
+   * M'_{t+1} = JRE(H_{t+1} + conv_d(m)), without bn_u, conv_d zero-initialized (see the file header).
+   */
+  residual?: boolean;
   /**
    * 'paper' or 'official' (see RPSTNVariant). Unset: 'official', unless `jreReshape: 'clean'`
    * says 'paper'. `fromOfficialStateDict(sd, model)` switches a built model to 'official'.
@@ -89,30 +114,53 @@ export class RPSTN extends Module {
   readonly cfg: RPSTNConfig;
   /** Feature channels C (the extractor's deconv channels). */
   readonly featDim: number;
-  readonly pose_net: SimpleBaseline;
-  readonly fea_ext: SimpleBaseline;
+  /** P (SimpleBaseline with a K-joint head), or null with `cfg.backbone`. */
+  readonly pose_net: SimpleBaseline | null;
+  /** F (SimpleBaseline without a head), or null with `cfg.backbone`. */
+  readonly fea_ext: SimpleBaseline | null;
+  /** The network of `cfg.backbone` (P and F in one), or null. */
+  readonly backbone: Module | null;
+  /** P and F seen through the backbone interface (the same adapter with `cfg.backbone`). */
+  readonly initializerBackbone: PoseBackbone;
+  readonly extractorBackbone: PoseBackbone;
   readonly conv1x1_reduce_dim: Conv2d;
   readonly pose_conv1x1_V: Conv2d;
   readonly pose_conv1x1_U: Conv2d;
-  readonly bn_u: BatchNorm2d;
+  /** The shared BatchNorm2d(K); null in the residual form. */
+  readonly bn_u: BatchNorm2d | null;
   readonly bn: BatchNorm2d;
   readonly dkd_param_adapter: JRPSP;
   readonly non_local_conv2d: JRE;
 
-  constructor(cfg: RPSTNConfig) {
+  constructor(cfg: RPSTNConfig, opts: { movenet?: MoveNet } = {}) {
     super();
     validateConfig(cfg);
     this.cfg = cfg;
     const K = cfg.numJoints;
     // Registration order follows DKD_Network.__init__, so stateDict() lists keys as PyTorch does.
-    this.pose_net = this.module('pose_net', new SimpleBaseline({ ...cfg.initializer, numJoints: K }));
-    this.fea_ext = this.module('fea_ext', new SimpleBaseline({ ...cfg.extractor, numJoints: null }));
-    const C = this.fea_ext.deconvChannels;
+    if (cfg.backbone) {
+      const bb = buildBackbone(cfg.backbone, { movenet: opts.movenet, frozen: cfg.freezeBackbone ?? true });
+      if (bb.numJoints !== K) throw new Error(`RPSTN: expected a backbone with numJoints = ${K} heatmaps, got ${bb.numJoints}`);
+      const [w, h] = cfg.inputSize;
+      if (bb.inputSize && (bb.inputSize[0] !== h || bb.inputSize[1] !== w)) throw new Error(`RPSTN: expected inputSize [${bb.inputSize[1]}, ${bb.inputSize[0]}] (what ${bb.name} takes), got [${w}, ${h}]`);
+      this.pose_net = null;
+      this.fea_ext = null;
+      this.backbone = this.module('backbone', bb.module);
+      this.initializerBackbone = bb;
+      this.extractorBackbone = bb;
+    } else {
+      this.pose_net = this.module('pose_net', new SimpleBaseline({ ...cfg.initializer!, numJoints: K }));
+      this.fea_ext = this.module('fea_ext', new SimpleBaseline({ ...cfg.extractor!, numJoints: null }));
+      this.backbone = null;
+      this.initializerBackbone = simpleBaselineBackbone(this.pose_net);
+      this.extractorBackbone = simpleBaselineBackbone(this.fea_ext);
+    }
+    const C = this.extractorBackbone.featureChannels;
     this.featDim = C;
     this.conv1x1_reduce_dim = this.module('conv1x1_reduce_dim', new Conv2d(C + K, C, 1));
     this.pose_conv1x1_V = this.module('pose_conv1x1_V', new Conv2d(C, C, 1));
     this.pose_conv1x1_U = this.module('pose_conv1x1_U', new Conv2d(C, K, 1));
-    this.bn_u = this.module('bn_u', new BatchNorm2d(K));
+    this.bn_u = this.module('bn_u', cfg.residual ? null : new BatchNorm2d(K));
     this.bn = this.module('bn', new BatchNorm2d(C));
     this.dkd_param_adapter = this.module('dkd_param_adapter', new JRPSP(C));
     this.non_local_conv2d = this.module('non_local_conv2d', new JRE({ numJoints: K, reshape: RPSTN_VARIANT_JRE_RESHAPE[rpstnVariant(cfg)] }));
@@ -121,6 +169,25 @@ export class RPSTN extends Module {
       kaimingNormal_(c.weight, 'fanOut');
       constant_(c.bias!, 0);
     }
+    // The residual form starts as the backbone's heatmaps: conv_d = 0 (and JRE = identity).
+    if (cfg.residual) zeros_(this.pose_conv1x1_U.weight);
+  }
+
+  /** The parameters that train: all but a frozen `backbone`'s. */
+  trainableParameters(): Tensor[] {
+    return this.parameters().filter((p) => p.requiresGrad);
+  }
+
+  /** Training mode; a frozen backbone stays in eval mode. */
+  override train(mode = true): this {
+    super.train(mode);
+    if (this.cfg?.backbone && (this.cfg.freezeBackbone ?? true)) this.backbone?.eval();
+    return this;
+  }
+
+  /** bn_u, or the identity in the residual form. */
+  private bnU(x: Tensor): Tensor {
+    return this.bn_u ? this.bn_u.forward(x) : x;
   }
 
   /** The variant the model computes now ('paper' or 'official', see RPSTNVariant). */
@@ -147,13 +214,19 @@ export class RPSTN extends Module {
 
   /** Heatmap size [h, w] for the configured input. */
   get heatmapSize(): [number, number] {
-    const c = simpleBaselineCost({ ...this.cfg.extractor, numJoints: null }, this.cfg.inputSize[1], this.cfg.inputSize[0]);
+    if (this.cfg.backbone) return [this.cfg.inputSize[1] / 4, this.cfg.inputSize[0] / 4];
+    const c = simpleBaselineCost({ ...this.cfg.extractor!, numJoints: null }, this.cfg.inputSize[1], this.cfg.inputSize[0]);
     return [c.outShape[1], c.outShape[2]];
   }
 
-  /** Eq 1: M'_1 = bn_u(JRE(P(I_1))) for frame [B, 3, H, W]. */
+  /** Eq 1: M'_1 = bn_u(JRE(P(I_1))) for frame [B, 3, H, W] (residual form: JRE(P(I_1))). */
   initialPose(frame: Tensor): Tensor {
-    return this.bn_u.forward(this.non_local_conv2d.forward(this.pose_net.forward(frame)));
+    return this.initialPoseFrom(this.initializerBackbone.forward(frame).heatmaps);
+  }
+
+  /** Eq 1 from P's heatmaps [B, K, h, w]. */
+  private initialPoseFrom(p: Tensor): Tensor {
+    return this.bnU(this.non_local_conv2d.forward(p));
   }
 
   /**
@@ -161,13 +234,24 @@ export class RPSTN extends Module {
    * and the next frame [B, 3, H, W] → { heatmaps M'_{t+1}, features f_{t+1} }.
    */
   step(hPrev: Tensor, fPrev: Tensor, frame: Tensor): { heatmaps: Tensor; features: Tensor } {
-    const f = this.bn.forward(this.pose_conv1x1_V.forward(this.fea_ext.forward(frame)));
+    if (this.cfg.residual) {
+      const o = this.extractorBackbone.forward(frame);
+      return this.stepFrom(hPrev, fPrev, o.features, o.heatmaps);
+    }
+    return this.stepFrom(hPrev, fPrev, this.extractorBackbone.forwardFeatures(frame), null);
+  }
+
+  /** Eqs 2-4 from F(I_{t+1}) (and, in the residual form, the backbone's heatmaps H_{t+1}). */
+  private stepFrom(hPrev: Tensor, fPrev: Tensor, feat: Tensor, heat: Tensor | null): { heatmaps: Tensor; features: Tensor } {
+    const f = this.bn.forward(this.pose_conv1x1_V.forward(feat));
     const xa = this.bn.forward(this.conv1x1_reduce_dim.forward(concat([hPrev, fPrev], 1)));
     const kernels = this.dkd_param_adapter.forward(xa);
     let m = dynamicConv(f, kernels);
     if (this.cfg.bnAfterMatch) m = this.bn.forward(m);
-    const pseudo = this.bn_u.forward(this.pose_conv1x1_U.forward(m));
-    return { heatmaps: this.bn_u.forward(this.non_local_conv2d.forward(pseudo)), features: f };
+    const u = this.pose_conv1x1_U.forward(m);
+    if (this.cfg.residual) return { heatmaps: this.non_local_conv2d.forward(add(heat!, u)), features: f };
+    const pseudo = this.bnU(u);
+    return { heatmaps: this.bnU(this.non_local_conv2d.forward(pseudo)), features: f };
   }
 
   forward(clip: Tensor): Tensor {
@@ -175,10 +259,29 @@ export class RPSTN extends Module {
       throw new Error(`RPSTN: expected a clip [B, T, 3, H, W] with T ≥ 1, got [${clip.shape.join(', ')}]`);
     }
     const [B, T, , H, W] = clip.shape as [number, number, number, number, number];
+    if (this.cfg.backbone) {
+      // one backbone pass over the B·T frames gives P (frame 1's heatmaps) and F (every frame)
+      const o = this.initializerBackbone.forward(reshape(clip, [B * T, 3, H, W]));
+      const [h0, w0] = this.heatmapSize;
+      const C = this.featDim;
+      const K = this.cfg.numJoints;
+      const feats = split(reshape(o.features, [B, T, C, h0, w0]), 1, 1).map((x) => reshape(x, [B, C, h0, w0]));
+      const heats = split(reshape(o.heatmaps, [B, T, K, h0, w0]), 1, 1).map((x) => reshape(x, [B, K, h0, w0]));
+      let h = this.initialPoseFrom(heats[0]!);
+      let f = feats[0]!;
+      const beliefs = [h];
+      for (let t = 1; t < T; t++) {
+        const r = this.stepFrom(h, f, feats[t]!, this.cfg.residual ? heats[t]! : null);
+        h = r.heatmaps;
+        f = r.features;
+        beliefs.push(h);
+      }
+      return stack(beliefs, 1);
+    }
     const frame = (t: number): Tensor => reshape(slice(clip, 1, t, t + 1), [B, 3, H, W]);
     const x0 = frame(0);
     let h = this.initialPose(x0);
-    let f = this.fea_ext.forward(x0);
+    let f = this.extractorBackbone.forwardFeatures(x0);
     const beliefs = [h];
     for (let t = 1; t < T; t++) {
       const r = this.step(h, f, frame(t));
@@ -214,6 +317,15 @@ function validateConfig(cfg: RPSTNConfig): void {
   if (!Number.isInteger(cfg.numFrames) || cfg.numFrames < 1) throw new Error(`${op}: expected numFrames as an integer ≥ 1, got ${cfg.numFrames}`);
   const [w, h] = cfg.inputSize;
   if (!(Number.isInteger(w) && Number.isInteger(h) && w > 0 && h > 0)) throw new Error(`${op}: expected inputSize [width, height] of positive integers, got [${cfg.inputSize.join(', ')}]`);
+  if (cfg.backbone !== undefined) {
+    if (!isBackboneSpec(cfg.backbone)) throw new Error(`${op}: expected backbone as a BackboneSpec ({ kind, config }), got ${JSON.stringify(cfg.backbone)}`);
+    if (cfg.initializer || cfg.extractor) throw new Error(`${op}: expected either backbone or initializer + extractor, got both`);
+    if (w % 32 !== 0 || h % 32 !== 0) throw new Error(`${op}: expected inputSize [width, height] of multiples of 32 with a backbone, got [${cfg.inputSize.join(', ')}]`);
+    if (jrpspKernelSize(Math.min(h / 4, w / 4)) < 1) throw new Error(`${op}: expected heatmaps of at least 16x16 for JRPSP, got ${h / 4}x${w / 4} (input ${w}x${h})`);
+    return;
+  }
+  if (cfg.residual) throw new Error(`${op}: expected residual only with a backbone (its heatmaps are the residual's base), got initializer + extractor`);
+  if (!cfg.initializer || !cfg.extractor) throw new Error(`${op}: expected initializer and extractor (SimpleBaseline configurations), or a backbone`);
   const hm = simpleBaselineCost({ ...cfg.extractor, numJoints: null }, h, w).outShape;
   const hmP = simpleBaselineCost({ ...cfg.initializer, numJoints: cfg.numJoints }, h, w).outShape;
   if (hm[1] !== hmP[1] || hm[2] !== hmP[2]) throw new Error(`${op}: expected the initializer and extractor to give the same heatmap size, got ${hmP[1]}x${hmP[2]} and ${hm[1]}x${hm[2]}`);
@@ -362,6 +474,7 @@ export interface RPSTNCost {
  */
 export function rpstnCost(cfg: RPSTNConfig, T = cfg.numFrames): RPSTNCost {
   validateConfig(cfg);
+  if (!cfg.initializer || !cfg.extractor) throw new Error(`rpstnCost: expected SimpleBaseline initializer and extractor, got a '${cfg.backbone?.kind}' backbone (count the built model instead)`);
   const K = cfg.numJoints;
   const [Wi, Hi] = cfg.inputSize;
   const P = simpleBaselineCost({ ...cfg.initializer, numJoints: K }, Hi, Wi);

@@ -11,11 +11,19 @@
  *   kernels), T = 5, K = 13. About 0.1 GMACs per frame.
  * - `tiny`: for tests and training on this machine: one BasicBlock per stage at 4/4/8/8 channels,
  *   8 feature channels, 128x128 input, T = 3, K = 13.
- * `paper` and `small` decode with the Penn Action joint set (13 joints).
+ * - `real`: the frozen pretrained MoveNet SinglePose Lightning (192x192 crops) as both the pose
+ *   initializer P (its heatmaps of frame 1) and the feature extractor F (its 24-channel 48x48 FPN
+ *   features of every frame), T = 5, K = 17 COCO joints (MoveNet's, and the real-video teacher's
+ *   labels), 5x5 JRPSP kernels; residual form (M'_{t+1} = JRE(H_{t+1} + conv_d(m)), no bn_u,
+ *   conv_d zero-initialized), so that it starts as a copy of MoveNet's heatmaps of every frame;
+ *   variant 'paper' (the clean JRE reshape: no official checkpoint to match). Build it with the
+ *   pretrained MoveNet: `new RPSTN(rpstnPreset('real'), { movenet })`.
+ * `paper` and `small` decode with the Penn Action joint set (13 joints), `real` with COCO-17.
  */
+import { moveNetSpec } from '../backbones/backbone.js';
 import type { RPSTNConfig } from './model.js';
 
-export type RPSTNPresetName = 'paper' | 'small' | 'tiny';
+export type RPSTNPresetName = 'paper' | 'small' | 'tiny' | 'real';
 
 export const RPSTN_PRESETS: Readonly<Record<RPSTNPresetName, RPSTNConfig>> = Object.freeze({
   paper: {
@@ -41,6 +49,16 @@ export const RPSTN_PRESETS: Readonly<Record<RPSTNPresetName, RPSTNConfig>> = Obj
     initializer: { block: 'basic', layers: [1, 1, 1, 1], widths: [4, 4, 8, 8], stemChannels: 4, deconvChannels: 8 },
     extractor: { block: 'basic', layers: [1, 1, 1, 1], widths: [4, 4, 8, 8], stemChannels: 4, deconvChannels: 8 },
     jointSet: 'pennAction',
+  },
+  real: {
+    numJoints: 17,
+    numFrames: 5,
+    inputSize: [192, 192],
+    backbone: moveNetSpec('lightning'),
+    freezeBackbone: true,
+    residual: true,
+    variant: 'paper',
+    jointSet: 'coco17',
   },
 });
 

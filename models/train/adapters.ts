@@ -18,6 +18,15 @@
  * temporal network (frozen backbones for FaSRnet and VREMD, as their papers freeze a pretrained
  * one). The frozen backbones' outputs are cached per crop (`cacheFeatures`), so each crop goes
  * through the backbone once per run.
+ *
+ * Preset `real` (real video, COCO-17 labels from a MoveNet Thunder teacher): every network is its
+ * `real` preset, the frozen pretrained MoveNet Lightning under a residual head that starts as a copy
+ * of MoveNet's heatmaps (docs/models/*.md), at 192x192; `baselineArch` is 'movenet' and the
+ * baseline itself (`createAdapter('baseline', 'real')`) is MoveNet alone (its heatmaps, decoded as
+ * the others'; nothing to train). Pass the pretrained MoveNet as `opts.movenet`
+ * (`moveNetFromSafetensors` of assets/weights/movenet/lightning.safetensors); without it a MoveNet
+ * with random weights is built, for loading a weights file that holds it or for `initFromBaseline`
+ * with a MoveNet state dict (`train --init assets/weights/movenet/lightning.safetensors`).
  */
 import { noGrad } from '../../engine/engine.js';
 import { fail } from '../../engine/shape.js';
@@ -25,6 +34,7 @@ import type { Tensor } from '../../engine/tensor.js';
 import { tensor } from '../../ops/creation.js';
 import { jointsMseLoss } from '../../ops/loss.js';
 import { concat, reshape, slice, split, stack } from '../../ops/shape.js';
+import { moveNetBackbone, type PoseBackbone } from '../backbones/backbone.js';
 import { HRNET_PRESETS, HRNet, type HRNetConfig } from '../backbones/hrnet.js';
 import { SimpleBaseline, type SimpleBaselineConfig } from '../backbones/resnet.js';
 import { VIT_PRESETS, ViTPose, type ViTPoseConfig } from '../backbones/vit.js';
@@ -32,11 +42,13 @@ import { fasrnetLoss, type FaSRnet } from '../fasrnet/model.js';
 import { createFaSRnet } from '../fasrnet/presets.js';
 import { glposeInputsFromFrames, glposeLoss, type GLPose } from '../glpose/model.js';
 import { createGLPose, glposeFrameSelection } from '../glpose/presets.js';
+import { MOVENET_CONFIGS } from '../movenet/config.js';
+import { MoveNet } from '../movenet/movenet.js';
 import type { Module } from '../nn/module.js';
 import type { HostTensor } from '../nn/safetensors.js';
 import type { PoseBatch, SampleMeta } from '../pose/data/dataset.js';
 import type { FrameSelection } from '../pose/data/frames.js';
-import { POSETRACK, type JointSet } from '../pose/joints.js';
+import { COCO17, POSETRACK, type JointSet } from '../pose/joints.js';
 import { RPSTN, rpstnLoss } from '../rpstn/model.js';
 import { rpstnPreset } from '../rpstn/presets.js';
 import { createVREMD, vremdLoss, type VREMD } from '../vremd/model.js';
@@ -45,10 +57,16 @@ import { vremdPreset } from '../vremd/config.js';
 export const MODEL_NAMES = ['baseline', 'rpstn', 'fasrnet', 'vremd', 'glpose'] as const;
 export type ModelName = (typeof MODEL_NAMES)[number];
 export const BASELINE_ARCHS = ['hrnet', 'vitpose', 'simplebaseline'] as const;
-/** The single-frame networks: HRNet (FaSRnet's and GLPose's backbone), ViTPose (VREMD's), SimpleBaseline (RPSTN's pose initializer). */
-export type BaselineArch = (typeof BASELINE_ARCHS)[number];
-export const TRAIN_PRESETS = ['tiny', 'small'] as const;
+/**
+ * The single-frame networks: HRNet (FaSRnet's and GLPose's backbone), ViTPose (VREMD's),
+ * SimpleBaseline (RPSTN's pose initializer), trained by `train --model baseline --arch`; and, for
+ * the `real` preset, the pretrained MoveNet under all four (not trainable, so not in BASELINE_ARCHS).
+ */
+export type BaselineArch = (typeof BASELINE_ARCHS)[number] | 'movenet';
+export const TRAIN_PRESETS = ['tiny', 'small', 'real'] as const;
 export type TrainPreset = (typeof TRAIN_PRESETS)[number];
+/** The SynthPose presets (networks built from scratch at a few channels). */
+export type SynthPreset = Exclude<TrainPreset, 'real'>;
 
 /** One decoded output: heatmaps [B, K, h, w] for frame `t` of every sample (an index into meta.frameIds). */
 export interface Prediction {
@@ -105,28 +123,50 @@ export interface AdapterOptions {
   cacheTraining?: boolean;
   /** Cache capacity in crops (default 8000). */
   cacheSize?: number;
+  /**
+   * The pretrained MoveNet of the `real` preset (SinglePose Lightning). Without it, a MoveNet with
+   * random weights is built (see the file header).
+   */
+  movenet?: MoveNet;
 }
 
-/** Joints of SynthPose (PoseTrack's 17 slots; the ears are never annotated). */
+/** Joints of SynthPose (PoseTrack's 17 slots; the ears are never annotated) and of the real data (COCO-17). */
 const K = POSETRACK.numJoints;
+
+/** The joint set a preset's labels use: COCO-17 for `real`, PoseTrack for SynthPose. */
+export function presetJointSet(preset: TrainPreset): JointSet {
+  return preset === 'real' ? COCO17 : POSETRACK;
+}
+
+/** The MoveNet of a `real` adapter: the given one, or Lightning with random weights (to be loaded). */
+function realMoveNet(opts: AdapterOptions): MoveNet {
+  return opts.movenet ?? new MoveNet(MOVENET_CONFIGS.lightning).eval();
+}
+
+/** Loads a MoveNet state dict (a weights file's tensors) into a `real` network's backbone. */
+function loadMoveNet(net: Module | null, state: Map<string, HostTensor | Tensor>): string {
+  if (!net) fail('initFromBaseline', 'a network with a MoveNet backbone', 'none');
+  net.loadStateDict(state);
+  return `MoveNet (${state.size} tensors) → the frozen backbone`;
+}
 
 // ------------------------------------------------------------------------------------ configs
 
 /** HRNet of a preset with a 17-joint head: tiny (width 4) at 64x64, small (width 16) at 96x128. */
-export function hrnetConfig(preset: TrainPreset): { cfg: HRNetConfig; inputSize: [number, number] } {
+export function hrnetConfig(preset: SynthPreset): { cfg: HRNetConfig; inputSize: [number, number] } {
   return preset === 'tiny' ? { cfg: { ...HRNET_PRESETS.tiny, numJoints: K }, inputSize: [64, 64] } : { cfg: { ...HRNET_PRESETS.small, numJoints: K }, inputSize: [96, 128] };
 }
 
 /** ViTPose of a preset (ViT tiny at 64x48, small at 128x96). */
-export function vitposeConfig(preset: TrainPreset): { cfg: ViTPoseConfig; inputSize: [number, number] } {
+export function vitposeConfig(preset: SynthPreset): { cfg: ViTPoseConfig; inputSize: [number, number] } {
   const v = preset === 'tiny' ? VIT_PRESETS.tiny : VIT_PRESETS.small;
   return { cfg: { ...v, numJoints: K }, inputSize: [v.imgSize[1], v.imgSize[0]] };
 }
 
 /** RPSTN's pose initializer of a preset as a SimpleBaseline with a 17-joint head. */
-export function simpleBaselineConfig(preset: TrainPreset): { cfg: SimpleBaselineConfig; inputSize: [number, number] } {
+export function simpleBaselineConfig(preset: SynthPreset): { cfg: SimpleBaselineConfig; inputSize: [number, number] } {
   const r = rpstnPreset(preset);
-  return { cfg: { ...r.initializer, numJoints: K }, inputSize: [r.inputSize[0], r.inputSize[1]] };
+  return { cfg: { ...r.initializer!, numJoints: K }, inputSize: [r.inputSize[0], r.inputSize[1]] };
 }
 
 // ------------------------------------------------------------------------------------ helpers
@@ -211,7 +251,7 @@ class BaselineAdapter implements Adapter {
   readonly jointSet = POSETRACK;
 
   constructor(
-    readonly preset: TrainPreset,
+    readonly preset: SynthPreset,
     readonly baselineArch: BaselineArch,
   ) {
     this.id = `baseline-${baselineArch}`;
@@ -254,23 +294,76 @@ class BaselineAdapter implements Adapter {
   }
 }
 
+/**
+ * MoveNet alone (the `real` preset's baseline): the frozen pretrained MoveNet Lightning's heatmaps
+ * (the backbone interface's 'centered' heatmaps, COCO-17) on each crop, decoded as every network's.
+ * Nothing trains: `loss` throws.
+ */
+class MoveNetBaselineAdapter implements Adapter {
+  readonly model = 'baseline' as const;
+  readonly id = 'baseline-movenet';
+  readonly preset = 'real' as const;
+  readonly baselineArch = 'movenet' as const;
+  readonly module: MoveNet;
+  readonly backbone: PoseBackbone;
+  readonly inputSize: readonly [number, number] = [192, 192];
+  readonly frames: FrameSelection = { kind: 'single' };
+  readonly jointSet = COCO17;
+
+  constructor(opts: AdapterOptions) {
+    this.module = realMoveNet(opts);
+    this.backbone = moveNetBackbone(this.module);
+    const [h, w] = this.module.config.inputSize;
+    this.inputSize = [w, h];
+  }
+
+  trainableParameters(): Tensor[] {
+    return [];
+  }
+
+  loss(): Tensor {
+    return fail('MoveNet baseline', 'a trainable network', 'the frozen pretrained MoveNet (evaluate it; nothing trains)');
+  }
+
+  predict(batch: PoseBatch): Prediction[] {
+    return [{ t: 0, heatmaps: this.backbone.forward(frameOf(batch.images, 0)).heatmaps, priority: batch.meta.map(() => 0) }];
+  }
+
+  initFromBaseline(state: Map<string, HostTensor | Tensor>): string {
+    return loadMoveNet(this.module, state);
+  }
+
+  clearCache(): void {}
+  cacheStats(): null {
+    return null;
+  }
+}
+
 // ------------------------------------------------------------------------------------ FaSRnet
 
 class FaSRnetAdapter implements Adapter {
   readonly model = 'fasrnet' as const;
   readonly id = 'fasrnet';
-  readonly baselineArch = 'hrnet' as const;
+  readonly baselineArch: BaselineArch;
   readonly module: FaSRnet;
   readonly inputSize: readonly [number, number];
   readonly frames: FrameSelection = { kind: 'curPrevNext', maxGap: 1 };
-  readonly jointSet = POSETRACK;
+  readonly jointSet: JointSet;
   private readonly cache: CropCache | null;
 
   constructor(readonly preset: TrainPreset, opts: AdapterOptions) {
-    const hr = hrnetConfig(preset);
-    // The preset's head at 17 joints, on the same HRNet (and input size) as the HRNet baseline.
-    this.module = createFaSRnet(preset, { numJoints: K, backbone: hr.cfg, inputSize: hr.inputSize });
-    this.inputSize = hr.inputSize;
+    this.jointSet = presetJointSet(preset);
+    if (preset === 'real') {
+      this.module = createFaSRnet('real', {}, { movenet: realMoveNet(opts) });
+      this.inputSize = [this.module.cfg.inputSize[0], this.module.cfg.inputSize[1]];
+      this.baselineArch = 'movenet';
+    } else {
+      const hr = hrnetConfig(preset);
+      // The preset's head at 17 joints, on the same HRNet (and input size) as the HRNet baseline.
+      this.module = createFaSRnet(preset, { numJoints: K, backbone: hr.cfg, inputSize: hr.inputSize });
+      this.inputSize = hr.inputSize;
+      this.baselineArch = 'hrnet';
+    }
     this.cache = (opts.cacheFeatures ?? true) ? new CropCache(opts.cacheSize ?? 8000) : null;
     this.cacheTraining = opts.cacheTraining ?? false;
   }
@@ -281,12 +374,12 @@ class FaSRnetAdapter implements Adapter {
   }
 
   /** Backbone features and heatmaps of frames [cur, prev, next] (batch order 0, 1, 2), from the cache when possible. */
-  private features(batch: PoseBatch): { fCur: Tensor; fPrev: Tensor; fNext: Tensor; hPrev: Tensor; hNext: Tensor } {
+  private features(batch: PoseBatch): { fCur: Tensor; fPrev: Tensor; fNext: Tensor; hCur: Tensor; hPrev: Tensor; hNext: Tensor } {
     const B = batch.meta.length;
-    const net = this.module.rough_pose_estimation_net;
+    const bb = this.module.poseBackbone;
     if (!this.cache || (this.module.training && !this.cacheTraining)) {
       const f = this.module.backbone({ cur: frameOf(batch.images, 0), prev: frameOf(batch.images, 1), next: frameOf(batch.images, 2) });
-      return { fCur: f.fCur, fPrev: f.fPrev, fNext: f.fNext, hPrev: f.hPrev, hNext: f.hNext };
+      return { fCur: f.fCur, fPrev: f.fPrev, fNext: f.fNext, hCur: f.hCur, hPrev: f.hPrev, hNext: f.hNext };
     }
     const cache = this.cache;
     const entries: Tensor[][][] = [0, 1, 2].map(() => new Array<Tensor[]>(B));
@@ -302,9 +395,9 @@ class FaSRnetAdapter implements Adapter {
     if (missing.length) {
       noGrad(() => {
         const crops = missing.map(({ t, b }) => slice(frameOf(batch.images, t), 0, b, b + 1));
-        const r = net.forwardFeatures(crops.length === 1 ? crops[0]! : concat(crops, 0), 4);
+        const r = bb.forward(crops.length === 1 ? crops[0]! : concat(crops, 0));
         const fs = split(r.features, 1, 0);
-        const hs = split(r.heatmaps!, 1, 0);
+        const hs = split(r.heatmaps, 1, 0);
         missing.forEach((m, i) => {
           const e = [reshape(fs[i]!, fs[i]!.shape.slice(1)), reshape(hs[i]!, hs[i]!.shape.slice(1))];
           // identical crops inside one batch (clip borders repeat a frame) share one entry
@@ -319,7 +412,7 @@ class FaSRnetAdapter implements Adapter {
       });
     }
     const part = (t: number, j: number): Tensor => stack(entries[t]!.map((e) => e[j]!), 0);
-    return { fCur: part(0, 0), fPrev: part(1, 0), fNext: part(2, 0), hPrev: part(1, 1), hNext: part(2, 1) };
+    return { fCur: part(0, 0), fPrev: part(1, 0), fNext: part(2, 0), hCur: part(0, 1), hPrev: part(1, 1), hNext: part(2, 1) };
   }
 
   private margins(batch: PoseBatch): { wPrev: Tensor; wNext: Tensor } {
@@ -343,7 +436,7 @@ class FaSRnetAdapter implements Adapter {
   initFromBaseline(state: Map<string, HostTensor | Tensor>): string {
     this.module.rough_pose_estimation_net.loadStateDict(state);
     this.clearCache();
-    return `HRNet baseline (${state.size} tensors) → rough_pose_estimation_net (frozen)`;
+    return this.preset === 'real' ? `MoveNet (${state.size} tensors) → rough_pose_estimation_net (frozen)` : `HRNet baseline (${state.size} tensors) → rough_pose_estimation_net (frozen)`;
   }
 
   clearCache(): void {
@@ -360,20 +453,30 @@ class FaSRnetAdapter implements Adapter {
 class VREMDAdapter implements Adapter {
   readonly model = 'vremd' as const;
   readonly id = 'vremd';
-  readonly baselineArch = 'vitpose' as const;
+  readonly baselineArch: BaselineArch;
   readonly module: VREMD;
   readonly inputSize: readonly [number, number];
   readonly frames: FrameSelection = { kind: 'prevCurNext', gap: 1 };
-  readonly jointSet = POSETRACK;
+  readonly jointSet: JointSet;
   private readonly useCache: boolean;
   private readonly cacheTraining: boolean;
 
   constructor(readonly preset: TrainPreset, opts: AdapterOptions) {
-    const v = vitposeConfig(preset);
+    this.jointSet = presetJointSet(preset);
     this.useCache = opts.cacheFeatures ?? true;
     this.cacheTraining = opts.cacheTraining ?? false;
-    this.module = createVREMD(vremdPreset(preset, { numJoints: K }), this.useCache ? { cacheSize: opts.cacheSize ?? 8000 } : {});
-    this.inputSize = v.inputSize;
+    const cache = this.useCache ? { cacheSize: opts.cacheSize ?? 8000 } : {};
+    if (preset === 'real') {
+      this.module = createVREMD(vremdPreset('real'), { ...cache, movenet: realMoveNet(opts) });
+      const [h, w] = this.module.inputSize;
+      this.inputSize = [w, h];
+      this.baselineArch = 'movenet';
+    } else {
+      const v = vitposeConfig(preset);
+      this.module = createVREMD(vremdPreset(preset, { numJoints: K }), cache);
+      this.inputSize = v.inputSize;
+      this.baselineArch = 'vitpose';
+    }
   }
 
   trainableParameters(): Tensor[] {
@@ -396,6 +499,11 @@ class VREMDAdapter implements Adapter {
   }
 
   initFromBaseline(state: Map<string, HostTensor | Tensor>): string {
+    if (this.preset === 'real') {
+      const note = loadMoveNet(this.module.feature_backbone, state);
+      this.clearCache();
+      return note;
+    }
     const r = this.module.loadViTPose(state);
     this.clearCache();
     return `ViTPose baseline → backbone (frozen, ${r.backbone.missingKeys.length} missing) and keypoint_head → motion_head (H_m)`;
@@ -416,16 +524,24 @@ class VREMDAdapter implements Adapter {
 class GLPoseAdapter implements Adapter {
   readonly model = 'glpose' as const;
   readonly id = 'glpose';
-  readonly baselineArch = 'hrnet' as const;
-  readonly module: GLPose;
+  readonly baselineArch: BaselineArch;
+  readonly module: GLPose<Module>;
   readonly inputSize: readonly [number, number];
   readonly frames: FrameSelection;
-  readonly jointSet = POSETRACK;
+  readonly jointSet: JointSet;
 
-  constructor(readonly preset: TrainPreset) {
-    const hr = hrnetConfig(preset);
-    this.module = createGLPose(preset, { numJoints: K, backbone: hr.cfg, inputSize: hr.inputSize });
-    this.inputSize = hr.inputSize;
+  constructor(readonly preset: TrainPreset, opts: AdapterOptions = {}) {
+    this.jointSet = presetJointSet(preset);
+    if (preset === 'real') {
+      this.module = createGLPose('real', {}, { movenet: realMoveNet(opts) });
+      this.inputSize = [this.module.cfg.inputSize[0], this.module.cfg.inputSize[1]];
+      this.baselineArch = 'movenet';
+    } else {
+      const hr = hrnetConfig(preset);
+      this.module = createGLPose(preset, { numJoints: K, backbone: hr.cfg, inputSize: hr.inputSize });
+      this.inputSize = hr.inputSize;
+      this.baselineArch = 'hrnet';
+    }
     this.frames = glposeFrameSelection(this.module.cfg);
   }
 
@@ -446,6 +562,7 @@ class GLPoseAdapter implements Adapter {
   }
 
   initFromBaseline(state: Map<string, HostTensor | Tensor>): string {
+    if (this.preset === 'real') return loadMoveNet(this.module.backbone, state);
     this.module.backbone.loadStateDict(state);
     return `HRNet baseline (${state.size} tensors) → backbone (stages 1-3 used, ${this.module.cfg.freezeBackbone ? 'frozen' : 'trained'})`;
   }
@@ -461,21 +578,24 @@ class GLPoseAdapter implements Adapter {
 class RPSTNAdapter implements Adapter {
   readonly model = 'rpstn' as const;
   readonly id = 'rpstn';
-  readonly baselineArch = 'simplebaseline' as const;
+  readonly baselineArch: BaselineArch;
   readonly module: RPSTN;
   readonly inputSize: readonly [number, number];
   readonly frames: FrameSelection;
-  readonly jointSet = POSETRACK;
+  readonly jointSet: JointSet;
 
-  constructor(readonly preset: TrainPreset) {
-    const cfg = rpstnPreset(preset, { numJoints: K, jointSet: 'posetrack' });
-    this.module = new RPSTN(cfg);
+  constructor(readonly preset: TrainPreset, opts: AdapterOptions = {}) {
+    this.jointSet = presetJointSet(preset);
+    const real = preset === 'real';
+    const cfg = real ? rpstnPreset('real') : rpstnPreset(preset, { numJoints: K, jointSet: 'posetrack' });
+    this.module = new RPSTN(cfg, real ? { movenet: realMoveNet(opts) } : {});
+    this.baselineArch = real ? 'movenet' : 'simplebaseline';
     this.inputSize = [cfg.inputSize[0], cfg.inputSize[1]];
     this.frames = { kind: 'consecutive', length: cfg.numFrames };
   }
 
   trainableParameters(): Tensor[] {
-    return this.module.parameters();
+    return this.module.trainableParameters();
   }
 
   loss(batch: PoseBatch): Tensor {
@@ -492,11 +612,12 @@ class RPSTNAdapter implements Adapter {
   }
 
   initFromBaseline(state: Map<string, HostTensor | Tensor>): string {
-    this.module.pose_net.loadStateDict(state);
+    if (this.preset === 'real') return loadMoveNet(this.module.backbone, state);
+    this.module.pose_net!.loadStateDict(state);
     // the feature extractor has the same trunk and deconvs, without the joint head
     const trunk = new Map([...state].filter(([k]) => !k.startsWith('final_layer.')));
     const sameShape = JSON.stringify(this.module.cfg.initializer) === JSON.stringify(this.module.cfg.extractor);
-    if (sameShape) this.module.fea_ext.loadStateDict(trunk);
+    if (sameShape) this.module.fea_ext!.loadStateDict(trunk);
     return `SimpleBaseline baseline → pose_net${sameShape ? ' and fea_ext (without final_layer)' : ''}`;
   }
 
@@ -517,8 +638,12 @@ export function createAdapter(model: ModelName, preset: TrainPreset, opts: Adapt
   if (!TRAIN_PRESETS.includes(preset)) fail(op, `a preset in [${TRAIN_PRESETS.join(', ')}]`, `'${preset}'`);
   switch (model) {
     case 'baseline': {
+      if (preset === 'real') {
+        if (opts.arch !== undefined && opts.arch !== 'movenet' && opts.arch !== 'hrnet') fail(op, "no baseline architecture for preset 'real' (its baseline is MoveNet alone)", `'${opts.arch}'`);
+        return new MoveNetBaselineAdapter(opts);
+      }
       const arch = opts.arch ?? 'hrnet';
-      if (!BASELINE_ARCHS.includes(arch)) fail(op, `a baseline architecture in [${BASELINE_ARCHS.join(', ')}]`, `'${arch}'`);
+      if (!(BASELINE_ARCHS as readonly string[]).includes(arch)) fail(op, `a baseline architecture in [${BASELINE_ARCHS.join(', ')}]`, `'${arch}'`);
       return new BaselineAdapter(preset, arch);
     }
     case 'fasrnet':
@@ -526,9 +651,9 @@ export function createAdapter(model: ModelName, preset: TrainPreset, opts: Adapt
     case 'vremd':
       return new VREMDAdapter(preset, opts);
     case 'glpose':
-      return new GLPoseAdapter(preset);
+      return new GLPoseAdapter(preset, opts);
     case 'rpstn':
-      return new RPSTNAdapter(preset);
+      return new RPSTNAdapter(preset, opts);
     default:
       return fail(op, `a model in [${MODEL_NAMES.join(', ')}]`, `'${String(model)}'`);
   }
@@ -559,8 +684,9 @@ export function staticBatch(batch: PoseBatch): PoseBatch {
   return { images: rep(batch.images), targets: rep(batch.targets), targetWeights: rep(batch.targetWeights), meta };
 }
 
-/** The baseline architecture that `model` is compared with (and initialized from). */
-export function baselineArchOf(model: ModelName, arch: BaselineArch = 'hrnet'): BaselineArch {
+/** The baseline architecture that `model` is compared with (and initialized from); 'movenet' for every model at `real`. */
+export function baselineArchOf(model: ModelName, arch: BaselineArch = 'hrnet', preset?: TrainPreset): BaselineArch {
+  if (preset === 'real') return 'movenet';
   switch (model) {
     case 'baseline':
       return arch;

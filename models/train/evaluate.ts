@@ -6,14 +6,21 @@
  * subsets on their own.
  *
  * Protocol: top-down with ground-truth person boxes (the key-frame box enlarged by 25%, as the
- * data pipeline crops); no flip test; heatmaps decoded with HRNet's get_final_preds (argmax,
+ * data pipeline crops); no flip test unless `flip` (then HRNet's: the heatmaps of the crops and of
+ * their mirror images, the latter mirrored back with left/right swapped and shifted one pixel, are
+ * averaged; models/pose/data/flip.ts); heatmaps decoded with HRNet's get_final_preds (argmax,
  * quarter-pixel shift, inverse affine of the crop); the per-joint score is the heatmap maximum.
  * SynthPose's hidden joints keep their exact position and are scored (docs/synthpose.md).
  */
 import { engine, noGrad, tidy } from '../../engine/engine.js';
 import { fail } from '../../engine/shape.js';
 import type { DeviceName } from '../../backends/backend.js';
-import { TopDownDataset, type FrameLoader, type PoseSample } from '../pose/data/dataset.js';
+import type { Affine } from '../pose/affine.js';
+import { TopDownDataset, type FrameLoader, type PoseBatch, type PoseSample } from '../pose/data/dataset.js';
+import { flipBack } from '../pose/data/flip.js';
+import { flipPermutation } from '../pose/joints.js';
+import { add, mul } from '../../ops/elementwise.js';
+import { flip } from '../../ops/shape.js';
 import type { VideoFrame, VideoSequence } from '../pose/datasets/types.js';
 import { getFinalPreds } from '../pose/decode.js';
 import { evaluatePoseTrack, type PosevalPredPerson, type PosevalResult } from '../pose/metrics/poseval.js';
@@ -61,8 +68,26 @@ export interface PredictOptions {
   device?: DeviceName;
   /** Score only frames whose position in the clip is a multiple of this (default 1: all). */
   frameStride?: number;
+  /**
+   * The flip test (default false): every batch also runs mirrored (`flippedBatch`) and the two
+   * heatmaps are averaged after mirroring the second back (left/right channels swapped, shifted
+   * one pixel: flip.ts `flipBack`). Twice the compute.
+   */
+  flip?: boolean;
   /** Called after each batch with (samples done, total). */
   onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * A batch with every crop mirrored horizontally (images [B, T, 3, H, W] along W), for the flip
+ * test. Its meta records the mirrored crops' affines (x ↦ W − 1 − x after the crop), so that
+ * per-crop caches (FaSRnet, VREMD: ids from the affine) keep the two apart; targets are not mirrored
+ * (the flip test never reads them).
+ */
+export function flippedBatch(batch: PoseBatch): PoseBatch {
+  const W = batch.images.shape[4]!;
+  const mirror = (t: Affine): Affine => [-t[0], -t[1], W - 1 - t[2], t[3], t[4], t[5]];
+  return { ...batch, images: flip(batch.images, 4), meta: batch.meta.map((m) => ({ ...m, transforms: m.transforms.map(mirror) })) };
 }
 
 interface Kept {
@@ -92,6 +117,7 @@ export async function predictVideos(adapter: Adapter, videos: readonly VideoSequ
     supervise: 'annotated',
   });
   const K = adapter.jointSet.numJoints;
+  const flipPerm = flipPermutation(adapter.jointSet);
   const wasTraining = adapter.module.training;
   adapter.module.eval();
   const best = new Map<number, Map<number, Kept>>();
@@ -106,7 +132,16 @@ export async function predictVideos(adapter: Adapter, videos: readonly VideoSequ
       const { outs, metas } = tidy(() => {
         const collated = ds.collate(samples, opts.device ?? engine.defaultDevice);
         const batch = opts.staticInput ? staticBatch(collated) : collated;
-        return { outs: noGrad(() => adapter.predict(batch)).map((p) => ({ ...p, heatmaps: p.heatmaps.keep() })), metas: batch.meta };
+        let preds = noGrad(() => adapter.predict(batch));
+        if (opts.flip) {
+          const mirrored = noGrad(() => adapter.predict(flippedBatch(batch)));
+          preds = preds.map((p, i) => {
+            const q = mirrored[i];
+            if (!q || q.t !== p.t) fail('predictVideos', `the mirrored batch to predict frame ${p.t} as output ${i}`, q ? `frame ${q.t}` : 'nothing');
+            return { ...p, heatmaps: noGrad(() => mul(add(p.heatmaps, flipBack(q.heatmaps, { flipPerm })), 0.5)) };
+          });
+        }
+        return { outs: preds.map((p) => ({ ...p, heatmaps: p.heatmaps.keep() })), metas: batch.meta };
       });
       for (const o of outs) {
         const values = await o.heatmaps.data();

@@ -4,6 +4,7 @@
  * number of steps (milestone / total epochs), and the scheduler (MultiStepLR) steps once per
  * optimizer step. docs/training.md lists the sources.
  */
+import { GLPOSE_TRAINING } from '../glpose/presets.js';
 import type { AugmentOptions } from '../pose/data/augment.js';
 import type { ModelName } from './adapters.js';
 
@@ -15,6 +16,11 @@ export interface Recipe {
   /** Learning-rate drops as fractions of the total steps (each multiplies the lr by gamma). */
   milestones: readonly number[];
   gamma: number;
+  /**
+   * The training augmentation of this recipe, when the paper gives its own (GLPose); absent: the
+   * shared TRAIN_AUGMENT. `recipeAugment(recipe)` resolves it.
+   */
+  augment?: AugmentOptions;
   /** Where the numbers come from. */
   source: string;
 }
@@ -45,12 +51,13 @@ export const RECIPES: Readonly<Record<ModelName, Recipe>> = Object.freeze({
     source: 'VREMD: AdamW 2e-3, ÷10 at epoch 16 of 20 (weight decay unstated: PyTorch\'s default 0.01)',
   },
   glpose: {
-    optimizer: 'adam',
-    lr: 1e-3,
+    optimizer: GLPOSE_TRAINING.optimizer,
+    lr: GLPOSE_TRAINING.lr,
     weightDecay: 0,
-    milestones: [6 / 20, 12 / 20, 18 / 20],
-    gamma: 0.1,
-    source: 'GLPose Sec. 4.1: Adam 1e-3, ÷10 at epochs 6, 12, 18 of 20',
+    milestones: GLPOSE_TRAINING.milestones.map((m) => m / GLPOSE_TRAINING.epochs),
+    gamma: GLPOSE_TRAINING.gamma,
+    augment: GLPOSE_TRAINING.augment,
+    source: 'GLPose Sec. 4.1 (models/glpose/presets.ts GLPOSE_TRAINING): Adam 1e-3, ÷10 at epochs 6, 12, 18 of 20; rotation ±45°, scale [0.65, 1.35], half body 0.3, flip 0.5',
   },
   rpstn: {
     optimizer: 'adam',
@@ -68,9 +75,15 @@ export function milestoneSteps(fractions: readonly number[], steps: number): num
 }
 
 /**
- * The augmentation shared by every network in the experiment (one setting, so that no network
- * sees easier or harder crops): scale jitter ±25%, rotation clip(N(0,1)·15°, ±30°) with
+ * The augmentation shared by the networks whose recipe has none of its own (one setting, so that
+ * they see equally easy or hard crops): scale jitter ±25%, rotation clip(N(0,1)·15°, ±30°) with
  * probability 0.6, horizontal flip (left/right swapped) with probability 0.5, no half-body crops.
- * One draw per sample applies to all its frames (DCPose's rule).
+ * One draw per sample applies to all its frames (DCPose's rule). GLPose uses its paper's own
+ * (`RECIPES.glpose.augment`, stronger: ±45°, ±35% scale, half body).
  */
 export const TRAIN_AUGMENT: AugmentOptions = Object.freeze({ scaleFactor: 0.25, rotationFactor: 15, rotationProb: 0.6, flipProb: 0.5, halfBodyProb: 0 });
+
+/** The augmentation a recipe trains with: its own (GLPose's paper recipe), else TRAIN_AUGMENT. */
+export function recipeAugment(recipe: Recipe): AugmentOptions {
+  return recipe.augment ?? TRAIN_AUGMENT;
+}

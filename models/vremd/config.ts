@@ -11,6 +11,7 @@
  * N×D), so no projection sits between the backbone and HKME/BMD.
  */
 import { fail } from '../../engine/shape.js';
+import { isBackboneSpec, moveNetSpec, type BackboneSpec } from '../backbones/backbone.js';
 import { VIT_PRESETS, vitGrid, type ViTConfig } from '../backbones/vit.js';
 
 /** Deformable cross attention (DCA, Eqs 3-4) sizes. */
@@ -29,8 +30,27 @@ export interface DCAConfig {
 }
 
 export interface VREMDConfig {
-  /** The frozen ViT (ViTPose keys). Its grid Hp×Wp gives N = Hp·Wp tokens of D = embedDim. */
+  /**
+   * The token backbone, a ViT (ViTPose keys); its grid Hp×Wp gives N = Hp·Wp tokens of
+   * D = embedDim. Without `featureBackbone` (the paper): the frozen ViT-L over the frames. With
+   * `featureBackbone`: a trainable ViT over that backbone's stride-4 feature map, i.e. the patch
+   * tokenizer (imgSize = the feature map [H/4, W/4], inChannels = its channels, patchSize 4 = 16
+   * input pixels as ViTPose's patches, patchPadding 0; depth 0 = conv + position embedding +
+   * LayerNorm, no blocks).
+   */
   backbone: ViTConfig;
+  /**
+   * A frozen single-frame backbone under the token ViT (models/backbones/backbone.ts; the `real`
+   * preset: MoveNet Lightning). Its features feed the tokenizer; its heatmaps of the key frame are
+   * the base of a residual head (`residual`).
+   */
+  featureBackbone?: BackboneSpec;
+  /**
+   * Residual heads (needs `featureBackbone`; the `real` preset): H_t = H_bb + H_k + H_m with the
+   * last layers of H_k and H_m zero-initialized, so the untrained network outputs the backbone's
+   * heatmaps of the key frame.
+   */
+  residual?: boolean;
   /** Frames per sample, ordered [t-1, t, t+1]; BMD needs exactly 3 (M_f and M_b). */
   numFrames: 3;
   /** Joints J (keypoint tokens per frame and heatmap channels). */
@@ -66,7 +86,7 @@ export interface VREMDConfig {
   keypointMask?: boolean;
 }
 
-export type VREMDPresetName = 'paper' | 'small' | 'tiny';
+export type VREMDPresetName = 'paper' | 'small' | 'tiny' | 'real';
 
 function backboneOf(v: { imgSize: readonly [number, number]; embedDim: number; depth: number; numHeads: number }): ViTConfig {
   // dropPathRate 0: the backbone is frozen and always runs in eval mode.
@@ -83,6 +103,12 @@ function backboneOf(v: { imgSize: readonly [number, number]; embedDim: number; d
  *   stage, 3 heads, MLP ratio 2, 1 ADC block, DCA 3 heads × 4 points, head 64 channels.
  * - `tiny`: tests: ViT `tiny` (16 wide, 2 blocks, 64x48 input, 4x3 tokens), one block per stage,
  *   2 heads, MLP ratio 2, 1 ADC block, DCA 2 heads × 3 points, head 8 channels.
+ * - `real`: the frozen pretrained MoveNet SinglePose Lightning (192x192 crops) under a patch
+ *   tokenizer: a depth-0 ViT over MoveNet's 24-channel 48x48 FPN features, patches of 4x4 cells
+ *   (16 pixels, as ViTPose's) → 12x12 = 144 tokens of D = 96 with a learned position embedding;
+ *   one block per HKME stage, 4 heads, MLP ratio 2, 1 ADC block, DCA 4 heads × 4 points (range 3
+ *   tokens), H_m 64 channels (48x48 heatmaps); residual heads that start as a copy of MoveNet's
+ *   key-frame heatmaps. Build it with `createVREMD('real', { movenet })`. 17 COCO joints.
  */
 export const VREMD_PRESETS: Readonly<Record<VREMDPresetName, VREMDConfig>> = Object.freeze({
   paper: {
@@ -129,6 +155,23 @@ export const VREMD_PRESETS: Readonly<Record<VREMDPresetName, VREMDConfig>> = Obj
     adcMlpRatio: 2,
     dca: { heads: 2, points: 3, offsetRange: 2, kernelSize: 3 },
     headChannels: 8,
+  },
+  real: {
+    backbone: { imgSize: [48, 48], inChannels: 24, patchSize: 4, patchPadding: 0, embedDim: 96, depth: 0, numHeads: 4, dropPathRate: 0 },
+    featureBackbone: moveNetSpec('lightning'),
+    numFrames: 3,
+    numJoints: 17,
+    numHeads: 4,
+    mlpRatio: 2,
+    humanDepth: 1,
+    keypointDepth: 1,
+    spatialDepth: 1,
+    temporalDepth: 1,
+    adcDepth: 1,
+    adcMlpRatio: 2,
+    dca: { heads: 4, points: 4, offsetRange: 3, kernelSize: 3 },
+    headChannels: 64,
+    residual: true,
   },
 });
 
@@ -187,4 +230,6 @@ export function validateVREMDConfig(cfg: VREMDConfig): void {
   posInt('dca.kernelSize', cfg.dca.kernelSize);
   if (cfg.dca.kernelSize % 2 !== 1) fail(op, 'an odd dca.kernelSize', String(cfg.dca.kernelSize));
   if (cfg.dca.offsetRange !== null && !(cfg.dca.offsetRange > 0)) fail(op, 'dca.offsetRange > 0 or null', String(cfg.dca.offsetRange));
+  if (cfg.featureBackbone !== undefined && !isBackboneSpec(cfg.featureBackbone)) fail(op, 'featureBackbone as a BackboneSpec ({ kind, config })', JSON.stringify(cfg.featureBackbone));
+  if (cfg.residual && !cfg.featureBackbone) fail(op, 'residual only with a featureBackbone (its heatmaps are the base)', 'residual without one');
 }

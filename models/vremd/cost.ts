@@ -41,8 +41,16 @@ function tokenHeadDims(D: number, hw: number): { twoLayer: boolean; hidden: numb
   return { twoLayer: D <= hidden * 0.5, hidden };
 }
 
-/** Parameter counts per part (the backbone frozen, the rest trainable). */
+function paperOnly(op: string, cfg: VREMDConfig): void {
+  if (cfg.featureBackbone) throw new Error(`${op}: expected a configuration without featureBackbone (a frozen ViT over the frames), got a '${cfg.featureBackbone.kind}' featureBackbone (count the built model instead: parameterCounts(), countMacsOf)`);
+}
+
+/**
+ * Parameter counts per part (the backbone frozen, the rest trainable).
+ * @throws Error for a configuration with a featureBackbone (count the built model).
+ */
 export function vremdParamCount(cfg: VREMDConfig): VREMDParamCount {
+  paperOnly('vremdParamCount', cfg);
   const { D, N, T, J, heatmap } = vremdSizes(cfg);
   const bb = cfg.backbone;
   const p = bb.patchSize ?? 16;
@@ -93,8 +101,10 @@ export interface VREMDMacs {
 /**
  * MACs of one forward pass for a batch of B samples (3 frames each). With `fromTokens` the backbone
  * is not run (cached features).
+ * @throws Error for a configuration with a featureBackbone (count the built model).
  */
 export function vremdMacs(cfg: VREMDConfig, B = 1, opts: { fromTokens?: boolean } = {}): VREMDMacs {
+  paperOnly('vremdMacs', cfg);
   const { D, N, T, J, heatmap, grid } = vremdSizes(cfg);
   const bb = cfg.backbone;
   const p = bb.patchSize ?? 16;

@@ -14,6 +14,13 @@
  * The backbone is frozen: its parameters have requiresGrad false, it runs under `noGrad` and always
  * in eval mode, and its features can come precomputed (`{ tokens }`) or from a `FeatureCache`.
  * `trainableParameters()` lists what the optimizer should update.
+ *
+ * Any backbone (models/backbones/backbone.ts) can sit under the tokens: with `cfg.featureBackbone`
+ * (the `real` preset: the frozen pretrained MoveNet Lightning, `createVREMD('real', { movenet })`),
+ * the frames go through that frozen network (`feature_backbone`, cached per frame id) and a
+ * trainable patch tokenizer (`backbone`, a depth-0 ViT over its stride-4 features) makes the tokens.
+ * `cfg.residual` adds its key-frame heatmaps: H_t = H_bb + H_k + H_m, with H_k's and H_m's last
+ * layers zero-initialized so that the untrained network outputs H_bb.
  */
 import { noGrad } from '../../engine/engine.js';
 import { fail, fmtShape } from '../../engine/shape.js';
@@ -21,10 +28,12 @@ import { Tensor } from '../../engine/tensor.js';
 import { tensor } from '../../ops/creation.js';
 import { add } from '../../ops/elementwise.js';
 import { jointsMseLoss } from '../../ops/loss.js';
-import { indexSelect, permute, reshape, slice, stack } from '../../ops/shape.js';
+import { concat, indexSelect, permute, reshape, slice, stack } from '../../ops/shape.js';
+import { buildBackbone, type PoseBackbone } from '../backbones/backbone.js';
 import { HeatmapHead, ViT } from '../backbones/vit.js';
+import type { MoveNet } from '../movenet/movenet.js';
 import { LayerNorm } from '../nn/extra-layers.js';
-import { constant_, truncNormal_ } from '../nn/init.js';
+import { constant_, truncNormal_, zeros_ } from '../nn/init.js';
 import { Linear } from '../nn/layers.js';
 import { Module, type LoadResult, type StateDictSource } from '../nn/module.js';
 import type { HostTensor } from '../nn/safetensors.js';
@@ -45,7 +54,7 @@ export type FrameTriple = readonly [Tensor, Tensor, Tensor];
  * - `{ tokens }`: precomputed backbone tokens as three [B, N, D] tensors or one [B, 3, N, D]
  *   (these may require grad, e.g. for gradient checks).
  */
-export type VREMDInput = { frames: FrameTriple | Tensor; frameIds?: readonly (readonly string[])[] } | { tokens: FrameTriple | Tensor };
+export type VREMDInput = { frames: FrameTriple | Tensor; frameIds?: readonly (readonly string[])[] } | { tokens: FrameTriple | Tensor; baseHeatmaps?: Tensor };
 
 export interface VREMDOutput {
   /** H_t = H_k + H_m, [B, J, h, w] (H_m alone without HKME). */
@@ -73,6 +82,8 @@ export interface VREMDOutput {
 export interface VREMDOptions {
   /** Capacity of the feature cache (frames); 0 or absent: no cache. */
   cacheSize?: number;
+  /** The MoveNet a 'movenet' featureBackbone runs (random weights without it, to be loaded). */
+  movenet?: MoveNet;
 }
 
 /**
@@ -83,6 +94,11 @@ export interface VREMDOptions {
 export class VREMD extends Module {
   readonly cfg: VREMDConfig;
   readonly sizes: VREMDSizes;
+  /** The frozen single-frame network of `cfg.featureBackbone` (MoveNet in `real`), or null. */
+  readonly feature_backbone: Module | null;
+  /** `cfg.featureBackbone` seen through the backbone interface, or null. */
+  readonly poseBackbone: PoseBackbone | null;
+  /** The token ViT: frozen ViT-L over the frames (paper), or the trainable tokenizer over `feature_backbone`'s features. */
   readonly backbone: ViT;
   readonly hkme: HKME | null;
   readonly bmd: BMD | null;
@@ -96,6 +112,15 @@ export class VREMD extends Module {
     this.cfg = cfg;
     const s = (this.sizes = vremdSizes(cfg));
     const { D, N, J, T } = s;
+    const fb = cfg.featureBackbone ? buildBackbone(cfg.featureBackbone, { movenet: opts.movenet, frozen: true }) : null;
+    if (fb) {
+      const [fh, fw] = fb.inputSize ?? [4 * cfg.backbone.imgSize[0], 4 * cfg.backbone.imgSize[1]];
+      const ok = cfg.backbone.imgSize[0] * 4 === fh && cfg.backbone.imgSize[1] * 4 === fw && (cfg.backbone.inChannels ?? 3) === fb.featureChannels;
+      if (!ok) fail('VREMD', `a token ViT over ${fb.name}'s features (imgSize [${fh / 4}, ${fw / 4}], inChannels ${fb.featureChannels})`, `imgSize [${cfg.backbone.imgSize.join(', ')}], inChannels ${cfg.backbone.inChannels ?? 3}`);
+      if (cfg.residual && fb.numJoints !== J) fail('VREMD', `a featureBackbone with ${J} heatmaps for the residual head`, String(fb.numJoints));
+    }
+    this.poseBackbone = fb;
+    this.feature_backbone = this.module('feature_backbone', fb ? fb.module : null);
     this.backbone = this.module('backbone', new ViT(cfg.backbone));
     const useHKME = cfg.hkme !== false;
     this.hkme = this.module(
@@ -125,28 +150,52 @@ export class VREMD extends Module {
     this.token_head = this.module('token_head', useHKME ? new TokenHead(D, s.heatmap) : null);
     this.motion_head = this.module('motion_head', new HeatmapHead(D, J, cfg.headChannels, cfg.headLayers ?? 2));
     initVREMD(this);
-    for (const p of this.backbone.parameters()) p.requiresGrad = false;
-    this.backbone.eval();
+    if (!fb) {
+      for (const p of this.backbone.parameters()) p.requiresGrad = false;
+      this.backbone.eval();
+    }
+    if (cfg.residual) {
+      // H_t = H_bb + H_k + H_m starts at H_bb: the last layers of both heads are zero.
+      const layers = this.token_head?.mlp_head.layers ?? [];
+      const last = layers[layers.length - 1] ?? null;
+      if (last instanceof Linear) {
+        zeros_(last.weight);
+        if (last.bias) zeros_(last.bias);
+      }
+      zeros_(this.motion_head.finalLayer.weight);
+      zeros_(this.motion_head.finalLayer.bias!);
+    }
     this.featureCache = opts.cacheSize ? new FeatureCache(opts.cacheSize) : null;
   }
 
   /** Training mode for the trainable parts; the frozen backbone stays in eval mode. */
   override train(mode = true): this {
     super.train(mode);
-    this.backbone.train(false);
+    (this.feature_backbone ?? this.backbone)?.train(false);
     return this;
+  }
+
+  /** The input crop size [H, W] the model takes. */
+  get inputSize(): [number, number] {
+    const [h, w] = this.cfg.backbone.imgSize;
+    return this.cfg.featureBackbone ? [4 * h, 4 * w] : [h, w];
+  }
+
+  /** The frozen network: the ViT (paper) or `feature_backbone`. */
+  private get frozenPart(): Module {
+    return this.feature_backbone ?? this.backbone;
   }
 
   /** Parameters the optimizer updates (everything but the frozen backbone). */
   trainableParameters(): Tensor[] {
     return this.namedParameters()
-      .filter(([k]) => !k.startsWith('backbone.'))
+      .filter(([, p]) => p.requiresGrad)
       .map((e) => e[1]);
   }
 
   /** Parameter counts: the frozen backbone, the trainable rest, and their sum. */
   parameterCounts(): { frozen: number; trainable: number; total: number } {
-    const frozen = this.backbone.numParameters();
+    const frozen = this.frozenPart.numParameters();
     const total = this.numParameters();
     return { frozen, trainable: total - frozen, total };
   }
@@ -157,12 +206,36 @@ export class VREMD extends Module {
    *   disposed, or has another dtype or device than the model.
    */
   encode(x: Tensor): Tensor {
-    const [H, W] = this.cfg.backbone.imgSize;
+    const [H, W] = this.inputSize;
     if (!(x instanceof Tensor)) fail('VREMD', 'frames as Tensors [B, 3, H, W]', String(x));
     live('VREMD', 'frames', x);
     sameAsModel('VREMD', 'frames', x, this);
     if (x.rank !== 4 || x.shape[1] !== 3 || x.shape[2] !== H || x.shape[3] !== W) fail('VREMD', `frames of shape [B, 3, ${H}, ${W}]`, fmtShape(x.shape));
-    return noGrad(() => this.backbone.forwardTokens(x));
+    const fb = this.poseBackbone;
+    if (!fb) return noGrad(() => this.backbone.forwardTokens(x));
+    // the frozen backbone's maps, [B, C + K, h·w]: features then heatmaps (what the cache keeps)
+    return noGrad(() => {
+      const o = fb.forward(x);
+      const [B, C, h, w] = o.features.shape as [number, number, number, number];
+      return reshape(concat([o.features, o.heatmaps], 1), [B, C + o.heatmaps.shape[1]!, h * w]);
+    });
+  }
+
+  /**
+   * Tokens [B, 3, N, D] and the key frame's backbone heatmaps [B, J, h, w] from encoded frames
+   * [B, 3, ·] (`encode`'s output per frame, stacked): the ViT's tokens as they are, or the frozen
+   * backbone's maps through the tokenizer.
+   */
+  private tokenize(encoded: Tensor): { tokens: Tensor; base: Tensor | null } {
+    const fb = this.poseBackbone;
+    if (!fb) return { tokens: encoded, base: null };
+    const [B, T, CK] = encoded.shape as [number, number, number, number];
+    const C = fb.featureChannels;
+    const [h, w] = this.cfg.backbone.imgSize;
+    const maps = reshape(encoded, [B * T, CK, h, w]);
+    const tokens = reshape(this.backbone.forwardTokens(slice(maps, 1, 0, C)), [B, T, this.sizes.N, this.sizes.D]);
+    const key = reshape(slice(encoded, 1, 1, 2), [B, CK, h, w]);
+    return { tokens, base: this.cfg.residual ? slice(key, 1, C, CK) : null };
   }
 
   /**
@@ -173,23 +246,30 @@ export class VREMD extends Module {
    *   dtype or device other than the model's.
    */
   tokensOf(input: VREMDInput): Tensor {
+    return this.inputsOf(input).tokens;
+  }
+
+  /** tokensOf, with the residual's base heatmaps (the key frame's backbone heatmaps; null without). */
+  private inputsOf(input: VREMDInput): { tokens: Tensor; base: Tensor | null } {
     const op = 'VREMD';
     if (!input || typeof input !== 'object') fail(op, 'an input { frames } or { tokens }', String(input));
     const { N, D } = this.sizes;
     if ('tokens' in input) {
+      const base = input.baseHeatmaps ?? null;
+      if (this.cfg.residual && !base) fail(op, 'baseHeatmaps (the key frame\'s backbone heatmaps [B, J, h, w]) with tokens, for the residual head', 'none');
       const t = input.tokens;
       if (t instanceof Tensor) {
         live(op, 'tokens', t);
         sameAsModel(op, 'tokens', t, this);
         if (t.rank !== 4 || t.shape[1] !== 3 || t.shape[2] !== N || t.shape[3] !== D) fail(op, `tokens of shape [B, 3, ${N}, ${D}]`, fmtShape(t.shape));
-        return t;
+        return { tokens: t, base };
       }
       const list = triple(op, 'tokens', t);
       for (const x of list) {
         if (x.rank !== 3 || x.shape[1] !== N || x.shape[2] !== D) fail(op, `tokens of shape [B, ${N}, ${D}] per frame`, fmtShape(x.shape));
         sameAsModel(op, 'tokens', x, this);
       }
-      return stack(list, 1);
+      return { tokens: stack(list, 1), base };
     }
     if (!('frames' in input)) fail(op, 'an input { frames } or { tokens }', `an object with keys [${Object.keys(input).join(', ')}]`);
     const f = input.frames;
@@ -203,13 +283,13 @@ export class VREMD extends Module {
     const B = frames[0]!.shape[0];
     for (const x of frames) if (x.shape[0] !== B) fail(op, `frames of one batch size ${B}`, fmtShape(x.shape));
     const ids = input.frameIds;
-    if (!ids) return stack(frames.map((x) => this.encode(x)), 1);
+    if (!ids) return this.tokenize(stack(frames.map((x) => this.encode(x)), 1));
     const cache = this.featureCache;
     if (!cache) fail(op, 'a feature cache (new VREMD(cfg, { cacheSize })) when frameIds are given', 'none');
     if (!Array.isArray(ids) || ids.length !== 3 || ids.some((r) => !Array.isArray(r) || r.length !== B || r.some((s) => typeof s !== 'string'))) {
       fail(op, `frameIds as 3 arrays of ${B} strings`, Array.isArray(ids) ? `an array of length ${ids.length}` : String(ids));
     }
-    return stack(frames.map((x, t) => this.cachedTokens(x, ids[t]!, cache)), 1);
+    return this.tokenize(stack(frames.map((x, t) => this.cachedTokens(x, ids[t]!, cache)), 1));
   }
 
   private cachedTokens(x: Tensor, ids: readonly string[], cache: FeatureCache): Tensor {
@@ -233,7 +313,7 @@ export class VREMD extends Module {
 
   /** Every intermediate of a forward pass (see VREMDOutput). */
   forwardDetailed(input: VREMDInput): VREMDOutput {
-    const features = this.tokensOf(input);
+    const { tokens: features, base } = this.inputsOf(input);
     const { N, D, grid } = this.sizes;
     const B = features.shape[0]!;
     const ft = reshape(slice(features, 1, 1, 2), [B, N, D]);
@@ -243,8 +323,9 @@ export class VREMD extends Module {
     const b = this.bmd ? this.bmd.forward(features, h ? h.F : ft) : null;
     const agg = b ? add(ft, b.M) : ft;
     const hm = this.motion_head.forward(reshape(permute(agg, [0, 2, 1]), [B, D, grid[0], grid[1]]));
+    const sum = hk ? add(hk, hm) : hm;
     return {
-      heatmaps: hk ? add(hk, hm) : hm,
+      heatmaps: base ? add(base, sum) : sum,
       hk,
       hm,
       features,
@@ -282,7 +363,7 @@ function live(op: string, name: string, t: Tensor): void {
   if (t.isDisposed) fail(op, `${name} to be a live tensor`, `tensor #${t.id} [${t.shape.join(', ')}], which was disposed`);
 }
 
-/** Throws unless t has the model's dtype and device (those of the backbone's pos_embed). */
+/** Throws unless t has the model's dtype and device (those of the token ViT's pos_embed). */
 function sameAsModel(op: string, name: string, t: Tensor, m: VREMD): void {
   const ref = m.backbone.posEmbed;
   if (t.dtype !== ref.dtype || t.device !== ref.device) fail(op, `${name} as ${ref.dtype} on ${ref.device} (the model's)`, `${t.dtype} on ${t.device}`);

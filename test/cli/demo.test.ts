@@ -1,7 +1,8 @@
 /**
  * The demo CLI: input errors give one line and exit code 2; a run on the bundled clip (tiny preset,
  * cpu) writes keypoints.json and one overlay PNG per frame; --weights loads a checkpoint; --clip
- * synth loads the shipped SynthPose weights by default and scores against the clip's ground truth.
+ * synth loads the shipped SynthPose weights by default and scores against the clip's ground truth;
+ * --preset real (a paper network on the frozen MoveNet) and --flip.
  * Plus the shared helpers (box-file validation, clip windows).
  */
 import { spawnSync } from 'node:child_process';
@@ -70,7 +71,7 @@ describe('demo CLI errors', () => {
     expect(r.code).toBe(2);
     expect(demoLines(r.stderr)[0]).toMatch(/^demo: Unknown option '--bogus'/);
     expect(demoLines(demo('--model', 'hrnet').stderr)).toEqual(["demo: --model: expected one of [thunder, lightning, multipose, rpstn, fasrnet, vremd, glpose], got 'hrnet'"]);
-    expect(demoLines(demo('--model', 'rpstn', '--preset', 'huge').stderr)).toEqual(["demo: --preset: expected one of [paper, small, tiny] for rpstn, got 'huge'"]);
+    expect(demoLines(demo('--model', 'rpstn', '--preset', 'huge').stderr)).toEqual(["demo: --preset: expected one of [paper, small, tiny, real] for rpstn, got 'huge'"]);
     expect(demoLines(demo('--preset', 'tiny').stderr)).toEqual(["demo: --weights and --preset are for the papers' networks; MoveNet thunder uses its pretrained weights (assets/weights/movenet)"]);
     expect(demoLines(demo('--model', 'multipose', '--boxes', join(ROOT, 'assets/demo/boxes.json')).stderr)).toEqual(['demo: --model multipose finds people itself: it does not take --boxes (use --model thunder or lightning to estimate the boxes of a box file)']);
     expect(demoLines(demo('--detector-size', '500').stderr)).toEqual(["demo: --detector-size: expected a multiple of 32 (MultiPose's input), got 500"]);
@@ -230,6 +231,33 @@ describe('demo CLI run', () => {
     const r2 = demo('--model', 'rpstn', '--preset', 'small', '--backend', 'cpu', '--weights', file, '--out', join(tmp, 'out2'));
     expect(r2.code).toBe(2);
     expect(demoLines(r2.stderr)[0]).toMatch(/tiny\.safetensors: loadStateDict: expected the model's keys, got 96 missing \[pose_net\.layer1\.1\.conv1\.weight/);
+  });
+});
+
+describe('demo --preset real and --flip', () => {
+  it("a paper network's real preset (frozen MoveNet Lightning, untrained residual head) draws MoveNet's poses; --flip runs the flip test", () => {
+    const out = mkdtempSync(join(tmpdir(), 'posegrad-demo-real-'));
+    const r = demo('--model', 'rpstn', '--preset', 'real', '--backend', 'wasm', '--out', join(out, 'plain'));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/model: RPSTN 'real': 0\.02M trainable \+ 2\.32M frozen parameters, input 192x192, T=5, K=17 \(frozen pretrained MoveNet Lightning/);
+    const plain = JSON.parse(readFileSync(join(out, 'plain', 'keypoints.json'), 'utf8'));
+    expect(plain.jointSet).toBe('coco17');
+    const f = demo('--model', 'rpstn', '--preset', 'real', '--backend', 'wasm', '--flip', '--out', join(out, 'flip'));
+    expect(f.code, f.stderr).toBe(0);
+    expect(f.stdout).toMatch(/; flip test on$/m);
+    const flipped = JSON.parse(readFileSync(join(out, 'flip', 'keypoints.json'), 'utf8'));
+    // both are MoveNet-like: the two runs agree to a few pixels on ~60 px pedestrians, and differ
+    let n = 0;
+    let sum = 0;
+    plain.frames.forEach((fr: { persons: { keypoints: { x: number; y: number }[] }[] }, i: number) => fr.persons.forEach((p, j) => p.keypoints.forEach((k, q) => {
+      const o = flipped.frames[i].persons[j].keypoints[q];
+      sum += Math.hypot(k.x - o.x, k.y - o.y);
+      n++;
+    })));
+    expect(n).toBe(5 * 3 * 17);
+    expect(sum / n).toBeGreaterThan(0);
+    expect(sum / n).toBeLessThan(3);
+    expect(demoLines(demo('--model', 'thunder', '--flip').stderr)).toEqual(["demo: --flip is for the papers' networks (--model rpstn|fasrnet|vremd|glpose), not MoveNet thunder"]);
   });
 });
 

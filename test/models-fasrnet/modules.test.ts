@@ -188,7 +188,7 @@ describe('FaSRnet errors', () => {
       const srm = new SRM({ numJoints: 2, prfInnerCh: 4, prfBlocks: 1, ptmBlocks: 1, combineInnerCh: 4, combineBlocks: 1 });
       expect(() => srm.forward(rand([1, 3, 4, 4]), rand([1, 3, 4, 4]), rand([1, 3, 4, 4]))).toThrow(/^SRM: expected refined heatmaps \[B, 2, h, w\], got \[1, 3, 4, 4\]$/);
       expect(() => srm.forward(rand([1, 2, 4, 4]), rand([1, 2, 4, 5]), rand([1, 2, 4, 4]))).toThrow(/^SRM: expected hPrev of the refined heatmaps' shape \[1, 2, 4, 4\], got \[1, 2, 4, 5\]$/);
-      expect(() => fasrnetPreset('huge')).toThrow(/^fasrnetPreset: expected one of \[paper, small, tiny\], got 'huge'$/);
+      expect(() => fasrnetPreset('huge')).toThrow(/^fasrnetPreset: expected one of \[paper, small, tiny, real\], got 'huge'$/);
       expect(() => createFaSRnet('tiny', { inputSize: [64, 48] })).toThrow(/^FaSRnet: expected inputSize \[width, height\] divisible by 32, got \[64, 48\]$/);
       expect(() => createFaSRnet('tiny', { numJoints: 5, backbone: { width: 4, numJoints: 4 } })).toThrow(/^FaSRnet: expected backbone\.numJoints = numJoints = 5, got 4$/);
       const m = createFaSRnet('tiny');

@@ -97,7 +97,7 @@ describe('GLPose shapes', () => {
     expect(() => createGLPose('tiny', { inputSize: [64, 60] })).toThrow('GLPose: expected inputSize [width, height] of positive multiples of 32, got [64, 60]');
     expect(() => createGLPose('tiny', { headKernel: 7 as 3 })).toThrow('GLPose: expected headKernel 1, 3 or 5, got 7');
     expect(() => createGLPose('tiny', { processingBlocks: 0 })).toThrow('GLPose: expected processingBlocks as an integer ≥ 1, got 0');
-    expect(() => glposePreset('huge')).toThrow("glposePreset: expected one of [paper, small, tiny], got 'huge'");
+    expect(() => glposePreset('huge')).toThrow("glposePreset: expected one of [paper, small, tiny, real], got 'huge'");
   });
 });
 

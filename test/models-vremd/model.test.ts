@@ -231,7 +231,7 @@ describe('VREMD model', () => {
     expect(() => m.forward({ tokens: dt })).toThrow(/VREMD: expected tokens to be a live tensor, got tensor #\d+ \[1, 3, 12, 16\], which was disposed/);
     const c = createVREMD('tiny', { cacheSize: 2 });
     expect(() => c.forward({ frames: [f, f, f], frameIds: [['a'], ['b']] })).toThrow(/VREMD: expected frameIds as 3 arrays of 1 strings, got an array of length 2/);
-    expect(() => createVREMD('huge')).toThrow(/vremdPreset: expected one of \[paper, small, tiny\], got 'huge'/);
+    expect(() => createVREMD('huge')).toThrow(/vremdPreset: expected one of \[paper, small, tiny, real\], got 'huge'/);
     expect(() => createVREMD(vremdPreset('tiny', { numFrames: 5 as 3 }))).toThrow(/VREMD: expected numFrames 3/);
     expect(() => createVREMD(vremdPreset('tiny', { numHeads: 3 }))).toThrow(/VREMD: expected numHeads dividing the width D = 16, got 3/);
     expect(() => createVREMD(vremdPreset('tiny', { dca: { kernelSize: 2 } }))).toThrow(/VREMD: expected an odd dca.kernelSize, got 2/);

@@ -496,7 +496,7 @@ describe('RPSTN model', () => {
     const m = new RPSTN(rpstnPreset('tiny'));
     expect(() => m.forward(randn([1, 3, 128, 128]))).toThrow(/RPSTN: expected a clip \[B, T, 3, H, W\] with T ≥ 1, got \[1, 3, 128, 128\]/);
     expect(() => m.non_local_conv2d.forward(randn([1, 4, 8, 8]))).toThrow(/JRE: expected heatmaps \[B, 13, H, W\], got \[1, 4, 8, 8\]/);
-    expect(() => rpstnPreset('huge')).toThrow(/rpstnPreset: expected one of \[paper, small, tiny\], got 'huge'/);
+    expect(() => rpstnPreset('huge')).toThrow(/rpstnPreset: expected one of \[paper, small, tiny, real\], got 'huge'/);
     expect(() => new RPSTN({ ...rpstnPreset('tiny'), inputSize: [32, 32] })).toThrow(/RPSTN: expected heatmaps of at least 16x16 for JRPSP, got 8x8/);
     expect(() => dynamicConv(randn([2, 3, 4, 4]), randn([1, 3, 3, 3]))).toThrow(/dynamicConv: expected features \[B, C, H, W\] and kernels \[B, C, kh, kw\] with the same B and C/);
     expect(jrpspKernelSize(64)).toBe(7);

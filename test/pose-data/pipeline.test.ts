@@ -297,6 +297,61 @@ describe('TopDownDataset on SynthPose clips', () => {
   });
 });
 
+describe("GLPose's global proposals (selection 'localGlobal')", () => {
+  const clips = [0, 1, 2].map((i) => generateClip(i, { seed: 9, frames: 10, width: 128, height: 128, minPeople: 2, maxPeople: 3 }));
+  const loadFrame = synthFrameLoader(clips);
+  const videos = clips.map((c) => c.video);
+  const frames = { kind: 'localGlobal', local: 1, global: 4 } as const;
+  const base = { jointSet: POSETRACK, loadFrame, inputSize: [48, 64] as [number, number], frames };
+  /** The same videos with every track id replaced by a different, unrelated number in every frame. */
+  const scrambled = videos.map((v) => ({ ...v, frames: v.frames.map((f) => ({ ...f, people: f.people.map((p, i) => ({ ...p, trackId: 1000 + ((f.index * 31 + i * 17 + p.trackId * 7) % 89) })) })) }));
+
+  it('never read a track id: scrambled ids give the same proposals and crops, in training and in evaluation', () => {
+    for (const train of [false, true]) {
+      const a = new TopDownDataset(videos, { ...base, train });
+      const b = new TopDownDataset(scrambled, { ...base, train });
+      expect(b.length).toBe(a.length);
+      for (const i of [0, 3, 7, a.length - 1]) {
+        manualSeed(i);
+        const sa = a.sample(i);
+        manualSeed(i);
+        const sb = b.sample(i);
+        expect(sb.meta.proposals).toEqual(sa.meta.proposals);
+        expect(sb.meta.positions).toEqual(sa.meta.positions);
+        expect(Array.from(sb.images)).toEqual(Array.from(sa.images));
+      }
+    }
+  });
+
+  it('proposals are boxes of any person outside the local window, cut with their own box, with no targets', () => {
+    const ds = new TopDownDataset(videos, base);
+    let others = 0;
+    for (let i = 0; i < ds.length; i++) {
+      const s = ds.sample(i);
+      const video = videos.find((v) => v.id === s.meta.videoId)!;
+      const key = s.meta.positions[0]!;
+      expect(s.meta.proposals).toHaveLength(4);
+      s.meta.proposals!.forEach((q, g) => {
+        expect(Math.abs(q.position - key)).toBeGreaterThan(1);
+        expect(s.meta.positions[3 + g]).toBe(q.position);
+        const owner = video.frames[q.position]!.people.find((p) => p.bbox === q.box);
+        expect(owner, 'an annotated box of that frame').toBeDefined();
+        if (owner!.trackId !== s.meta.trackId) others++;
+        // the crop is the proposal's own box, and a proposal is not supervised
+        for (let k = 0; k < 17; k++) expect(s.targetWeights[(3 + g) * 17 + k]).toBe(0);
+      });
+    }
+    expect(others).toBeGreaterThan(0); // other people's boxes are proposals too (the network ranks them)
+  });
+
+  it('take the boxes of a detector when one is given', () => {
+    const detections = (_v: unknown, f: { index: number }): readonly [number, number, number, number][] => [[10 + f.index, 20, 40, 80]];
+    const ds = new TopDownDataset(videos, { ...base, proposals: detections });
+    const s = ds.sample(0);
+    for (const q of s.meta.proposals!) expect(q.box).toEqual([10 + q.position, 20, 40, 80]);
+  });
+});
+
 const PT = '/work/shared/data/posetrack18-sample';
 describe.skipIf(!existsSync(PT))('TopDownDataset on the real PoseTrack sample', () => {
   it('crops people from the JPEG frames with the 25%-enlarged box', () => {

@@ -58,7 +58,7 @@ describe('parseTrainArgs', () => {
   };
 
   it('rejects bad values with the flag, the expected and the received value', () => {
-    bad(['--preset', 'paper'], "--preset: expected one of [tiny, small], got 'paper'");
+    bad(['--preset', 'paper'], "--preset: expected one of [tiny, small, real], got 'paper'");
     bad(['--backend', 'cuda'], "--backend: expected one of [cpu, wasm, webgpu], got 'cuda'");
     bad(['--arch', 'resnet'], "--arch: expected one of [hrnet, vitpose, simplebaseline], got 'resnet'");
     bad(['--model', 'fasrnet', '--arch', 'hrnet'], '--arch: expected only with --model baseline, got --model fasrnet (its single-frame network is fixed)');

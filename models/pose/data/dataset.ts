@@ -6,7 +6,14 @@
  * it gives — after augmentation (augment.ts: half body, scale, rotation, flip with left/right
  * swap) — cuts every shared-crop frame of the sample, so that the frames stay aligned. Each frame
  * gets the heatmap targets of the same person (same track id) in that frame, or zero weights when
- * the person is not annotated there.
+ * the person is not annotated there (training supervision; no network input depends on the id).
+ *
+ * GLPose's global proposals (selection 'localGlobal') are person boxes of any person, sampled over
+ * the frames outside the local window, as the paper's detector proposals ("we first sample 20 human
+ * proposals in the video level", GLPose Sec. 3.3): each is cut with its own box, and nothing about it
+ * comes from the ground-truth identity — the network ranks the candidates by feature similarity.
+ * The boxes come from `proposals` (a detector's boxes per frame, e.g. a detection file) or, by
+ * default, the frame's annotated person boxes taken as anonymous detections. They get no targets.
  *
  * Batches are tensors: images [B, T, 3, H, W] (ImageNet-normalized RGB), targets [B, T, K, h, w],
  * targetWeights [B, T, K, 1], plus per-sample `meta` on the host.
@@ -50,6 +57,11 @@ export interface TopDownOptions {
   readonly minJoints?: number;
   /** Keep only labeled key frames (default true). */
   readonly labeledOnly?: boolean;
+  /**
+   * The person boxes of a frame as a detector gives them, for GLPose's global proposals (selection
+   * 'localGlobal'); default: the frame's annotated person boxes, taken without their track ids.
+   */
+  readonly proposals?: (video: VideoSequence, frame: VideoFrame) => readonly Box[];
 }
 
 export interface SampleMeta {
@@ -69,6 +81,8 @@ export interface SampleMeta {
   /** Key-frame ground truth in image pixels ([K·3], dataset order, before flip). */
   readonly keypoints: Float64Array;
   readonly margins?: { readonly dPrev: number; readonly dNext: number; readonly wPrev: number; readonly wNext: number };
+  /** GLPose's global proposals, in the order of the last frames: frame position and the box that cut it. */
+  readonly proposals?: readonly { readonly position: number; readonly box: Box }[];
 }
 
 /** One sample on the host: images [T, 3, H, W], targets [T, K, h, w], weights [T, K]. */
@@ -186,7 +200,13 @@ export class TopDownDataset {
     const [hw, hh] = this.heatmapSize;
     const aspect = iw / ih;
     const pad = this.opts.padding ?? 1.25;
-    const sel = selectFrames(this.opts.frames ?? { kind: 'single' }, pos, video.frames.length, train, rng);
+    const fsel = this.opts.frames ?? { kind: 'single' };
+    // GLPose: the key frame and the local ones from selectFrames, the global proposals drawn here
+    // (boxes of any person, no identity), with the same number of random draws.
+    const base0 = selectFrames(fsel.kind === 'localGlobal' ? { ...fsel, global: 0 } : fsel, pos, video.frames.length, train, rng);
+    const props = fsel.kind === 'localGlobal' ? this.globalProposals(video, pos, person, fsel.local, fsel.global, train, rng) : [];
+    const sel = props.length ? { ...base0, positions: [...base0.positions, ...props.map((q) => q.pos)], sharedCrop: [...base0.sharedCrop, ...props.map(() => false)] } : base0;
+    const ownBox: (Box | null)[] = [...base0.positions.map(() => null), ...props.map((q) => q.box)];
     const keyVis = this.supervised(person.keypoints);
     const aug = train ? drawAugmentation(keyVis.reduce((a, b) => a + b, 0), this.opts.augment ?? {}, rng) : NO_AUGMENT;
     const base = boxToCenterScale(box, aspect, { padding: pad });
@@ -208,12 +228,14 @@ export class TopDownDataset {
       frameIds.push(frame.id);
       let img = cache.get(p);
       if (!img) cache.set(p, (img = this.opts.loadFrame(video, frame)));
-      const same = frame.people.find((q) => q.trackId === person.trackId && person.trackId >= 0) ?? (p === pos ? person : undefined);
-      // the crop: shared (key box) or this frame's own box of the same person
+      const proposal = ownBox[t] ?? null;
+      // targets: the same person (track id) in a shared-crop frame; a global proposal has none
+      const same = proposal ? undefined : (frame.people.find((q) => q.trackId === person.trackId && person.trackId >= 0) ?? (p === pos ? person : undefined));
+      // the crop: shared (key box) or the proposal's own box
       let c: [number, number] = [cs.center[0], cs.center[1]];
       let s = scale;
-      if (!sel.sharedCrop[t] && same?.bbox && same.bbox[2] > 0 && same.bbox[3] > 0) {
-        const own = boxToCenterScale(same.bbox, aspect, { padding: pad });
+      if (proposal) {
+        const own = boxToCenterScale(proposal, aspect, { padding: pad });
         c = own.center;
         s = [own.scale[0] * aug.scale, own.scale[1] * aug.scale];
       }
@@ -258,8 +280,36 @@ export class TopDownDataset {
         transforms,
         keypoints: Float64Array.from(person.keypoints),
         ...(sel.margins ? { margins: sel.margins } : {}),
+        ...(props.length ? { proposals: props.map((q) => ({ position: q.pos, box: q.box })) } : {}),
       },
     };
+  }
+
+  /** The person boxes of a frame (the `proposals` option, or the annotated boxes without their ids). */
+  private proposalsOf(video: VideoSequence, frame: VideoFrame): Box[] {
+    const boxes = this.opts.proposals ? this.opts.proposals(video, frame) : frame.people.map((q) => q.bbox);
+    return boxes.filter((b): b is Box => !!b && b[2] > 0 && b[3] > 0);
+  }
+
+  /**
+   * GLPose's `count` global proposals for the key frame at `key`: person boxes (any person) of the
+   * frames more than `local` frames away, drawn uniformly from all of them with `rng` in training,
+   * evenly spaced over them (in frame order) otherwise. Without such boxes, the boxes of every
+   * frame; without any, the key person's own box.
+   */
+  private globalProposals(video: VideoSequence, key: number, person: PersonAnnotation, local: number, count: number, random: boolean, rng: Rng): { pos: number; box: Box }[] {
+    if (count <= 0) return [];
+    const collect = (keep: (p: number) => boolean): { pos: number; box: Box }[] => {
+      const out: { pos: number; box: Box }[] = [];
+      video.frames.forEach((f, p) => {
+        if (keep(p)) for (const box of this.proposalsOf(video, f)) out.push({ pos: p, box });
+      });
+      return out;
+    };
+    let pool = collect((p) => Math.abs(p - key) > local);
+    if (pool.length === 0) pool = collect(() => true);
+    if (pool.length === 0) pool = [{ pos: key, box: person.bbox! }];
+    return Array.from({ length: count }, (_, g) => (random ? pool[rng.int(pool.length)]! : pool[Math.floor(((g + 0.5) * pool.length) / count)]!));
   }
 
   /** Stacks samples into batch tensors on `device` (default: the engine's default device). */

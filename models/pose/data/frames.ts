@@ -7,7 +7,9 @@
  * - VREMD: 3 frames [prev, cur, next] at gap 1.
  * - RPSTN: T consecutive frames starting at the key frame (the last frame repeats at the clip end).
  * - GLPose: the key frame, k local frames on each side (clamped at the borders) and n global frames
- *   drawn uniformly from the rest of the video; global frames are cropped with their own box.
+ *   drawn uniformly from the rest of the video; global frames are cropped with their own box. The
+ *   dataset (dataset.ts) draws GLPose's global proposals itself, as boxes of any person over those
+ *   frames (never by track id); these positions serve callers without boxes (glposeWindows).
  */
 import { engine } from '../../../engine/engine.js';
 import type { Rng } from '../../../engine/random.js';
