@@ -6,8 +6,9 @@
  *                        'none' runs the peers alone)
  *   --peers <list>       peer engines: 'all' (default), 'none', or ids/prefixes ('tfjs,ort-web')
  *   --suite <list>       'kernels', 'networks' or both (default)
- *   --mode <list>        modes to run: kernels 'fwd', 'fwd+bwd'; networks 'infer', 'train', 'paper'
- *                        (default: all; e.g. 'fwd,infer,train' skips fwd+bwd and the paper-size runs)
+ *   --mode <list>        modes to run: kernels 'fwd', 'fwd+bwd'; networks 'infer', 'train', 'paper',
+ *                        'movenet' (the MoveNet race against TF.js, bench/movenet/)
+ *                        (default: all; e.g. 'fwd,infer,train' skips fwd+bwd, the paper-size runs and MoveNet)
  *   --quick              tiny shapes and few iterations (about a minute; the CI smoke test)
  *   --json               print the JSON report to stdout (the table then goes to stderr)
  *   --out <dir>          where to write the report (default bench/results)
@@ -20,8 +21,8 @@ import { parseArgs } from 'node:util';
 
 export type SuiteName = 'kernels' | 'networks';
 export const SUITES: readonly SuiteName[] = ['kernels', 'networks'];
-/** Every mode of both suites: kernel modes (formulas.ts MODES), then network modes (protocol.ts NetMode). */
-export const ALL_MODES = ['fwd', 'fwd+bwd', 'infer', 'train', 'paper'] as const;
+/** Every mode of both suites: kernel modes (formulas.ts MODES), then network modes (protocol.ts NetMode, then the MoveNet race). */
+export const ALL_MODES = ['fwd', 'fwd+bwd', 'infer', 'train', 'paper', 'movenet'] as const;
 export type AnyMode = (typeof ALL_MODES)[number];
 
 export interface BenchArgs {
@@ -42,7 +43,7 @@ export interface BenchArgs {
 }
 
 export const USAGE = `Usage: npm run bench -- [--quick] [--filter <regex>] [--backend cpu,wasm,webgpu] [--peers all|none|<ids>]
-                       [--suite kernels,networks] [--mode fwd,fwd+bwd,infer,train,paper] [--json] [--out <dir>] [--no-write] [--preload <module>]`;
+                       [--suite kernels,networks] [--mode fwd,fwd+bwd,infer,train,paper,movenet] [--json] [--out <dir>] [--no-write] [--preload <module>]`;
 
 function list(v: string | undefined): string[] | undefined {
   if (v === undefined) return undefined;

@@ -19,6 +19,7 @@ import { matchesFilter, parseBenchArgs, USAGE, type BenchArgs } from './args.js'
 import { groupEngines, PEER_ENGINES, posegradEngine, selectPeers, type EngineDef } from './engines.js';
 import { MODES, workOf } from './formulas.js';
 import { machineInfo } from './machine.js';
+import { runMoveNetSuite } from './movenet/suite.js';
 import { runPeak } from './native/peak.js';
 import { NETWORKS } from './networks/registry.js';
 import { effectivePreset, netWorkloadId } from './networks/suite.js';
@@ -273,6 +274,10 @@ async function main(): Promise<number> {
     if (!bar) log(`bench: ${ids}: done (${r.timedOut ? 'timed out' : `exit ${r.code}`})`);
   }
   bar?.stop();
+  // The MoveNet race (bench/movenet/): its own engine processes, after the other suites.
+  const movenet = args.suites.includes('networks') && args.modes.includes('movenet')
+    ? await runMoveNetSuite({ quick: args.quick, filter: args.filter, backends, peers: args.peers, preload, log })
+    : null;
   for (const n of networkJobs(args)) {
     const why = unavailable.get(n.name);
     if (why === undefined) continue;
@@ -340,6 +345,7 @@ async function main(): Promise<number> {
     missingBackends: DEVICES.filter((d) => !registered.includes(d)),
     git: gitState(),
   };
+  if (movenet && movenet.report.models.length > 0) report.movenet = movenet.report;
 
   if (args.write) {
     const files = writeReport(report, path.resolve(ROOT, args.outDir));
@@ -359,8 +365,11 @@ async function main(): Promise<number> {
   const failedCells = [...kernels, ...networks].filter((c) => ours.has(c.engineId) && c.status === 'error');
   for (const e of failedEngines) log(`bench: FAILED ${e.id}: ${e.error}`);
   for (const c of failedCells) log(`bench: FAILED ${c.engineId} ${'workload' in c ? `${c.workload} ${c.mode}` : `${c.network} ${c.mode}`}: ${c.reason}`);
-  log(`bench: ${kernels.length} kernel cells, ${networks.length} network cells in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${failedEngines.length + failedCells.length} posegrad failures`);
-  return failedEngines.length + failedCells.length > 0 ? 1 : 0;
+  const movenetFailures = movenet?.failures ?? [];
+  for (const f of movenetFailures) log(`bench: FAILED movenet ${f}`);
+  const failures = failedEngines.length + failedCells.length + movenetFailures.length;
+  log(`bench: ${kernels.length} kernel cells, ${networks.length} network cells, ${report.movenet?.cells.length ?? 0} MoveNet cells in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${failures} posegrad failures`);
+  return failures > 0 ? 1 : 0;
 }
 
 main().then(

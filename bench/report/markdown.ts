@@ -7,6 +7,7 @@
 import type { Mode } from '../formulas.js';
 import { MODES } from '../formulas.js';
 import type { BenchReport, EngineReport, KernelResult, RatioResult } from './types.js';
+import { renderMoveNetMarkdown } from '../movenet/report.js';
 
 /** Fixed-significance number: 3 significant digits, no exponent for ordinary ranges. */
 export function fmt(x: number): string {
@@ -220,5 +221,6 @@ export function renderMarkdown(report: BenchReport, chartFiles: readonly string[
     parts.push('', '### Timings', '', detailTable(report));
   }
   if (report.networks.length) parts.push('', '## Networks', '', networkTable(report));
+  if (report.movenet) parts.push('', renderMoveNetMarkdown(report.movenet, report.quick));
   return parts.join('\n') + '\n';
 }

@@ -8,6 +8,7 @@ import type { PeakResult } from '../native/peak.js';
 import type { CellStatus, NetMode } from '../protocol.js';
 import type { Stats } from '../stats.js';
 import type { TimingPlan } from '../timing.js';
+import type { MoveNetReport } from '../movenet/report.js';
 
 export interface MachineInfo {
   hostname: string;
@@ -130,6 +131,8 @@ export interface BenchReport {
    * harness fix for that engine: which engines, from which run, and why.
    */
   amendments?: Amendment[];
+  /** The MoveNet race (--mode movenet, bench/movenet/), when it ran. */
+  movenet?: MoveNetReport;
 }
 
 export interface Amendment {

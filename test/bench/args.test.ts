@@ -100,12 +100,12 @@ describe('bench protocol and timing plan', () => {
 
 describe('bench --mode', () => {
   it('defaults to every mode and keeps the canonical order', () => {
-    expect(parseBenchArgs([]).modes).toEqual(['fwd', 'fwd+bwd', 'infer', 'train', 'paper']);
+    expect(parseBenchArgs([]).modes).toEqual(['fwd', 'fwd+bwd', 'infer', 'train', 'paper', 'movenet']);
     expect(parseBenchArgs(['--mode', 'train,fwd,infer']).modes).toEqual(['fwd', 'infer', 'train']);
   });
 
   it('throws naming the flag on an unknown or empty mode list', () => {
-    expect(() => parseBenchArgs(['--mode', 'bwd'])).toThrow(/^--mode: expected a list of \[fwd, fwd\+bwd, infer, train, paper\], got 'bwd'/);
+    expect(() => parseBenchArgs(['--mode', 'bwd'])).toThrow(/^--mode: expected a list of \[fwd, fwd\+bwd, infer, train, paper, movenet\], got 'bwd'/);
     expect(() => parseBenchArgs(['--mode', ','])).toThrow(/^--mode: expected a list of .*got an empty list/);
   });
 });
