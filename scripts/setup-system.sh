@@ -19,5 +19,5 @@ if [ ! -f /usr/share/doc/opencv-doc/examples/data/vtest.avi ] && [ -f /usr/share
   gunzip -k /usr/share/doc/opencv-doc/examples/data/vtest.avi.gz
 fi
 chromium --version || true
-ffmpeg -version | head -1
+ffmpeg -version | head -1 || true
 ls -la /usr/share/doc/opencv-doc/examples/data/vtest.avi
