@@ -83,44 +83,30 @@ const ONE_OVER_127_5_F16 = 0.0078430176;
 
 const SINGLE_DECODE: MoveNetDecodeConfig = { centerDistanceOffset: 1.8, keypointDistanceOffset: 1.7998047 };
 
+const LIGHTNING: MoveNetConfig = {
+  variant: 'lightning',
+  inputSize: [192, 192],
+  alpha: 1.0,
+  lastChannels: 1280,
+  fpnChannels: [64, 32, 24, 24],
+  headChannels: 96,
+  numKeypoints: 17,
+  multiPose: false,
+  inputScale: ONE_OVER_127_5_F16,
+  inputOffset: -1,
+  decode: SINGLE_DECODE,
+};
+
+/** The three published models differ in input size, width and (MultiPose) heads and decoding. */
 export const MOVENET_CONFIGS: Record<MoveNetVariant, MoveNetConfig> = {
-  lightning: {
-    variant: 'lightning',
-    inputSize: [192, 192],
-    alpha: 1.0,
-    lastChannels: 1280,
-    fpnChannels: [64, 32, 24, 24],
-    headChannels: 96,
-    numKeypoints: 17,
-    multiPose: false,
-    inputScale: ONE_OVER_127_5_F16,
-    inputOffset: -1,
-    decode: SINGLE_DECODE,
-  },
-  thunder: {
-    variant: 'thunder',
-    inputSize: [256, 256],
-    alpha: 1.75,
-    lastChannels: 1280,
-    fpnChannels: [64, 32, 24, 24],
-    headChannels: 96,
-    numKeypoints: 17,
-    multiPose: false,
-    inputScale: ONE_OVER_127_5_F16,
-    inputOffset: -1,
-    decode: SINGLE_DECODE,
-  },
+  lightning: LIGHTNING,
+  thunder: { ...LIGHTNING, variant: 'thunder', inputSize: [256, 256], alpha: 1.75 },
   multipose: {
+    ...LIGHTNING,
     variant: 'multipose',
     inputSize: [256, 256],
     alpha: 1.5,
-    lastChannels: 1280,
-    fpnChannels: [64, 32, 24, 24],
-    headChannels: 96,
-    numKeypoints: 17,
     multiPose: true,
-    inputScale: ONE_OVER_127_5_F16,
-    inputOffset: -1,
     decode: { nmsKernel: 5, nmsTolerance: 1.013279e-6, maxPersons: 6, sigmaFactor: 0.30004883, keypointScoreThreshold: 0.12695312 },
   },
 };

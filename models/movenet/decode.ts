@@ -224,7 +224,7 @@ export function decodeMultiPose(o: MoveNetHostOutput, cfg: MoveNetConfig, b = 0)
       const kx = k - ky * w;
       const oy = o.offsets[(b * 2 * K + 2 * j) * hw + k]!;
       const ox = o.offsets[(b * 2 * K + 2 * j + 1) * hw + k]!;
-      keypoints.push({ name: COCO17.names[j] ?? `keypoint_${j}`, y: ((ky + oy) * 4 * H) / (4 * h), x: ((kx + ox) * 4 * W) / (4 * w), score: s });
+      keypoints.push({ name: COCO17.names[j] ?? `keypoint_${j}`, y: ((ky + oy) / h) * H, x: ((kx + ox) / w) * W, score: s });
       if (s > thr) {
         sum += Math.fround(c.score * s);
         count++;
