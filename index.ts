@@ -8,6 +8,8 @@
  * Nothing reachable from this entry imports a Node module, so it bundles for browsers as is.
  * Reading and writing files (checkpoints, images) is in the Node-only entry `posegrad/node`.
  */
+// Registers the built-in backends with the engine: cpu now, wasm and webgpu as `init` factories.
+import './backends/index.js';
 export type {
   AttentionParams, Backend, BackendMemoryInfo, Conv2dParams, DeformConv2dParams, DeviceName, GridSampleParams, InterpolateParams,
   KTensor, MatmulParams, Pool2dParams,

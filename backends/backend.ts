@@ -94,6 +94,14 @@ export interface BackendMemoryInfo {
 
 export interface Backend<S = unknown> {
   readonly name: DeviceName;
+  /**
+   * True once the backend's device is gone for good (webgpu: the GPUDevice was lost or destroyed);
+   * absent or false on backends that cannot lose their device (cpu, wasm). The engine then drops
+   * it: the next `init(name)` starts a new backend through the registered factory (with that call's
+   * options), and tensors on the old backend throw when used. Storages of the old backend are
+   * still released through it, never through its successor.
+   */
+  readonly lost?: boolean;
 
   // ---------------------------------------------------------------- memory and data movement
   /** New storage holding a copy of `values` (length = element count) as `dtype`. */

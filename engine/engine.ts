@@ -1,10 +1,14 @@
 /**
  * The engine: the backend registry, device selection, the grad mode, memory scopes (tidy/keep)
  * and the memory report. There is one engine per process, `engine`.
+ *
+ * The engine imports no backend: backends/index.ts registers the built-in ones (cpu ready at
+ * once, wasm and webgpu as factories that `init` calls). The package entry (index.ts) and every op
+ * (through ops/util.ts) import that module, so that cpu is there before the first tensor. The
+ * two `import type` lines below only name the backends' option types (erased when compiled).
  */
 import type { Backend, DeviceName } from '../backends/backend.js';
 import { DEVICES } from '../backends/backend.js';
-import { CpuBackend } from '../backends/cpu/index.js';
 import type { WasmBackendOptions } from '../backends/wasm/index.js';
 import type { WebGPUBackendOptions } from '../backends/webgpu/index.js';
 import { Rng } from './random.js';
@@ -14,6 +18,12 @@ import type { Tensor } from './tensor.js';
 export interface StorageRef {
   data: unknown;
   readonly device: DeviceName;
+  /**
+   * The backend that made the storage, and that releases it: the one registered for `device` when
+   * the storage was made (a backend re-created after a device loss, or swapped in by a test or the
+   * ONNX tracer, never receives another backend's storage).
+   */
+  readonly backend: Backend;
   readonly bytes: number;
   refs: number;
 }
@@ -83,7 +93,7 @@ export class Engine {
   }
 
   // ------------------------------------------------------------------ backends
-  /** Registers a backend instance that is ready now (cpu). */
+  /** Registers a backend instance that is ready now (cpu; backends/index.ts registers the built-in ones). */
   registerBackend(backend: Backend): void {
     this.backends.set(backend.name, backend);
   }
@@ -102,8 +112,18 @@ export class Engine {
    * call's. Throws the backend's own Error when it cannot start (for webgpu: no adapter, with how
    * to get one; for wasm threads: no SharedArrayBuffer, with the headers that give it). It never
    * substitutes another backend.
+   *
+   * A backend whose device is gone (`Backend.lost`, webgpu after a device loss or `destroy()`) is
+   * dropped here: this call starts a new one through the factory, with this call's options. Its
+   * tensors stay counted in `memory()` until disposed, and are released through the old backend.
    */
   async init<D extends DeviceName>(name: D, options?: BackendOptions[D]): Promise<Backend> {
+    if (this.backends.get(name)?.lost === true) {
+      if (!this.factories.has(name)) throw new Error(`init: expected a factory to start a new '${name}' backend (the registered one lost its device), got none; register one with engine.registerBackendFactory`);
+      this.backends.delete(name);
+      this.pending.delete(name);
+      this.initOptions.delete(name);
+    }
     if (options !== undefined && (this.backends.has(name) || this.pending.has(name)) && !sameOptions(this.initOptions.get(name), options)) {
       throw new Error(`init: expected the options of the first init('${name}') (a backend starts once per page or process), got different ones: ${describeOptions(options)} after ${describeOptions(this.initOptions.get(name))}`);
     }
@@ -169,20 +189,21 @@ export class Engine {
 
   /** @internal A fresh storage reference holding one ref. */
   newRef(device: DeviceName, data: unknown, bytes: number): StorageRef {
+    const backend = this.backend(device);
     const c = this.counts.get(device)!;
     c.bytes += bytes;
     if (c.bytes > c.peak) c.peak = c.bytes;
     this.liveBytes += bytes;
     if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
-    return { data, device, bytes, refs: 1 };
+    return { data, device, backend, bytes, refs: 1 };
   }
 
-  /** @internal Drops one reference; frees the storage when none remain. */
+  /** @internal Drops one reference; frees the storage (through the backend that made it) when none remain. */
   releaseRef(ref: StorageRef): void {
     if (--ref.refs === 0) {
       this.counts.get(ref.device)!.bytes -= ref.bytes;
       this.liveBytes -= ref.bytes;
-      this.backend(ref.device).release(ref.data);
+      ref.backend.release(ref.data);
       ref.data = null;
     }
   }
@@ -339,13 +360,8 @@ function isTensor(x: object): x is Tensor {
   return (x as { __isTensor?: boolean }).__isTensor === true;
 }
 
+/** The engine of this process. Its backends are registered by backends/index.ts. */
 export const engine = new Engine();
-// cpu is always present: it is the reference backend and the default device.
-engine.registerBackend(new CpuBackend());
-// wasm and webgpu start on demand (`await init('wasm')`); their code loads only then, so a browser
-// bundle never pulls in the Node WebGPU binding unless webgpu is initialized.
-engine.registerBackendFactory('wasm', async (options) => (await import('../backends/wasm/index.js')).createWasmBackend(options));
-engine.registerBackendFactory('webgpu', async (options) => (await import('../backends/webgpu/index.js')).createWebGPUBackend(options));
 
 /** Runs `fn` and disposes the tensors it created, except those it returns. See Engine.tidy. */
 export function tidy<T>(fn: () => T): T {

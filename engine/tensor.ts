@@ -68,6 +68,7 @@ export class Tensor {
   /** @internal The backend storage; throws naming `op` if this tensor was disposed. */
   storage(op = 'tensor'): unknown {
     if (!this.ref) fail(op, 'a live tensor', `tensor #${this.id} ${this.dtype}${fmtShape(this.shape)}, which was disposed`);
+    if (this.ref.backend.lost) fail(op, `a tensor on a live ${this.device} backend`, `tensor #${this.id} ${this.dtype}${fmtShape(this.shape)} on a ${this.device} backend whose device was lost (after init('${this.device}') again, re-create the tensor)`);
     return this.ref.data;
   }
 

@@ -3,6 +3,7 @@
  * and every Error names the op, the expected value and the value received.
  */
 import type { Backend, DeviceName, KTensor } from '../backends/backend.js';
+import '../backends/index.js'; // registers the built-in backends (cpu, wasm, webgpu) before any op runs
 import type { DType } from '../engine/dtype.js';
 import { engine } from '../engine/engine.js';
 import { fail, fmtShape } from '../engine/shape.js';

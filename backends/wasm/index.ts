@@ -15,9 +15,12 @@
  * time through `v8.setFlagsFromString` (Node only, opt-in).
  *
  * Each kernel family lives in its own file on both sides: assembly/<family>.ts (the kernel) and
- * <family>.ts here (the wrapper: allocate the output, call, return). This class only wires them to
- * the Backend interface. All calls are synchronous, so readSync works. `threads: 2` adds worker
- * threads for the GEMM-based kernels (threads.ts).
+ * <family>.ts here (the wrapper: allocate the output, call, return). WasmBackend only wires them to
+ * the Backend interface, as every backend does (backends/cpu/index.ts is the file to copy): the
+ * interface's methods in its order and under its section headings, one delegation per method,
+ * the context (WasmContext: memory, exports, thread pool) passed first. All calls are synchronous,
+ * so readSync works. `threads: 2` adds worker threads for the GEMM-based kernels (threads.ts).
+ * backends/index.ts registers createWasmBackend as the engine's 'wasm' factory.
  */
 import type {
   AttentionParams, Backend, BackendMemoryInfo, Conv2dParams, DeformConv2dParams, GridSampleParams,
@@ -261,16 +264,13 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   return new WasmBackend({ mem, exports, relaxed, pool }, file);
 }
 
-type S = WasmStorage;
-
 export class WasmBackend implements Backend<WasmStorage> {
   readonly name = 'wasm' as const;
-  private readonly ctx: WasmContext;
 
-  constructor(ctx: WasmContext, readonly moduleFile: string) {
-    this.ctx = ctx;
-  }
+  /** `ctx`: the memory and module every kernel wrapper takes first; `moduleFile`: the build in use. */
+  constructor(private readonly ctx: WasmContext, readonly moduleFile: string) {}
 
+  // ---------------------------------------------------------------- wasm only (not in Backend)
   /** Whether the relaxed-SIMD build (fused multiply-add GEMM) is in use. */
   get relaxedSimd(): boolean {
     return this.ctx.relaxed;
@@ -291,7 +291,8 @@ export class WasmBackend implements Backend<WasmStorage> {
     return this.ctx.mem;
   }
 
-  upload(values: TypedArray, dtype: DType): S {
+  // ---------------------------------------------------------------- memory and data movement
+  upload(values: TypedArray, dtype: DType): WasmStorage {
     checkDtype('upload', dtype);
     return this.ctx.mem.upload('upload', values, dtype);
   }
@@ -302,7 +303,7 @@ export class WasmBackend implements Backend<WasmStorage> {
     checkDtype('read', x.dtype);
     return this.ctx.mem.read(x.storage, numel(x.shape), x.dtype);
   }
-  release(storage: S): void {
+  release(storage: WasmStorage): void {
     this.ctx.mem.release(storage);
   }
   memoryInfo(): BackendMemoryInfo {
@@ -312,55 +313,148 @@ export class WasmBackend implements Backend<WasmStorage> {
     return Promise.resolve();
   }
 
-  fill(shape: readonly number[], dtype: DType, value: number): S { return ew.fill(this.ctx, shape, dtype, value); }
-  cast(x: WT, dtype: DType): S { return ew.cast(this.ctx, x, dtype); }
-  unary(op: UnaryOp, x: WT, params: readonly number[]): S { return ew.unary(this.ctx, op, x, params); }
-  unaryGrad(op: UnaryOp, x: WT, y: WT, dy: WT, params: readonly number[]): S { return ew.unaryGrad(this.ctx, op, x, y, dy, params); }
-  binary(op: BinaryOp, a: WT, b: WT, outShape: readonly number[], outDtype: DType): S { return ew.binary(this.ctx, op, a, b, outShape, outDtype); }
-  where(cond: WT, a: WT, b: WT, outShape: readonly number[]): S { return ew.where(this.ctx, cond, a, b, outShape); }
+  // ---------------------------------------------------------------- creation and elementwise
+  fill(shape: readonly number[], dtype: DType, value: number): WasmStorage {
+    return ew.fill(this.ctx, shape, dtype, value);
+  }
+  cast(x: WT, dtype: DType): WasmStorage {
+    return ew.cast(this.ctx, x, dtype);
+  }
+  unary(op: UnaryOp, x: WT, params: readonly number[]): WasmStorage {
+    return ew.unary(this.ctx, op, x, params);
+  }
+  unaryGrad(op: UnaryOp, x: WT, y: WT, dy: WT, params: readonly number[]): WasmStorage {
+    return ew.unaryGrad(this.ctx, op, x, y, dy, params);
+  }
+  binary(op: BinaryOp, a: WT, b: WT, outShape: readonly number[], outDtype: DType): WasmStorage {
+    return ew.binary(this.ctx, op, a, b, outShape, outDtype);
+  }
+  where(cond: WT, a: WT, b: WT, outShape: readonly number[]): WasmStorage {
+    return ew.where(this.ctx, cond, a, b, outShape);
+  }
 
-  reduce(op: ReduceOp, x: WT, outer: number, size: number, inner: number): S { return red.reduce(this.ctx, op, x, outer, size, inner); }
-  argReduce(op: 'argmax' | 'argmin', x: WT, outer: number, size: number, inner: number): S { return red.argReduce(this.ctx, op, x, outer, size, inner); }
-  cumsum(x: WT, outer: number, size: number, inner: number): S { return red.cumsum(this.ctx, x, outer, size, inner); }
-  topk(x: WT, outer: number, size: number, k: number, largest: boolean): { values: S; indices: S } { return red.topk(this.ctx, x, outer, size, k, largest); }
+  // ---------------------------------------------------------------- reductions and scans
+  reduce(op: ReduceOp, x: WT, outer: number, size: number, inner: number): WasmStorage {
+    return red.reduce(this.ctx, op, x, outer, size, inner);
+  }
+  argReduce(op: 'argmax' | 'argmin', x: WT, outer: number, size: number, inner: number): WasmStorage {
+    return red.argReduce(this.ctx, op, x, outer, size, inner);
+  }
+  cumsum(x: WT, outer: number, size: number, inner: number): WasmStorage {
+    return red.cumsum(this.ctx, x, outer, size, inner);
+  }
+  topk(x: WT, outer: number, size: number, k: number, largest: boolean): { values: WasmStorage; indices: WasmStorage } {
+    return red.topk(this.ctx, x, outer, size, k, largest);
+  }
 
-  matmul(a: WT, b: WT, p: MatmulParams): S { return mm.matmul(this.ctx, a, b, p); }
+  // ---------------------------------------------------------------- matmul
+  matmul(a: WT, b: WT, p: MatmulParams): WasmStorage {
+    return mm.matmul(this.ctx, a, b, p);
+  }
 
-  permute(x: WT, perm: readonly number[]): S { return sh.permute(this.ctx, x, perm); }
-  slice(x: WT, begin: readonly number[], size: readonly number[], step: readonly number[]): S { return sh.slice(this.ctx, x, begin, size, step); }
-  pad(x: WT, before: readonly number[], after: readonly number[], value: number): S { return sh.pad(this.ctx, x, before, after, value); }
-  concat(xs: readonly WT[], axis: number): S { return sh.concat(this.ctx, xs, axis); }
-  flip(x: WT, axes: readonly number[]): S { return sh.flip(this.ctx, x, axes); }
-  gather(x: WT, index: WT, axis: number): S { return sh.gather(this.ctx, x, index, axis); }
-  scatterAdd(outShape: readonly number[], index: WT, src: WT, axis: number): S { return sh.scatterAdd(this.ctx, outShape, index, src, axis); }
-  indexSelect(x: WT, axis: number, index: WT): S { return sh.indexSelect(this.ctx, x, axis, index); }
+  // ---------------------------------------------------------------- shape and indexing (all dtypes)
+  permute(x: WT, perm: readonly number[]): WasmStorage {
+    return sh.permute(this.ctx, x, perm);
+  }
+  slice(x: WT, begin: readonly number[], size: readonly number[], step: readonly number[]): WasmStorage {
+    return sh.slice(this.ctx, x, begin, size, step);
+  }
+  pad(x: WT, before: readonly number[], after: readonly number[], value: number): WasmStorage {
+    return sh.pad(this.ctx, x, before, after, value);
+  }
+  concat(xs: readonly WT[], axis: number): WasmStorage {
+    return sh.concat(this.ctx, xs, axis);
+  }
+  flip(x: WT, axes: readonly number[]): WasmStorage {
+    return sh.flip(this.ctx, x, axes);
+  }
+  gather(x: WT, index: WT, axis: number): WasmStorage {
+    return sh.gather(this.ctx, x, index, axis);
+  }
+  scatterAdd(outShape: readonly number[], index: WT, src: WT, axis: number): WasmStorage {
+    return sh.scatterAdd(this.ctx, outShape, index, src, axis);
+  }
+  indexSelect(x: WT, axis: number, index: WT): WasmStorage {
+    return sh.indexSelect(this.ctx, x, axis, index);
+  }
 
-  conv2d(x: WT, w: WT, bias: WT | null, p: Conv2dParams): S { return conv.conv2d(this.ctx, x, w, bias, p); }
-  conv2dBackwardInput(dy: WT, w: WT, xShape: readonly number[], p: Conv2dParams): S { return conv.conv2dBackwardInput(this.ctx, dy, w, xShape, p); }
-  conv2dBackwardWeight(x: WT, dy: WT, wShape: readonly number[], p: Conv2dParams): S { return conv.conv2dBackwardWeight(this.ctx, x, dy, wShape, p); }
-  deformConv2d(x: WT, offset: WT, mask: WT | null, w: WT, bias: WT | null, p: DeformConv2dParams): S { return deform.deformConv2d(this.ctx, x, offset, mask, w, bias, p); }
-  deformConv2dBackward(dy: WT, x: WT, offset: WT, mask: WT | null, w: WT, p: DeformConv2dParams): { dx: S; dOffset: S; dMask: S | null; dWeight: S } { return deform.deformConv2dBackward(this.ctx, dy, x, offset, mask, w, p); }
+  // ---------------------------------------------------------------- convolution
+  conv2d(x: WT, w: WT, bias: WT | null, p: Conv2dParams): WasmStorage {
+    return conv.conv2d(this.ctx, x, w, bias, p);
+  }
+  conv2dBackwardInput(dy: WT, w: WT, xShape: readonly number[], p: Conv2dParams): WasmStorage {
+    return conv.conv2dBackwardInput(this.ctx, dy, w, xShape, p);
+  }
+  conv2dBackwardWeight(x: WT, dy: WT, wShape: readonly number[], p: Conv2dParams): WasmStorage {
+    return conv.conv2dBackwardWeight(this.ctx, x, dy, wShape, p);
+  }
+  deformConv2d(x: WT, offset: WT, mask: WT | null, w: WT, bias: WT | null, p: DeformConv2dParams): WasmStorage {
+    return deform.deformConv2d(this.ctx, x, offset, mask, w, bias, p);
+  }
+  deformConv2dBackward(dy: WT, x: WT, offset: WT, mask: WT | null, w: WT, p: DeformConv2dParams): { dx: WasmStorage; dOffset: WasmStorage; dMask: WasmStorage | null; dWeight: WasmStorage } {
+    return deform.deformConv2dBackward(this.ctx, dy, x, offset, mask, w, p);
+  }
 
-  maxPool2d(x: WT, p: Pool2dParams): { out: S; indices: S } { return pool.maxPool2d(this.ctx, x, p); }
-  maxPool2dBackward(dy: WT, indices: WT, xShape: readonly number[], p: Pool2dParams): S { return pool.maxPool2dBackward(this.ctx, dy, indices, xShape, p); }
-  avgPool2d(x: WT, p: Pool2dParams): S { return pool.avgPool2d(this.ctx, x, p); }
-  avgPool2dBackward(dy: WT, xShape: readonly number[], p: Pool2dParams): S { return pool.avgPool2dBackward(this.ctx, dy, xShape, p); }
-  adaptiveAvgPool2d(x: WT, outH: number, outW: number): S { return pool.adaptiveAvgPool2d(this.ctx, x, outH, outW); }
-  adaptiveAvgPool2dBackward(dy: WT, xShape: readonly number[]): S { return pool.adaptiveAvgPool2dBackward(this.ctx, dy, xShape); }
-  interpolate(x: WT, p: InterpolateParams): S { return rs.interpolate(this.ctx, x, p); }
-  interpolateBackward(dy: WT, xShape: readonly number[], p: InterpolateParams): S { return rs.interpolateBackward(this.ctx, dy, xShape, p); }
-  gridSample(x: WT, grid: WT, p: GridSampleParams): S { return gs.gridSample(this.ctx, x, grid, p); }
-  gridSampleBackward(dy: WT, x: WT, grid: WT, p: GridSampleParams): { dx: S; dGrid: S } { return gs.gridSampleBackward(this.ctx, dy, x, grid, p); }
+  // ---------------------------------------------------------------- pooling and resampling (NCHW)
+  maxPool2d(x: WT, p: Pool2dParams): { out: WasmStorage; indices: WasmStorage } {
+    return pool.maxPool2d(this.ctx, x, p);
+  }
+  maxPool2dBackward(dy: WT, indices: WT, xShape: readonly number[], p: Pool2dParams): WasmStorage {
+    return pool.maxPool2dBackward(this.ctx, dy, indices, xShape, p);
+  }
+  avgPool2d(x: WT, p: Pool2dParams): WasmStorage {
+    return pool.avgPool2d(this.ctx, x, p);
+  }
+  avgPool2dBackward(dy: WT, xShape: readonly number[], p: Pool2dParams): WasmStorage {
+    return pool.avgPool2dBackward(this.ctx, dy, xShape, p);
+  }
+  adaptiveAvgPool2d(x: WT, outH: number, outW: number): WasmStorage {
+    return pool.adaptiveAvgPool2d(this.ctx, x, outH, outW);
+  }
+  adaptiveAvgPool2dBackward(dy: WT, xShape: readonly number[]): WasmStorage {
+    return pool.adaptiveAvgPool2dBackward(this.ctx, dy, xShape);
+  }
+  interpolate(x: WT, p: InterpolateParams): WasmStorage {
+    return rs.interpolate(this.ctx, x, p);
+  }
+  interpolateBackward(dy: WT, xShape: readonly number[], p: InterpolateParams): WasmStorage {
+    return rs.interpolateBackward(this.ctx, dy, xShape, p);
+  }
+  gridSample(x: WT, grid: WT, p: GridSampleParams): WasmStorage {
+    return gs.gridSample(this.ctx, x, grid, p);
+  }
+  gridSampleBackward(dy: WT, x: WT, grid: WT, p: GridSampleParams): { dx: WasmStorage; dGrid: WasmStorage } {
+    return gs.gridSampleBackward(this.ctx, dy, x, grid, p);
+  }
 
-  softmax(x: WT, outer: number, size: number, inner: number, log: boolean): S { return sm.softmax(this.ctx, x, outer, size, inner, log); }
-  softmaxBackward(y: WT, dy: WT, outer: number, size: number, inner: number, log: boolean): S { return sm.softmaxBackward(this.ctx, y, dy, outer, size, inner, log); }
-  layerNorm(x: WT, gamma: WT | null, beta: WT | null, rows: number, cols: number, eps: number): { y: S; mean: S; rstd: S } { return norm.layerNorm(this.ctx, x, gamma, beta, rows, cols, eps); }
-  layerNormBackward(dy: WT, x: WT, mean: WT, rstd: WT, gamma: WT | null, rows: number, cols: number): { dx: S; dGamma: S | null; dBeta: S | null } { return norm.layerNormBackward(this.ctx, dy, x, mean, rstd, gamma, rows, cols); }
-  batchNormStats(x: WT, n: number, c: number, s: number): { mean: S; variance: S } { return norm.batchNormStats(this.ctx, x, n, c, s); }
-  batchNormForward(x: WT, mean: WT, variance: WT, gamma: WT | null, beta: WT | null, n: number, c: number, s: number, eps: number): S { return norm.batchNormForward(this.ctx, x, mean, variance, gamma, beta, n, c, s, eps); }
-  batchNormBackward(dy: WT, x: WT, mean: WT, variance: WT, gamma: WT | null, n: number, c: number, s: number, eps: number, training: boolean): { dx: S; dGamma: S | null; dBeta: S | null } { return norm.batchNormBackward(this.ctx, dy, x, mean, variance, gamma, n, c, s, eps, training); }
-  attention(q: WT, k: WT, v: WT, mask: WT | null, p: AttentionParams): { out: S; lse: S } { return attn.attention(this.ctx, q, k, v, mask, p); }
-  attentionBackward(dOut: WT, q: WT, k: WT, v: WT, out: WT, lse: WT, mask: WT | null, p: AttentionParams): { dq: S; dk: S; dv: S } { return attn.attentionBackward(this.ctx, dOut, q, k, v, out, lse, mask, p); }
+  // ---------------------------------------------------------------- softmax, norms, attention
+  softmax(x: WT, outer: number, size: number, inner: number, log: boolean): WasmStorage {
+    return sm.softmax(this.ctx, x, outer, size, inner, log);
+  }
+  softmaxBackward(y: WT, dy: WT, outer: number, size: number, inner: number, log: boolean): WasmStorage {
+    return sm.softmaxBackward(this.ctx, y, dy, outer, size, inner, log);
+  }
+  layerNorm(x: WT, gamma: WT | null, beta: WT | null, rows: number, cols: number, eps: number): { y: WasmStorage; mean: WasmStorage; rstd: WasmStorage } {
+    return norm.layerNorm(this.ctx, x, gamma, beta, rows, cols, eps);
+  }
+  layerNormBackward(dy: WT, x: WT, mean: WT, rstd: WT, gamma: WT | null, rows: number, cols: number): { dx: WasmStorage; dGamma: WasmStorage | null; dBeta: WasmStorage | null } {
+    return norm.layerNormBackward(this.ctx, dy, x, mean, rstd, gamma, rows, cols);
+  }
+  batchNormStats(x: WT, n: number, c: number, s: number): { mean: WasmStorage; variance: WasmStorage } {
+    return norm.batchNormStats(this.ctx, x, n, c, s);
+  }
+  batchNormForward(x: WT, mean: WT, variance: WT, gamma: WT | null, beta: WT | null, n: number, c: number, s: number, eps: number): WasmStorage {
+    return norm.batchNormForward(this.ctx, x, mean, variance, gamma, beta, n, c, s, eps);
+  }
+  batchNormBackward(dy: WT, x: WT, mean: WT, variance: WT, gamma: WT | null, n: number, c: number, s: number, eps: number, training: boolean): { dx: WasmStorage; dGamma: WasmStorage | null; dBeta: WasmStorage | null } {
+    return norm.batchNormBackward(this.ctx, dy, x, mean, variance, gamma, n, c, s, eps, training);
+  }
+  attention(q: WT, k: WT, v: WT, mask: WT | null, p: AttentionParams): { out: WasmStorage; lse: WasmStorage } {
+    return attn.attention(this.ctx, q, k, v, mask, p);
+  }
+  attentionBackward(dOut: WT, q: WT, k: WT, v: WT, out: WT, lse: WT, mask: WT | null, p: AttentionParams): { dq: WasmStorage; dk: WasmStorage; dv: WasmStorage } {
+    return attn.attentionBackward(this.ctx, dOut, q, k, v, out, lse, mask, p);
+  }
 }
 
 export type { KTensor };

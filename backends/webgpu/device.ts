@@ -28,9 +28,13 @@ export interface DeviceOptions {
   /** Passed to `requestAdapter` (default 'high-performance'). */
   powerPreference?: GPUPowerPreference | undefined;
   /**
-   * Device limits to request, over posegrad's own request (the adapter's largest `maxBufferSize`,
-   * `maxStorageBufferBindingSize` and `maxTextureDimension2D`). A limit the adapter does not
-   * support fails the device request with the browser's (or Dawn's) message.
+   * Device limits to request instead of posegrad's default request, which is every limit at the
+   * adapter's own (best) value: its largest `maxBufferSize`, `maxStorageBufferBindingSize`,
+   * `maxComputeWorkgroupsPerDimension`, `maxStorageBuffersPerShaderStage`, `maxTextureDimension2D`,
+   * smallest `minStorageBufferOffsetAlignment`, and so on. With this option only these limits are
+   * requested (the others keep WebGPU's defaults), e.g. to test under the defaults a browser may
+   * give. A limit the adapter does not support fails the device request with the browser's (or
+   * Dawn's) message. Kernels adapt to whatever the device has (see backends/webgpu/runtime.ts).
    */
   requiredLimits?: Record<string, number> | undefined;
   /**
@@ -109,9 +113,26 @@ function applicationDevice(device: GPUDevice): AcquiredDevice {
 }
 
 /**
+ * Every numeric limit of the adapter at its own value, the best the device can ask for (largest
+ * sizes and counts, smallest alignments). The adapter's limits are getters on GPUSupportedLimits'
+ * prototype: `for...in` lists them (WebIDL attributes are enumerable) in browsers and in Dawn.
+ */
+export function adapterLimits(adapter: GPUAdapter): Record<string, number> {
+  const out: Record<string, number> = {};
+  const lim = adapter.limits as unknown as Record<string, unknown>;
+  for (const k in lim) {
+    const v = lim[k];
+    if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;
+  }
+  return out;
+}
+
+/**
  * Requests an adapter and a device. Options default to the POSEGRAD_WEBGPU_* environment variables.
- * The device asks for the adapter's largest buffer sizes; kernels stay within the WebGPU default
- * limits for workgroup size (256 invocations) and workgroup memory (16 KiB), so they run anywhere.
+ * The device asks for every limit at the adapter's value (`adapterLimits`) unless
+ * `options.requiredLimits` is given; kernels stay within the WebGPU default limits for workgroup
+ * size (256 invocations) and workgroup memory (16 KiB), so they run anywhere, and split or fold
+ * their work to the device's binding and workgroup-count limits (runtime.ts).
  * @throws Error when there is no adapter (with the lavapipe install hint) or the device request fails.
  */
 export async function acquireDevice(options: DeviceOptions = envDeviceOptions()): Promise<AcquiredDevice> {
@@ -150,19 +171,20 @@ export async function acquireDevice(options: DeviceOptions = envDeviceOptions())
   if (!adapter) {
     throw noAdapter(source === 'navigator.gpu' ? 'navigator.gpu.requestAdapter() returned null' : 'Dawn found no Vulkan/Metal/D3D12 adapter on this machine');
   }
-  const lim = adapter.limits;
-  const requiredLimits: Record<string, number> = {
-    maxBufferSize: lim.maxBufferSize,
-    maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize,
-    // matmul on CPU adapters stages its A operand in a texture (kernels/matmul.ts)
-    maxTextureDimension2D: lim.maxTextureDimension2D,
-    ...options.requiredLimits,
-  };
+  const requiredLimits = options.requiredLimits ?? adapterLimits(adapter);
   let device: GPUDevice;
   try {
     device = await adapter.requestDevice({ requiredLimits, label: 'posegrad' });
   } catch (e) {
-    throw new Error(`webgpu: expected a device from adapter '${describeAdapter(adapter)}', got an error: ${(e as Error).message}`);
+    if (options.requiredLimits) throw new Error(`webgpu: expected a device from adapter '${describeAdapter(adapter)}' with the requiredLimits ${JSON.stringify(options.requiredLimits)}, got an error: ${(e as Error).message}`);
+    // An implementation that lists a limit it cannot grant: fall back to the limits posegrad needs most.
+    const lim = adapter.limits;
+    const essential = { maxBufferSize: lim.maxBufferSize, maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize, maxTextureDimension2D: lim.maxTextureDimension2D };
+    try {
+      device = await adapter.requestDevice({ requiredLimits: essential, label: 'posegrad' });
+    } catch (e2) {
+      throw new Error(`webgpu: expected a device from adapter '${describeAdapter(adapter)}', got an error: ${(e2 as Error).message} (with every adapter limit requested: ${(e as Error).message})`);
+    }
   }
   return { device, adapter, adapterName: describeAdapter(adapter), source, gpu };
 }

@@ -2,17 +2,20 @@
 /**
  * The webgpu backend: hand-written WGSL kernels behind the Backend interface.
  *
- *   import { engine, init } from 'posegrad';
- *   import { createWebGPUBackend } from 'posegrad/backends/webgpu/index.js';
- *   engine.registerBackendFactory('webgpu', createWebGPUBackend);
- *   await init('webgpu');
+ *   import { init, conv2d } from 'posegrad';
+ *   await init('webgpu');                   // or init('webgpu', WebGPUBackendOptions)
  *   const y = conv2d(x.to('webgpu'), w.to('webgpu'));
  *   const values = await y.data();          // reads are async on webgpu
  *
- * Storage is a pooled GPUBuffer (runtime.ts). Kernels are in kernels/*.ts; this class only wires
- * them to the interface. Dtypes: float32 and int32 (WGSL has no f64: float64 uploads, fills and
- * casts throw). GPU work is batched into command buffers and submitted without waiting; only
- * `read` / `sync` wait.
+ * backends/index.ts registers createWebGPUBackend as the engine's 'webgpu' factory; this module
+ * (and the WebGPU binding) loads only when `init('webgpu')` runs.
+ *
+ * Storage is a pooled GPUBuffer (runtime.ts). Kernels are in kernels/*.ts; WebGPUBackend only
+ * wires them to the interface, as every backend does (backends/cpu/index.ts is the file to copy):
+ * the interface's methods in its order and under its section headings, one delegation per method,
+ * the context (the Runtime) passed first. Dtypes: float32 and int32 (WGSL has no f64: float64
+ * uploads, fills and casts throw). GPU work is batched into command buffers and submitted without
+ * waiting; only `read` / `sync` wait.
  */
 import type {
   AttentionParams, Backend, BackendMemoryInfo, Conv2dParams, DeformConv2dParams, GridSampleParams,
@@ -37,13 +40,48 @@ import * as sh from './kernels/shape.js';
 import * as sm from './kernels/softmax.js';
 
 export type { GPUStorage } from './runtime.js';
+/** A storage with its shape and dtype: what the kernels take. */
 type GT = KTensor<GPUStorage>;
+
+/**
+ * Options of the webgpu backend: `init('webgpu', options)` (or `createWebGPUBackend(options)`):
+ * how to get the device (`powerPreference`, `requiredLimits`, an application's `device`; in Node,
+ * Dawn's `adapter` and `backend`) and the runtime's batching and pooling. They apply when the
+ * backend starts, once per page or process.
+ */
+export interface WebGPUBackendOptions extends DeviceOptions, RuntimeOptions {}
+
+/**
+ * Creates the webgpu backend: acquires an adapter and device (see device.ts for the order and the
+ * POSEGRAD_WEBGPU_ADAPTER / POSEGRAD_WEBGPU_BACKEND overrides, which options take precedence
+ * over) and starts a runtime on it.
+ * @throws Error when there is no WebGPU adapter, saying why and how to install lavapipe.
+ */
+export async function createWebGPUBackend(options?: WebGPUBackendOptions): Promise<Backend> {
+  const dev = await acquireDevice(options && (options.adapter !== undefined || options.backend !== undefined) ? options : { ...envDeviceOptions(), ...options });
+  return new WebGPUBackend(new Runtime(dev, options));
+}
 
 export class WebGPUBackend implements Backend<GPUStorage> {
   readonly name = 'webgpu' as const;
   private readonly released = new WeakSet<GPUStorage>();
 
+  /** `rt`: the device, queue, buffer pool and batching that every kernel takes first. */
   constructor(readonly rt: Runtime) {}
+
+  /**
+   * True once the device is gone (lost, or `destroy()`ed): `init('webgpu')` then starts a new
+   * backend on a new device, and tensors on this one throw (see Backend.lost).
+   */
+  get lost(): boolean {
+    return this.rt.lost;
+  }
+
+  // ---------------------------------------------------------------- webgpu only (not in Backend)
+  /** Releases the GPU device. Tensors on this backend become unusable. */
+  destroy(): void {
+    this.rt.destroy();
+  }
 
   // ---------------------------------------------------------------- memory and data movement
   upload(values: TypedArray, dtype: DType): GPUStorage {
@@ -110,7 +148,7 @@ export class WebGPUBackend implements Backend<GPUStorage> {
     return mm.matmul(this.rt, a, b, p);
   }
 
-  // ---------------------------------------------------------------- shape and indexing
+  // ---------------------------------------------------------------- shape and indexing (all dtypes)
   permute(x: GT, perm: readonly number[]): GPUStorage {
     return sh.permute(this.rt, x, perm);
   }
@@ -153,7 +191,7 @@ export class WebGPUBackend implements Backend<GPUStorage> {
     return deform.deformConv2dBackward(this.rt, dy, x, offset, mask, w, p);
   }
 
-  // ---------------------------------------------------------------- pooling and resampling
+  // ---------------------------------------------------------------- pooling and resampling (NCHW)
   maxPool2d(x: GT, p: Pool2dParams): { out: GPUStorage; indices: GPUStorage } {
     return pool.maxPool2d(this.rt, x, p);
   }
@@ -213,28 +251,4 @@ export class WebGPUBackend implements Backend<GPUStorage> {
   attentionBackward(dOut: GT, q: GT, k: GT, v: GT, out: GT, lse: GT, mask: GT | null, p: AttentionParams): { dq: GPUStorage; dk: GPUStorage; dv: GPUStorage } {
     return attn.attentionBackward(this.rt, dOut, q, k, v, out, lse, mask, p);
   }
-
-  /** Releases the GPU device. Tensors on this backend become unusable. */
-  destroy(): void {
-    this.rt.destroy();
-  }
-}
-
-/**
- * Options of the webgpu backend: `init('webgpu', options)` (or `createWebGPUBackend(options)`):
- * how to get the device (`powerPreference`, `requiredLimits`, an application's `device`; in Node,
- * Dawn's `adapter` and `backend`) and the runtime's batching and pooling. They apply when the
- * backend starts, once per page or process.
- */
-export interface WebGPUBackendOptions extends DeviceOptions, RuntimeOptions {}
-
-/**
- * Creates the webgpu backend: acquires an adapter and device (see device.ts for the order and the
- * POSEGRAD_WEBGPU_ADAPTER / POSEGRAD_WEBGPU_BACKEND overrides, which options take precedence
- * over) and starts a runtime on it.
- * @throws Error when there is no WebGPU adapter, saying why and how to install lavapipe.
- */
-export async function createWebGPUBackend(options?: WebGPUBackendOptions): Promise<Backend> {
-  const dev = await acquireDevice(options && (options.adapter !== undefined || options.backend !== undefined) ? options : { ...envDeviceOptions(), ...options });
-  return new WebGPUBackend(new Runtime(dev, options));
 }

@@ -1,18 +1,20 @@
 /// <reference types="@webgpu/types" />
 /**
- * The WebGPU runtime: buffer pool, pipeline cache, command batching, uploads, reads and error
- * reporting. Every kernel in kernels/*.ts is written against this small API.
+ * The WebGPU runtime: buffer pool, pipeline cache, command batching, uploads, reads, device limits
+ * (binding windows, workgroup grids), error reporting and device loss. Every kernel in kernels/*.ts
+ * is written against this small API. docs/webgpu.md has the user-facing summary.
  *
  * ## Writing a kernel (the whole API a kernel author needs)
  *
  * ```ts
- * import { Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
+ * import { entry, GRID_INDEX, grid, Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
  *
- * export function myKernel(rt: Runtime, x: GPUStorage, n: number): GPUStorage {
+ * // entry(op, f): runs f as the op `op` (named in every error; frees its allocations if it throws)
+ * export const myKernel = entry('myKernel', (rt: Runtime, x: GPUStorage, n: number): GPUStorage => {
  *   const out = rt.alloc(n * 4);                       // output storage (pooled), bytes
  *   const u = new Uniforms().u32('n', n).f32('alpha', 0.5);
  *   rt.run({
- *     name: 'myKernel',                                 // names the kernel in every error
+ *     name: 'myKernel',                                 // names the kernel (the WGSL) in errors
  *     key: 'myKernel:f32',                              // pipeline cache key: everything the WGSL depends on
  *     code: () => `
  *       ${u.struct('P')}                                // struct P { n: u32, alpha: f32, }
@@ -22,7 +24,7 @@
  *       @compute @workgroup_size(256)
  *       fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
  *               @builtin(local_invocation_index) lid: u32) {
- *         let i = ${GRID_INDEX('256u')};                // flat index over a 2-D grid (see grid())
+ *         let i = ${GRID_INDEX('256u')};                // flat index over a 3-D grid (see grid())
  *         if (i >= p.n) { return; }
  *         y[i] = x[i] * p.alpha;
  *       }`,
@@ -31,13 +33,14 @@
  *     workgroups: grid(rt, Math.ceil(n / 256)),          // [x, y, z]; a count of 0 skips the dispatch
  *   });
  *   return out;
- * }
+ * });
  * ```
  *
  * - Shapes go in uniforms, never in the WGSL text, so one pipeline serves every shape; put in `key`
  *   exactly what changes the WGSL (dtype, op, tile sizes, flags). `code` runs once per key.
  * - `Uniforms` lays out scalars (u32/i32/f32, 4 bytes each) and `array<vec4<u32|i32>, n>` fields
  *   (16-byte aligned, read them with `p.dims[i / 4u][i % 4u]`), following WGSL's uniform layout.
+ *   `set(name, v)` changes a scalar between dispatches (`run` copies the block when it is called).
  * - Storage is always contiguous, 4 bytes per element (f32 or i32; data movement kernels may treat
  *   both as u32 bits). float64 never reaches a kernel: uploads, fills and casts reject it.
  * - Temporary buffers: `rt.alloc(bytes)` then `rt.free(s)` once the dispatches that use it are
@@ -45,12 +48,58 @@
  * - Host tables (index maps, weights): `rt.upload(new Int32Array(...))` is safe at any point.
  * - Textures: `rt.allocTexture(width, height)` gives a pooled rgba32float 2-D texture usable as a
  *   write-only storage texture and as a sampled texture; pass `tex.createView()` in `bindings`
- *   (a binding is either a GPUStorage or a GPUTextureView) and `rt.freeTexture(tex)` afterwards.
- * - Errors: pipeline-creation errors (bad WGSL) and encoding/validation errors are caught with error
- *   scopes and rethrown as `Error("webgpu: kernel '<name>' failed ...")` by the next `read()`,
- *   `sync()` or kernel call. A lost device is reported the same way.
- * - Limits: kernels should stay within WebGPU's default limits (256 invocations and 16 KiB of
- *   workgroup memory per workgroup, 8 storage buffers per stage), so they run on every adapter.
+ *   (a binding is a GPUStorage, a BufferWindow or a GPUTextureView) and `rt.freeTexture(tex)` afterwards.
+ *
+ * ## Device limits
+ * The device is created with the adapter's own limits (device.ts), and kernels still keep to
+ * WebGPU's defaults for workgroup size (256 invocations) and workgroup memory (16 KiB).
+ * - **Workgroup counts** (`maxComputeWorkgroupsPerDimension`, 65,535): a kernel never dispatches
+ *   more than that in one dimension. One-dimensional kernels take `grid(rt, groups)`, which folds
+ *   the count into a 2-D or 3-D grid, and read their flat index with GRID_INDEX / GRID_GROUP (and
+ *   return early past the end: a folded grid has a few extra workgroups). Kernels with a logical
+ *   [X, Y, Z] grid (matmul, conv, attention...) take `grid3(rt, u, [X, Y, Z])`, which adds three
+ *   uniforms and folds X·Y·Z the same way; their WGSL names the builtins `pg_wid`/`pg_nwg`
+ *   (GRID3_ARGS) and starts with GRID3_DECODE, which defines the logical `wid` (and returns from the
+ *   extra workgroups). `run` rejects a count above the limit at once, naming the op.
+ * - **Binding size** (`maxStorageBufferBindingSize`, 128 MiB on lavapipe and most GPUs; the buffer
+ *   itself may be larger, up to `maxBufferSize`): a storage is bound as its `bytes` (not its pool
+ *   size class). A kernel that handles larger tensors binds windows instead: `rt.window(s, lo, hi)`
+ *   gives a binding of elements [lo, hi) starting at an aligned element `base` (offsets are
+ *   multiples of `minStorageBufferOffsetAlignment`), and the kernel reads element e as
+ *   `x[e - base]`; `rt.planRanges(n, spans)` splits an index range into chunks whose windows fit,
+ *   and the kernel dispatches once per chunk (fast path: one chunk, whole storages, base 0). The
+ *   chunked kernels: elementwise (unary, binary, where, cast, fill, unaryGrad), reductions
+ *   (sum/prod/max/min), batchNormForward, strided copies (permute/slice/flip), concat, conv2d
+ *   (forward and both backwards, split over the batch) and matmul (blocks of batches or of rows
+ *   of A, on buffer copies).
+ *   Every other kernel that is handed a tensor above the limit throws at the op's call, before any
+ *   GPU work: `"<op>: expected at most <limit> bytes per tensor bound by a webgpu kernel
+ *   (maxStorageBufferBindingSize), got <bytes> bytes ..."`.
+ * - Test hooks (RuntimeOptions, or the POSEGRAD_WEBGPU_MAX_BINDING_BYTES /
+ *   POSEGRAD_WEBGPU_MAX_WORKGROUPS environment variables in Node): `maxBindingBytes` and
+ *   `maxWorkgroupsPerDimension` lower the two limits, so that small tensors take the chunked and
+ *   folded paths (test/webgpu/limits.test.ts).
+ *
+ * ## Errors and where they arrive
+ * Kernel entry points run inside `rt.op(name, fn)` (via `entry`): every error names the op, and the
+ * op's allocations are released if it throws.
+ * - At the op's call (synchronous): bad input, a tensor above the binding size or `maxBufferSize`,
+ *   a grid above the workgroup limits, a lost device.
+ * - At the next sync point, a `sync()` or `read()` (`await t.data()`, `toAsync`, `engine.sync`),
+ *   or an earlier op call if the error has arrived by then: WGSL compilation errors, validation
+ *   errors of the encoded commands, and out-of-memory errors (buffer creation is wrapped in its own
+ *   error scope; dispatches in the error scopes of their batch). Their message is
+ *   `"webgpu: <op>: kernel '<kernel>' failed: <driver message>"` (or lists the ops of the batch when
+ *   the driver's message names none of them). WebGPU reports these asynchronously by design; an
+ *   error scope per op would cost a promise per op and still not catch command-buffer validation,
+ *   which happens at submit.
+ * - Index checks (`checkIndices`): at the call for host-known indices, else at the next sync point.
+ *
+ * ## Device loss
+ * `lost` turns true when `device.lost` resolves (driver reset, GPU removed, `device.destroy()`) or
+ * after `destroy()`. From then on every entry point (alloc, upload, read, run, copy, sync) throws
+ * `"webgpu: the device was lost (<reason>); call init('webgpu') again and re-create the tensors
+ * ..."`; `free` is a no-op (disposing tensors of a lost device is fine).
  *
  * ## Hazards handled here
  * - `queue.writeBuffer` executes at the next submit, *before* the commands still sitting in the
@@ -87,6 +136,21 @@ interface PendingCheck {
   readonly expected: string;
 }
 
+/**
+ * A byte range of a storage bound as one binding (made by `Runtime.window`): `offset` is a multiple
+ * of minStorageBufferOffsetAlignment and `size` at most the runtime's `maxBindingBytes`.
+ */
+export interface BufferWindow {
+  readonly storage: GPUStorage;
+  /** Byte offset into the storage's buffer. */
+  readonly offset: number;
+  /** Bytes bound. */
+  readonly size: number;
+}
+
+/** What a dispatch binds at one @binding: a whole storage, a window of one, or a texture view. */
+export type Binding = GPUStorage | BufferWindow | GPUTextureView;
+
 /** One compute dispatch. See the header for the conventions. */
 export interface Dispatch {
   /** Kernel name, used in labels and error messages. */
@@ -95,12 +159,19 @@ export interface Dispatch {
   readonly key: string;
   /** Builds the WGSL source (entry point `main`); called once per key. */
   readonly code: () => string;
-  /** Storage buffers (or texture views) bound at @group(0) @binding(0..n-1), in order. */
-  readonly bindings: readonly (GPUStorage | GPUTextureView)[];
+  /** Storage buffers, windows or texture views bound at @group(0) @binding(0..n-1), in order. */
+  readonly bindings: readonly Binding[];
   /** Bound at @binding(bindings.length) as a uniform buffer. */
   readonly uniforms?: Uniforms;
   /** Workgroup counts [x, y, z]; a zero anywhere skips the dispatch. */
   readonly workgroups: readonly number[];
+}
+
+/** A range-splitting constraint for `Runtime.planRanges`: a storage and the elements a range reads. */
+export interface Span {
+  readonly s: GPUStorage;
+  /** Elements [lo, hi) of `s` touched by the index range [i0, i1); must grow with the range. */
+  readonly span: (i0: number, i1: number) => readonly [number, number];
 }
 
 // ------------------------------------------------------------------------------------ uniforms
@@ -149,6 +220,17 @@ export class Uniforms {
     if (values.length > len) throw new Error(`webgpu: expected at most ${len} values for uniform '${name}', got ${values.length}`);
     return this.add(name, 'i32', Math.max(1, Math.ceil(len / 4)), values);
   }
+  /** Changes the value of scalar field `name` (for the next `run`; `run` copies the block at once). */
+  set(name: string, v: number): this {
+    const f = this.fields.find((x) => x.name === name && x.vec4s === 0);
+    if (!f) throw new Error(`webgpu: expected a scalar uniform '${name}', got none`);
+    f.values = [v];
+    return this;
+  }
+  /** True when a field of that name exists. */
+  has(name: string): boolean {
+    return this.fields.some((x) => x.name === name);
+  }
   /** The WGSL struct declaration. */
   struct(name: string): string {
     const body = this.fields.map((f) => `  ${f.name}: ${f.vec4s ? `array<vec4<${f.type}>, ${f.vec4s}>` : f.type},`).join('\n');
@@ -176,19 +258,100 @@ export class Uniforms {
 // ------------------------------------------------------------------------------------ WGSL helpers
 
 /**
- * WGSL expression for a flat invocation-group index over a 2-D dispatch made by `grid()`:
+ * WGSL expression for a flat invocation index over a grid made by `grid()` (1-D, 2-D or 3-D):
  * needs `wid` (workgroup_id), `nwg` (num_workgroups) and `lid` (local_invocation_index) in scope.
+ * A folded grid has up to one row of extra workgroups: the kernel returns past its element count.
  */
-export const GRID_INDEX = (wgSize: string): string => `(wid.y * nwg.x + wid.x) * ${wgSize} + lid`;
-/** Flat workgroup index over a 2-D dispatch made by `grid()`. */
-export const GRID_GROUP = '(wid.y * nwg.x + wid.x)';
+export const GRID_INDEX = (wgSize: string): string => `((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * ${wgSize} + lid`;
+/** Flat workgroup index over a grid made by `grid()` (return early when it is past the count). */
+export const GRID_GROUP = '((wid.z * nwg.y + wid.y) * nwg.x + wid.x)';
 
-/** Workgroup counts for `groups` workgroups, folded into 2-D when above the per-dimension limit. */
-export function grid(rt: Runtime, groups: number): [number, number, number] {
-  const max = rt.limits.maxComputeWorkgroupsPerDimension;
+/** Folds `groups` workgroups into [x, y, z] counts of at most `max` each (x·y·z ≥ groups). */
+function fold(rt: Runtime, groups: number, what: string): [number, number, number] {
+  const max = rt.maxWorkgroups;
   if (groups <= max) return [groups, 1, 1];
   const y = Math.ceil(groups / max);
-  return [Math.ceil(groups / y), y, 1];
+  if (y <= max) return [Math.ceil(groups / y), y, 1];
+  const z = Math.ceil(groups / (max * max));
+  if (z > max || groups > 0xffffffff) {
+    throw new Error(`${rt.opName ?? 'webgpu'}: expected at most ${Math.min(max ** 3, 0xffffffff)} workgroups (${max} per dimension) ${what}, got ${groups}`);
+  }
+  const rest = Math.ceil(groups / z);
+  const yy = Math.ceil(rest / max);
+  return [Math.ceil(rest / yy), yy, z];
+}
+
+/**
+ * Workgroup counts for `groups` workgroups, folded into a 2-D or 3-D grid when above the
+ * per-dimension limit (maxComputeWorkgroupsPerDimension, or the runtime's lowered test limit).
+ * Read the flat index with GRID_INDEX / GRID_GROUP and return past the end.
+ * @throws Error naming the op when even a 3-D grid cannot hold them (above 65,535³ on real devices).
+ */
+export function grid(rt: Runtime, groups: number): [number, number, number] {
+  return fold(rt, groups, 'in a 1-D dispatch');
+}
+
+/**
+ * A logical grid of X·Y·Z workgroups, any size: adds the uniforms `pg_gx`, `pg_gy`, `pg_gn` to `u`
+ * (call it before `u.struct`, in the same order for every call of a pipeline) and returns the
+ * physical workgroup counts, the flat count X·Y·Z folded by `grid`. The kernel declares its
+ * builtins with GRID3_ARGS and starts with GRID3_DECODE, which defines `wid` (the logical
+ * workgroup id, x fastest, as a direct [X, Y, Z] dispatch would number them) and returns from the
+ * extra workgroups of the fold. Every value involved is workgroup-uniform, so barriers after it
+ * stay in uniform control flow.
+ */
+export function grid3(rt: Runtime, u: Uniforms, counts: readonly [number, number, number]): [number, number, number] {
+  const [X, Y, Z] = counts;
+  const total = X * Y * Z;
+  u.u32('pg_gx', Math.max(1, X)).u32('pg_gy', Math.max(1, Y)).u32('pg_gn', total);
+  if (total === 0) return [0, 1, 1];
+  return fold(rt, total, `for a [${X}, ${Y}, ${Z}] grid`);
+}
+
+/** The entry point's builtin parameters for GRID3_DECODE (plus `lid`). */
+export const GRID3_ARGS = '@builtin(workgroup_id) pg_wid: vec3<u32>, @builtin(num_workgroups) pg_nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32';
+/** WGSL: the logical workgroup id `wid` of a `grid3` dispatch (uniforms in `p`). */
+export const GRID3_DECODE = `let pg_l = (pg_wid.z * pg_nwg.y + pg_wid.y) * pg_nwg.x + pg_wid.x;
+  if (pg_l >= p.pg_gn) { return; }
+  let wid = vec3<u32>(pg_l % p.pg_gx, (pg_l / p.pg_gx) % p.pg_gy, pg_l / (p.pg_gx * p.pg_gy));`;
+
+/**
+ * Elements [lo, hi) that a strided read touches for the flat output range [i0, i1) of `shape`
+ * (row-major), element i reading `base + Σ_d coord_d(i) · strides[d]` (strides may be 0 or
+ * negative). A bound, exact when the range covers whole rows: dims after the first one on which
+ * the two ends differ are taken over their full extent.
+ */
+export function stridedSpan(shape: readonly number[], strides: readonly number[], base: number, i0: number, i1: number): [number, number] {
+  const r = shape.length;
+  const c = new Array<number>(r);
+  const e = new Array<number>(r);
+  let a = i0;
+  let b = i1 - 1;
+  for (let d = r - 1; d >= 0; d--) {
+    const n = shape[d]!;
+    c[d] = a % n;
+    e[d] = b % n;
+    a = Math.floor(a / n);
+    b = Math.floor(b / n);
+  }
+  let lo = base;
+  let hi = base;
+  let d = 0;
+  for (; d < r && c[d] === e[d]; d++) {
+    lo += c[d]! * strides[d]!;
+    hi += c[d]! * strides[d]!;
+  }
+  if (d < r) {
+    const s = strides[d]!;
+    lo += Math.min(c[d]! * s, e[d]! * s);
+    hi += Math.max(c[d]! * s, e[d]! * s);
+    for (d++; d < r; d++) {
+      const ext = (shape[d]! - 1) * strides[d]!;
+      lo += Math.min(0, ext);
+      hi += Math.max(0, ext);
+    }
+  }
+  return [lo, hi + 1];
 }
 
 // ------------------------------------------------------------------------------------ buffer pool
@@ -210,18 +373,26 @@ class BufferPool {
   pooledBytes = 0;
   /** Bytes of every live buffer made by the pool (in use or free). */
   allocatedBytes = 0;
-  constructor(private readonly device: GPUDevice, private readonly maxPooledBytes: number, private readonly destroy: (b: GPUBuffer) => void) {}
+  constructor(
+    private readonly create: (size: number) => GPUBuffer,
+    private readonly maxPooledBytes: number,
+    private readonly maxBufferSize: number,
+    private readonly destroy: (b: GPUBuffer) => void,
+  ) {}
 
   acquire(bytes: number): GPUBuffer {
-    const size = sizeClass(bytes);
+    // The size class, unless that would pass maxBufferSize (then the request rounded to 16 bytes).
+    const cls = sizeClass(bytes);
+    const size = cls <= this.maxBufferSize ? cls : Math.min(Math.ceil(Math.max(16, bytes) / 16) * 16, Math.floor(this.maxBufferSize / 4) * 4);
     const list = this.free.get(size);
     const hit = list?.pop();
     if (hit) {
       this.pooledBytes -= size;
       return hit;
     }
+    const buf = this.create(size);
     this.allocatedBytes += size;
-    return this.device.createBuffer({ size, usage: Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST, label: 'posegrad-storage' });
+    return buf;
   }
 
   release(buf: GPUBuffer): void {
@@ -254,11 +425,53 @@ export interface RuntimeOptions {
   maxDispatchesPerBatch?: number;
   /** Free bytes the pool may hold before destroying released buffers (default 512 MiB). */
   maxPooledBytes?: number;
+  /**
+   * Test hook: a binding size limit (bytes) below the device's maxStorageBufferBindingSize, so that
+   * small tensors take the chunked (windowed) paths. Default: the device's limit, or the
+   * POSEGRAD_WEBGPU_MAX_BINDING_BYTES environment variable (Node). Rounded down to a multiple of
+   * minStorageBufferOffsetAlignment (and of 16).
+   */
+  maxBindingBytes?: number;
+  /**
+   * Test hook: workgroups per grid dimension below maxComputeWorkgroupsPerDimension, so that small
+   * shapes take the folded-grid paths. Default: the device's limit, or the
+   * POSEGRAD_WEBGPU_MAX_WORKGROUPS environment variable (Node).
+   */
+  maxWorkgroupsPerDimension?: number;
 }
 
 interface CachedPipeline {
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
+}
+
+/** A dispatch of the open batch, for error messages: its op, kernel and bind group label. */
+interface BatchEntry {
+  readonly op: string;
+  readonly kernel: string;
+  readonly label: string;
+}
+
+function envNumber(name: string): number | undefined {
+  const env = typeof process !== 'undefined' && process.env ? process.env : {};
+  const v = env[name];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`webgpu: expected ${name} to be a positive number, got '${v}'`);
+  return n;
+}
+
+function isWindow(b: Binding): b is BufferWindow {
+  return (b as BufferWindow).storage !== undefined && (b as BufferWindow).offset !== undefined;
+}
+
+function isStorage(b: Binding): b is GPUStorage {
+  return (b as GPUStorage).buffer !== undefined;
+}
+
+/** Bytes a whole storage is bound with: its data, in whole 16-byte units (vec4 arrays), ≥ 16. */
+function bindBytes(s: GPUStorage): number {
+  return Math.min(s.buffer.size, Math.ceil(Math.max(16, s.bytes) / 16) * 16);
 }
 
 export class Runtime {
@@ -271,6 +484,12 @@ export class Runtime {
    * may pick layouts tuned for it: see kernels/matmul.ts.
    */
   readonly software: boolean;
+  /** Largest binding, bytes: maxStorageBufferBindingSize (or the lower `maxBindingBytes` test option). */
+  readonly maxBindingBytes: number;
+  /** Workgroups per grid dimension: maxComputeWorkgroupsPerDimension (or the lower test option). */
+  readonly maxWorkgroups: number;
+  /** minStorageBufferOffsetAlignment, bytes: binding windows start at multiples of it. */
+  readonly storageAlign: number;
   private readonly acquired: AcquiredDevice;
   private readonly pool: BufferPool;
   private readonly pipelines = new Map<string, CachedPipeline>();
@@ -280,7 +499,7 @@ export class Runtime {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private dispatches = 0;
-  private batchKernels = new Set<string>();
+  private batch = new Map<string, BatchEntry>();
   /** Id of the open batch; buffers remember the batch that last bound them. */
   private batchId = 0;
   private readonly lastUse = new WeakMap<GPUBuffer, number>();
@@ -294,13 +513,20 @@ export class Runtime {
 
   /** Errors reported asynchronously (error scopes, uncaptured errors), thrown by the next check. */
   private readonly errors: Error[] = [];
-  private lostError: Error | null = null;
+  /** Why the device was lost (`device.lost`'s reason and message), or null while it lives. */
+  private lostReason: string | null = null;
   private destroyed = false;
   /** Settles when the error scopes of every submitted batch have been popped. */
   private scopesSettled: Promise<void> = Promise.resolve();
 
+  /** The op running (see `op`), named in errors; null between ops. */
+  private currentOp: string | null = null;
+  /** Storages and textures allocated by the running op and not freed yet (released if it throws). */
+  private opAllocs: Set<GPUStorage> | null = null;
+  private opTextures: Set<GPUTexture> | null = null;
+
   /** Counters for tests and benchmarks. */
-  readonly stats = { dispatches: 0, submits: 0, pipelinesCreated: 0, stagedUploads: 0 };
+  readonly stats = { dispatches: 0, submits: 0, pipelinesCreated: 0, stagedUploads: 0, windowedDispatches: 0 };
 
   constructor(acquired: AcquiredDevice, opts: RuntimeOptions = {}) {
     this.acquired = acquired;
@@ -312,31 +538,120 @@ export class Runtime {
     this.software = fallback || /llvmpipe|lavapipe|swiftshader|software/i.test(acquired.adapterName);
     this.maxDispatches = opts.maxDispatchesPerBatch ?? 32;
     this.uniformAlign = Math.max(16, this.limits.minUniformBufferOffsetAlignment);
-    this.pool = new BufferPool(this.device, opts.maxPooledBytes ?? 512 * 1024 * 1024, (b) => this.deferDestroy(b));
+    this.storageAlign = Math.max(16, this.limits.minStorageBufferOffsetAlignment);
+    const bindLimit = Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize);
+    const wantBind = opts.maxBindingBytes ?? envNumber('POSEGRAD_WEBGPU_MAX_BINDING_BYTES') ?? bindLimit;
+    this.maxBindingBytes = Math.floor(Math.min(bindLimit, wantBind) / this.storageAlign) * this.storageAlign;
+    if (this.maxBindingBytes < this.storageAlign) {
+      throw new Error(`webgpu: expected maxBindingBytes ≥ ${this.storageAlign} (minStorageBufferOffsetAlignment), got ${wantBind}`);
+    }
+    const wantWg = opts.maxWorkgroupsPerDimension ?? envNumber('POSEGRAD_WEBGPU_MAX_WORKGROUPS') ?? this.limits.maxComputeWorkgroupsPerDimension;
+    this.maxWorkgroups = Math.floor(Math.min(this.limits.maxComputeWorkgroupsPerDimension, wantWg));
+    if (this.maxWorkgroups < 2) throw new Error(`webgpu: expected maxWorkgroupsPerDimension ≥ 2, got ${wantWg}`);
+    this.pool = new BufferPool((size) => this.createStorageBuffer(size), opts.maxPooledBytes ?? 512 * 1024 * 1024, this.limits.maxBufferSize, (b) => this.deferDestroy(b));
     this.arenaData = new ArrayBuffer(Runtime.ARENA_BYTES);
     this.arenaView = new DataView(this.arenaData);
     this.arena = this.newArena();
     this.device.addEventListener('uncapturederror', (ev) => {
       const e = (ev as GPUUncapturedErrorEvent).error;
-      this.errors.push(new Error(`webgpu: uncaptured error (kernels in flight: ${[...this.batchKernels].join(', ') || 'none'}): ${e.message}`));
+      this.errors.push(new Error(`webgpu: uncaptured error (ops in flight: ${this.describeBatch() || 'none'}): ${e.message}`));
     });
     void this.device.lost.then((info) => {
-      if (this.destroyed) return;
-      this.lostError = new Error(`webgpu: the device was lost (${info.reason}): ${info.message}. Re-initialize the webgpu backend; tensors on it are gone.`);
+      const msg = (info.message ?? '').trim();
+      this.lostReason ??= `${info.reason}${msg ? `: ${msg}` : ''}`;
     });
+  }
+
+  /**
+   * True once the device is lost (`device.lost` resolved: a driver reset, the GPU removed,
+   * `device.destroy()`) or this runtime was destroyed. Every entry point then throws; re-create the
+   * backend (`init('webgpu')`) and its tensors.
+   */
+  get lost(): boolean {
+    return this.destroyed || this.lostReason !== null;
+  }
+
+  /** The op running (inside `op`), or null. */
+  get opName(): string | null {
+    return this.currentOp;
+  }
+
+  // ---------------------------------------------------------------- ops
+  /**
+   * Runs `fn` as the op `name`: errors of its dispatches and limit checks name it, and if `fn`
+   * throws, the storages and textures it allocated (and did not free) are released before the
+   * Error propagates. Nested calls (a kernel calling another) belong to the outer op.
+   * @throws the lost-device Error, or whatever `fn` throws.
+   */
+  op<T>(name: string, fn: () => T): T {
+    if (this.currentOp !== null) return fn();
+    this.check();
+    this.currentOp = name;
+    const allocs = (this.opAllocs = new Set());
+    const textures = (this.opTextures = new Set());
+    try {
+      return fn();
+    } catch (e) {
+      this.opAllocs = null;
+      this.opTextures = null;
+      for (const s of allocs) this.free(s);
+      for (const t of textures) this.freeTexture(t);
+      throw e;
+    } finally {
+      this.currentOp = null;
+      this.opAllocs = null;
+      this.opTextures = null;
+    }
+  }
+
+  /** The Error for a tensor (or binding) of `bytes` bytes above the binding limit, naming the op. */
+  tooLarge(bytes: number, detail = ''): Error {
+    const lowered = this.maxBindingBytes < this.limits.maxStorageBufferBindingSize ? `, lowered to ${this.maxBindingBytes} by the maxBindingBytes option` : '';
+    return new Error(
+      `${this.currentOp ?? 'webgpu'}: expected at most ${this.maxBindingBytes} bytes per tensor bound by a webgpu kernel ` +
+        `(the device's maxStorageBufferBindingSize is ${this.limits.maxStorageBufferBindingSize}${lowered}), got ${bytes} bytes${detail ? ` (${detail})` : ''}; ` +
+        'docs/webgpu.md lists the webgpu ops that split larger tensors, and how',
+    );
   }
 
   // ---------------------------------------------------------------- memory
   /** A storage of `bytes` bytes (uninitialized contents) from the pool. */
   alloc(bytes: number): GPUStorage {
     this.check();
-    return { buffer: this.pool.acquire(bytes), bytes };
+    if (bytes > this.limits.maxBufferSize) {
+      throw new Error(`${this.currentOp ?? 'webgpu'}: expected at most ${this.limits.maxBufferSize} bytes per tensor on this webgpu device (maxBufferSize), got ${bytes} bytes`);
+    }
+    const s: GPUStorage = { buffer: this.pool.acquire(bytes), bytes };
+    this.opAllocs?.add(s);
+    return s;
   }
 
-  /** Returns a storage's buffer to the pool. Safe while queued commands still use it. */
+  /** Returns a storage's buffer to the pool. Safe while queued commands still use it; a no-op on a lost device. */
   free(s: GPUStorage): void {
-    if (this.destroyed) return;
+    if (this.lost) return;
+    this.opAllocs?.delete(s);
     this.pool.release(s.buffer);
+  }
+
+  /** A new storage buffer, its creation in error scopes: an out-of-memory error names the op. */
+  private createStorageBuffer(size: number): GPUBuffer {
+    const op = this.currentOp ?? 'alloc';
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    const buf = this.device.createBuffer({ size, usage: Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST, label: 'posegrad-storage' });
+    const validation = this.device.popErrorScope();
+    const oom = this.device.popErrorScope();
+    const settled = Promise.all([validation, oom]).then(
+      ([v, o]) => {
+        if (o) this.errors.push(new Error(`webgpu: ${op}: expected ${size} bytes of GPU memory for a tensor, got an out-of-memory error (${this.pool.allocatedBytes} bytes allocated, ${this.pool.pooledBytes} pooled): ${o.message}`));
+        if (v) this.errors.push(new Error(`webgpu: ${op}: creating a buffer of ${size} bytes failed: ${v.message}`));
+      },
+      (e: unknown) => {
+        this.errors.push(new Error(`webgpu: error scope failed: ${String(e)}`));
+      },
+    );
+    this.scopesSettled = Promise.all([this.scopesSettled, settled]).then(() => undefined);
+    return buf;
   }
 
   get pooledBytes(): number {
@@ -354,6 +669,76 @@ export class Runtime {
     this.pooledTextureBytes = 0;
   }
 
+  // ---------------------------------------------------------------- binding windows
+  /**
+   * The binding for elements [lo, hi) of `s` (4-byte elements) and `base`, the element at the
+   * binding's start: the kernel reads element e as `x[e - base]`. A storage within the binding
+   * limit is bound whole (base 0); a larger one as a window starting at the aligned element at or
+   * below `lo`.
+   * @throws Error naming the op when the window is above the binding limit (plan with `planRanges`).
+   */
+  window(s: GPUStorage, lo: number, hi: number): { binding: GPUStorage | BufferWindow; base: number } {
+    if (bindBytes(s) <= this.maxBindingBytes) return { binding: s, base: 0 };
+    const a = this.storageAlign / 4;
+    const base = Math.floor(Math.max(0, lo) / a) * a;
+    const end = Math.min(Math.max(hi, base + 1), Math.ceil(s.bytes / 4));
+    const size = Math.max(4, (end - base) * 4);
+    if (size > this.maxBindingBytes) throw this.tooLarge(s.bytes, `a window of ${size} bytes`);
+    return { binding: { storage: s, offset: base * 4, size }, base };
+  }
+
+  /** True when elements [lo, hi) of `s` fit one binding (see `window`). */
+  fits(s: GPUStorage, lo: number, hi: number): boolean {
+    if (bindBytes(s) <= this.maxBindingBytes) return true;
+    const a = this.storageAlign / 4;
+    return (hi - Math.floor(Math.max(0, lo) / a) * a) * 4 <= this.maxBindingBytes;
+  }
+
+  /**
+   * Splits the index range [0, n) into consecutive ranges [i0, i1) for which every span's window
+   * fits one binding. One range [0, n) when every storage fits whole (the common case).
+   * @throws Error naming the op when a single index reads more than a binding can hold.
+   */
+  planRanges(n: number, spans: readonly Span[]): [number, number][] {
+    if (n <= 0) return [];
+    const big = spans.filter((x) => bindBytes(x.s) > this.maxBindingBytes);
+    if (big.length === 0) return [[0, n]];
+    const ok = (i0: number, i1: number): boolean => big.every((x) => {
+      const [lo, hi] = x.span(i0, i1);
+      return this.fits(x.s, lo, hi);
+    });
+    const out: [number, number][] = [];
+    let i0 = 0;
+    while (i0 < n) {
+      if (!ok(i0, i0 + 1)) {
+        const worst = big.find((x) => !this.fits(x.s, ...x.span(i0, i0 + 1)))!;
+        const [lo, hi] = worst.span(i0, i0 + 1);
+        throw this.tooLarge(worst.s.bytes, `one output element reads a span of ${(hi - lo) * 4} bytes of it`);
+      }
+      // Gallop, then bisect, to the longest range that fits.
+      let good = i0 + 1;
+      let bad = -1;
+      while (good < n) {
+        const t = Math.min(n, i0 + 2 * (good - i0));
+        if (ok(i0, t)) good = t;
+        else {
+          bad = t;
+          break;
+        }
+      }
+      if (bad > 0) {
+        while (bad - good > 1) {
+          const m = Math.floor((good + bad) / 2);
+          if (ok(i0, m)) good = m;
+          else bad = m;
+        }
+      }
+      out.push([i0, good]);
+      i0 = good;
+    }
+    return out;
+  }
+
   // ---------------------------------------------------------------- textures
   private readonly freeTextures = new Map<string, GPUTexture[]>();
   private pooledTextureBytes = 0;
@@ -365,15 +750,19 @@ export class Runtime {
     const hit = this.freeTextures.get(key)?.pop();
     if (hit) {
       this.pooledTextureBytes -= width * height * 16;
+      this.opTextures?.add(hit);
       return hit;
     }
     // STORAGE_BINDING (0x08) | TEXTURE_BINDING (0x04)
-    return this.device.createTexture({ size: [width, height], format: 'rgba32float', usage: 0x08 | 0x04, label: 'posegrad-texture' });
+    const t = this.device.createTexture({ size: [width, height], format: 'rgba32float', usage: 0x08 | 0x04, label: 'posegrad-texture' });
+    this.opTextures?.add(t);
+    return t;
   }
 
   /** Returns a texture to the pool (safe while queued commands still use it). */
   freeTexture(t: GPUTexture): void {
-    if (this.destroyed) return;
+    if (this.lost) return;
+    this.opTextures?.delete(t);
     const bytes = t.width * t.height * 16;
     if (this.pooledBytes + bytes > 64 * 1024 * 1024) {
       this.deferDestroy(t);
@@ -394,7 +783,9 @@ export class Runtime {
   // ---------------------------------------------------------------- upload / read
   /** A new storage holding `data` (4-byte elements). */
   upload(data: Float32Array | Int32Array | Uint32Array): GPUStorage {
-    const s: GPUStorage = data instanceof Int32Array && data.length <= HOST_COPY_MAX ? { ...this.alloc(data.byteLength), host: data.slice() } : this.alloc(data.byteLength);
+    const raw = this.alloc(data.byteLength);
+    const s: GPUStorage = data instanceof Int32Array && data.length <= HOST_COPY_MAX ? { buffer: raw.buffer, bytes: raw.bytes, host: data.slice() } : raw;
+    if (s !== raw && this.opAllocs?.delete(raw)) this.opAllocs.add(s);
     if (data.byteLength === 0) return s;
     if (this.encoder && this.lastUse.get(s.buffer) === this.batchId) {
       // The open batch still uses this pooled buffer: writeBuffer would land before those commands.
@@ -448,7 +839,6 @@ export class Runtime {
     await this.scopesSettled;
     this.check();
   }
-
   // ---------------------------------------------------------------- index checks
   private pendingChecks: PendingCheck[] = [];
 
@@ -476,6 +866,7 @@ export class Runtime {
       return;
     }
     const result = this.alloc(8);
+    this.opAllocs?.delete(result); // owned by the pending check, freed when it is read
     const u = new Uniforms().u32('count', count).u32('n', n).i32('ignore', ignore ?? 0).u32('useIgnore', ignore === null ? 0 : 1);
     this.run({
       name: 'checkIndices',
@@ -538,14 +929,38 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   }
 
   // ---------------------------------------------------------------- dispatch
-  /** Encodes one compute dispatch into the open batch (see `Dispatch`). */
+  /**
+   * Encodes one compute dispatch into the open batch (see `Dispatch`).
+   * @throws Error naming the op (and kernel) at once for workgroup counts above the per-dimension
+   *   limit, a binding above the binding limit, a misaligned window, or a lost device.
+   */
   run(d: Dispatch): void {
     this.check();
+    const op = this.currentOp ?? d.name;
     const wg = [d.workgroups[0] ?? 1, d.workgroups[1] ?? 1, d.workgroups[2] ?? 1] as const;
     if (wg[0] === 0 || wg[1] === 0 || wg[2] === 0) return;
-    const maxWg = this.limits.maxComputeWorkgroupsPerDimension;
+    const maxWg = this.maxWorkgroups;
     if (wg.some((v) => !Number.isInteger(v) || v < 0 || v > maxWg)) {
-      throw new Error(`webgpu: kernel '${d.name}': expected workgroup counts ≤ ${maxWg}, got [${wg.join(', ')}]`);
+      throw new Error(`webgpu: ${op}: kernel '${d.name}': expected workgroup counts ≤ ${maxWg}, got [${wg.join(', ')}]`);
+    }
+    // Binding sizes and window alignment, checked here so that the Error is synchronous and names the op.
+    const entries: GPUBindGroupEntry[] = [];
+    let windowed = false;
+    for (let i = 0; i < d.bindings.length; i++) {
+      const b = d.bindings[i]!;
+      if (isWindow(b)) {
+        if (b.offset % this.storageAlign !== 0 || b.size > this.maxBindingBytes || b.offset + b.size > b.storage.buffer.size || b.size <= 0) {
+          throw new Error(`webgpu: ${op}: kernel '${d.name}': expected binding ${i} to be a window at a multiple of ${this.storageAlign} bytes of at most ${this.maxBindingBytes} bytes within its ${b.storage.buffer.size}-byte buffer, got offset ${b.offset}, size ${b.size}`);
+        }
+        entries.push({ binding: i, resource: { buffer: b.storage.buffer, offset: b.offset, size: b.size } });
+        windowed = true;
+      } else if (isStorage(b)) {
+        const size = bindBytes(b);
+        if (size > this.maxBindingBytes) throw this.tooLarge(b.bytes, `kernel '${d.name}', binding ${i}`);
+        entries.push({ binding: i, resource: { buffer: b.buffer, offset: 0, size } });
+      } else {
+        entries.push({ binding: i, resource: b });
+      }
     }
     const cached = this.pipeline(d.name, d.key, d.code);
     // Reserve uniform space first: a full arena flushes the batch.
@@ -559,17 +974,21 @@ fn main(@builtin(local_invocation_index) lid: u32) {
       this.arenaUsed = Math.ceil((uniformOffset + uniformSize) / this.uniformAlign) * this.uniformAlign;
     }
     this.openEncoder();
-    const entries: GPUBindGroupEntry[] = d.bindings.map((s, i) => ({ binding: i, resource: isStorage(s) ? { buffer: s.buffer } : s }));
     if (d.uniforms) entries.push({ binding: d.bindings.length, resource: { buffer: this.arena, offset: uniformOffset, size: uniformSize } });
-    const group = this.device.createBindGroup({ layout: cached.layout, entries, label: d.name });
-    for (const s of d.bindings) if (isStorage(s)) this.lastUse.set(s.buffer, this.batchId);
+    const label = op === d.name ? d.name : `${op}/${d.name}`;
+    const group = this.device.createBindGroup({ layout: cached.layout, entries, label });
+    for (const b of d.bindings) {
+      if (isWindow(b)) this.lastUse.set(b.storage.buffer, this.batchId);
+      else if (isStorage(b)) this.lastUse.set(b.buffer, this.batchId);
+    }
     if (!this.pass) this.pass = this.encoder!.beginComputePass({ label: 'posegrad' });
     this.pass.setPipeline(cached.pipeline);
     this.pass.setBindGroup(0, group);
     this.pass.dispatchWorkgroups(wg[0], wg[1], wg[2]);
-    this.batchKernels.add(d.name);
+    if (!this.batch.has(label)) this.batch.set(label, { op, kernel: d.name, label });
     this.dispatches++;
     this.stats.dispatches++;
+    if (windowed) this.stats.windowedDispatches++;
     if (this.dispatches >= this.maxDispatches) this.flush();
   }
 
@@ -582,6 +1001,13 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     enc.copyBufferToBuffer(src.buffer, srcOffset, dst.buffer, dstOffset, bytes);
     this.lastUse.set(src.buffer, this.batchId);
     this.lastUse.set(dst.buffer, this.batchId);
+    const op = this.currentOp ?? 'copy';
+    if (!this.batch.has(`${op}/copy`)) this.batch.set(`${op}/copy`, { op, kernel: 'copyBufferToBuffer', label: `${op}/copy` });
+  }
+
+  /** The ops of the open batch, for messages: `op (kernel 'k')`, comma-separated. */
+  private describeBatch(entries: readonly BatchEntry[] = [...this.batch.values()]): string {
+    return entries.map((e) => (e.op === e.kernel ? `'${e.kernel}'` : `${e.op} (kernel '${e.kernel}')`)).join(', ');
   }
 
   /** Submits the open batch (if any). Nothing waits: the GPU runs while JS continues. */
@@ -589,14 +1015,14 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     if (!this.encoder) return;
     this.endPass();
     if (this.arenaUsed > 0) this.queue.writeBuffer(this.arena, 0, this.arenaData, 0, this.arenaUsed);
-    const kernels = [...this.batchKernels];
+    const entries = [...this.batch.values()];
     this.queue.submit([this.encoder.finish()]);
     this.stats.submits++;
     const oom = this.device.popErrorScope();
     const validation = this.device.popErrorScope();
     const settled = Promise.all([validation, oom]).then(
       ([v, o]) => {
-        for (const e of [v, o]) if (e) this.errors.push(new Error(`webgpu: kernel ${nameFrom(e.message, kernels)} failed: ${e.message}`));
+        for (const e of [v, o]) if (e) this.errors.push(new Error(`webgpu: ${culprit(e.message, entries, (x) => this.describeBatch(x))} failed: ${e.message}`));
       },
       (e: unknown) => {
         this.errors.push(new Error(`webgpu: error scope failed: ${String(e)}`));
@@ -607,7 +1033,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     this.deferred = [];
     this.encoder = null;
     this.dispatches = 0;
-    this.batchKernels = new Set();
+    this.batch = new Map();
     this.arenaUsed = 0;
     this.batchId++;
   }
@@ -635,6 +1061,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   private pipeline(name: string, key: string, code: () => string): CachedPipeline {
     const hit = this.pipelines.get(key);
     if (hit) return hit;
+    const op = this.currentOp ?? name;
     const src = code();
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ code: src, label: name });
@@ -654,16 +1081,26 @@ fn main(@builtin(local_invocation_index) lid: u32) {
         // compilation info is optional
       }
       // Put the precise (named) error first: the batch that used this pipeline fails too.
-      this.errors.unshift(new Error(`webgpu: kernel '${name}' failed to build its pipeline (key ${key}): ${e.message}${detail}`));
+      this.errors.unshift(new Error(`webgpu: ${op}: kernel '${name}' failed to build its pipeline (key ${key}): ${e.message}${detail}`));
     });
     this.scopesSettled = Promise.all([this.scopesSettled, scope]).then(() => undefined);
     return entry;
   }
 
+  /** The Error every entry point throws once the device is lost. */
+  private lostError(): Error {
+    const reason = this.lostReason ?? 'destroyed';
+    const [kind, ...rest] = reason.split(': ');
+    const detail = rest.join(': ');
+    return new Error(
+      `webgpu: the device was lost (${kind})${detail ? ` [${detail}]` : ''}; call init('webgpu') again and re-create the tensors ` +
+        '(the tensors on the lost device are gone)',
+    );
+  }
+
   /** Throws the first pending asynchronous error (then forgets the others of that failure), or a lost device. */
   check(): void {
-    if (this.lostError) throw this.lostError;
-    if (this.destroyed) throw new Error('webgpu: expected a live backend, got one that was destroyed');
+    if (this.lost) throw this.lostError();
     if (this.errors.length) {
       const first = this.errors[0]!;
       this.errors.length = 0;
@@ -671,12 +1108,15 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     }
   }
 
-  /** Releases the device (pending work is abandoned). The runtime is unusable afterwards. */
+  /** Releases the device (pending work is abandoned). The runtime is unusable afterwards (`lost`). */
   destroy(): void {
     if (this.destroyed) return;
-    this.destroyed = true;
     this.pipelines.clear();
     this.pool.trim();
+    this.lostReason ??= 'destroyed: the backend was destroyed';
+    this.destroyed = true;
+    this.encoder = null;
+    this.pass = null;
     this.device.destroy();
   }
 
@@ -686,12 +1126,26 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   }
 }
 
-function isStorage(s: GPUStorage | GPUTextureView): s is GPUStorage {
-  return (s as GPUStorage).buffer !== undefined;
+/**
+ * Who failed, from a driver message and the batch's dispatches: the op whose bind group label (or
+ * failing kernel's pipeline label) the message quotes, else every op of the batch.
+ */
+function culprit(message: string, entries: readonly BatchEntry[], describe: (e: readonly BatchEntry[]) => string): string {
+  const byLabel = entries.filter((e) => message.includes(`"${e.label}"`));
+  const hit = byLabel.length ? byLabel : entries.filter((e) => message.includes(`"${e.kernel}"`));
+  const list = hit.length ? hit : entries;
+  if (list.length === 1) {
+    const e = list[0]!;
+    return e.op === e.kernel ? `kernel '${e.kernel}'` : `${e.op}: kernel '${e.kernel}'`;
+  }
+  return `one of the ops of the batch [${describe(list)}]`;
 }
 
-/** The kernel named by a Dawn message label (`[ComputePipeline "matmul"]`), else the batch's kernels. */
-function nameFrom(message: string, kernels: readonly string[]): string {
-  for (const k of kernels) if (message.includes(`"${k}"`)) return `'${k}'`;
-  return kernels.length === 1 ? `'${kernels[0]}'` : `in the batch [${kernels.join(', ')}]`;
+/**
+ * Wraps a kernel entry point `f(rt, ...args)` so that it runs as the op `op` (see `Runtime.op`):
+ * a name, or a function of the argument list (e.g. `(a) => a[0]` for a kernel whose first argument
+ * is the op).
+ */
+export function entry<A extends unknown[], R>(op: string | ((args: NoInfer<A>) => string), f: (rt: Runtime, ...args: A) => R): (rt: Runtime, ...args: A) => R {
+  return (rt, ...args) => rt.op(typeof op === 'string' ? op : op(args), () => f(rt, ...args));
 }

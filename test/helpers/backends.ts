@@ -28,6 +28,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect } from 'vitest';
 import type { Backend, DeviceName } from '../../backends/backend.js';
+import '../../backends/index.js'; // the built-in backends: cpu-f64/cpu-f32 use the registered cpu backend
 import type { DType, TypedArray } from '../../engine/dtype.js';
 import { engine, tidy } from '../../engine/engine.js';
 import { Tensor } from '../../engine/tensor.js';

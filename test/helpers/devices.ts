@@ -4,17 +4,14 @@
  * CI=true, where that is an Error (CI installs lavapipe, so every backend must start there).
  */
 import type { DeviceName } from '../../backends/backend.js';
+import '../../backends/index.js'; // the built-in backends' factories (the engine registers none itself)
 import { engine } from '../../engine/engine.js';
 
 export async function availableDevices(label: string): Promise<DeviceName[]> {
   process.env.XDG_RUNTIME_DIR ??= '/tmp';
   const devices: DeviceName[] = [];
-  for (const [name, load] of [
-    ['wasm', async () => (await import('../../backends/wasm/index.js')).createWasmBackend()],
-    ['webgpu', async () => (await import('../../backends/webgpu/index.js')).createWebGPUBackend()],
-  ] as const) {
+  for (const name of ['wasm', 'webgpu'] as const) {
     try {
-      if (!engine.isInitialized(name)) engine.registerBackendFactory(name, load);
       await engine.init(name);
       devices.push(name);
     } catch (e) {

@@ -3,7 +3,8 @@
  * docs/kernels/attention.md walks through it with diagrams.
  *
  * Forward: out = softmax(scale·q·kᵀ + mask)·v without ever forming the Lq×Lk score matrix.
- * - Grid: x over query tiles of BR = 64·R rows, y over the B·H (batch, head) pairs. A workgroup has
+ * - Grid: x over query tiles of BR = 64·R rows, y over the B·H (batch, head) pairs (a logical grid,
+ *   folded by runtime.ts `grid3` past 65,535 workgroups per dimension). A workgroup has
  *   64 invocations; invocation `lid` owns the R query rows i0 + lid + 64·r (r < R). Its q rows, the
  *   running max m, running sum l and the running output acc (Dv values) live in registers: the
  *   WGSL is specialized on D and Dv (vec4 variables, fully unrolled), so the inner loops have no
@@ -39,7 +40,7 @@
  */
 import type { AttentionParams, KTensor } from '../../backend.js';
 import { broadcastStrides, fail } from '../../../engine/shape.js';
-import { Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
+import { entry, grid, GRID3_ARGS, GRID3_DECODE, GRID_INDEX, grid3, Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
 
 type GT = KTensor<GPUStorage>;
 
@@ -57,7 +58,6 @@ function geometry(op: string, q: GT, k: GT, v: GT, mask: GT | null): AGeo {
   const [B, H, Lq, D] = q.shape as [number, number, number, number];
   const Lk = k.shape[2]!;
   const Dv = v.shape[3]!;
-  if (B * H > 65535) fail(op, 'at most 65535 (batch, head) pairs on webgpu', `${B}·${H} = ${B * H}`);
   return { B, H, Lq, Lk, D, Dv, ms: mask ? broadcastStrides(mask.shape, [B, H, Lq, Lk]) : null };
 }
 
@@ -156,7 +156,8 @@ ${UTIL}
 var<workgroup> Ks: array<vec4<f32>, ${arr(BC * D4)}>;
 var<workgroup> Vs: array<vec4<f32>, ${arr(BC * V4)}>;
 @compute @workgroup_size(${T})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn main(${GRID3_ARGS}) {
+  ${GRID3_DECODE}
   let bh = wid.y;
   let b = bh / p.H;
   let h = bh % p.H;
@@ -215,7 +216,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }`;
 }
 
-export function attention(rt: Runtime, q: GT, k: GT, v: GT, mask: GT | null, p: AttentionParams): { out: GPUStorage; lse: GPUStorage } {
+export const attention = entry('attention', (rt: Runtime, q: GT, k: GT, v: GT, mask: GT | null, p: AttentionParams): { out: GPUStorage; lse: GPUStorage } => {
   const g = geometry('attention', q, k, v, mask);
   const { B, H, Lq, D, Dv } = g;
   const out = rt.alloc(B * H * Lq * Dv * 4);
@@ -225,6 +226,7 @@ export function attention(rt: Runtime, q: GT, k: GT, v: GT, mask: GT | null, p: 
   const R = rowsPerInvocation(rt, Lq);
   const BC = tileLen('attention', 16 * (n4(D) + n4(Dv)), D, Dv);
   const u = uniforms(g, p.scale);
+  const workgroups = grid3(rt, u, [Math.ceil(Lq / (T * R)), B * H, 1]);
   const masked = mask !== null;
   rt.run({
     name: 'attention',
@@ -232,10 +234,10 @@ export function attention(rt: Runtime, q: GT, k: GT, v: GT, mask: GT | null, p: 
     code: () => forwardWGSL(u, D, Dv, R, BC, masked),
     bindings: [q.storage, k.storage, v.storage, ...(masked ? [mask.storage] : []), out, lse],
     uniforms: u,
-    workgroups: [Math.ceil(Lq / (T * R)), B * H, 1],
+    workgroups,
   });
   return { out, lse };
-}
+});
 
 // ------------------------------------------------------------------------------ backward
 
@@ -250,7 +252,7 @@ function rowStats(rt: Runtime, dOut: GT, out: GT, lse: GT, rows: number, Dv: num
 ${declare([['dOut', 'read'], ['out', 'read'], ['lse', 'read'], ['stats', 'read_write']])}
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let i = ${GRID_INDEX('64u')};
   if (i >= p.rows) { return; }
   var d = 0.0;
   for (var c = 0u; c < p.Dv; c++) { d += dOut[i * p.Dv + c] * out[i * p.Dv + c]; }
@@ -259,7 +261,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }`,
     bindings: [dOut.storage, out.storage, lse.storage, stats],
     uniforms: u,
-    workgroups: [Math.min(65535, Math.ceil(rows / 64)), Math.ceil(Math.ceil(rows / 64) / 65535), 1],
+    workgroups: grid(rt, Math.ceil(rows / 64)),
   });
   return stats;
 }
@@ -276,7 +278,8 @@ ${UTIL}
 var<workgroup> Ks: array<vec4<f32>, ${arr(BC * D4)}>;
 var<workgroup> Vs: array<vec4<f32>, ${arr(BC * V4)}>;
 @compute @workgroup_size(${T})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn main(${GRID3_ARGS}) {
+  ${GRID3_DECODE}
   let bh = wid.y;
   let b = bh / p.H;
   let h = bh % p.H;
@@ -331,7 +334,8 @@ var<workgroup> Os: array<vec4<f32>, ${arr(BC * V4)}>;
 var<workgroup> Ls: array<f32, ${BC}>;
 var<workgroup> Dl: array<f32, ${BC}>;
 @compute @workgroup_size(${T})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn main(${GRID3_ARGS}) {
+  ${GRID3_DECODE}
   let bh = wid.y;
   let b = bh / p.H;
   let h = bh % p.H;
@@ -380,7 +384,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }`;
 }
 
-export function attentionBackward(rt: Runtime, dOut: GT, q: GT, k: GT, v: GT, out: GT, lse: GT, mask: GT | null, p: AttentionParams): { dq: GPUStorage; dk: GPUStorage; dv: GPUStorage } {
+export const attentionBackward = entry('attentionBackward', (rt: Runtime, dOut: GT, q: GT, k: GT, v: GT, out: GT, lse: GT, mask: GT | null, p: AttentionParams): { dq: GPUStorage; dk: GPUStorage; dv: GPUStorage } => {
   const g = geometry('attentionBackward', q, k, v, mask);
   const { B, H, Lq, Lk, D, Dv } = g;
   const dq = rt.alloc(B * H * Lq * D * 4);
@@ -388,30 +392,33 @@ export function attentionBackward(rt: Runtime, dOut: GT, q: GT, k: GT, v: GT, ou
   const dv = rt.alloc(B * H * Lk * Dv * 4);
   // Lq = 0 or Lk = 0 need no special case: the loops are empty and the gradients zero.
   if (B * H === 0) return { dq, dk, dv };
-  const u = uniforms(g, p.scale);
   const masked = mask !== null;
   const stats = rowStats(rt, dOut, out, lse, B * H * Lq, Dv);
   const Rq = rowsPerInvocation(rt, Lq);
   const BCk = tileLen('attentionBackward', 16 * (n4(D) + n4(Dv)), D, Dv);
+  const u = uniforms(g, p.scale);
+  const wq = grid3(rt, u, [Math.ceil(Lq / (T * Rq)), B * H, 1]);
   rt.run({
     name: 'attentionBackward',
     key: `attentionBackward:dq:D${D}:Dv${Dv}:R${Rq}:${masked ? 'mask' : 'nomask'}`,
     code: () => dqWGSL(u, D, Dv, Rq, BCk, masked),
     bindings: [q.storage, k.storage, v.storage, ...(masked ? [mask.storage] : []), dOut.storage, stats, dq],
     uniforms: u,
-    workgroups: [Math.ceil(Lq / (T * Rq)), B * H, 1],
+    workgroups: wq,
   });
   const Rk = rowsPerInvocation(rt, Lk);
   // Qs, Os tiles plus two floats per query row (Ls, Dl).
   const BCq = tileLen('attentionBackward', 16 * (n4(D) + n4(Dv)) + 8, D, Dv);
+  const u2 = uniforms(g, p.scale);
+  const wk = grid3(rt, u2, [Math.ceil(Lk / (T * Rk)), B * H, 1]);
   rt.run({
     name: 'attentionBackward',
     key: `attentionBackward:dkv:D${D}:Dv${Dv}:R${Rk}:${masked ? 'mask' : 'nomask'}`,
-    code: () => dkvWGSL(u, D, Dv, Rk, BCq, masked),
+    code: () => dkvWGSL(u2, D, Dv, Rk, BCq, masked),
     bindings: [q.storage, k.storage, v.storage, ...(masked ? [mask.storage] : []), dOut.storage, stats, dk, dv],
-    uniforms: u,
-    workgroups: [Math.ceil(Lk / (T * Rk)), B * H, 1],
+    uniforms: u2,
+    workgroups: wk,
   });
   rt.free(stats);
   return { dq, dk, dv };
-}
+});

@@ -31,10 +31,17 @@
  *   backward input  dx[n, c, q] = Σ_{co in group, i, j} w[co, c, i, j] · dy[n, co, oy, ox]
  *   backward weight one workgroup per weight element, a strided sum over N·Ho·Wo and a tree
  *                   reduction in workgroup memory.
+ * Grids: the GEMM's [row tiles, column tiles, groups] and the direct kernels' [pixel tiles,
+ * channels, images] are logical grids, folded by runtime.ts `grid3` past 65,535 workgroups per
+ * dimension (1024×1024 outputs have 65,536 row tiles of 16 pixels).
+ * Tensors above the binding limit (128 MiB): every pass runs over chunks of images, as many per
+ * chunk as fit one binding window each (input, output, packed dy), with the chunk's offsets in
+ * uniforms; the weight gradients add the chunks' sums (`accum`). One image above the limit is
+ * refused, naming the op.
  */
 import type { Conv2dParams, KTensor } from '../../backend.js';
 import { fail } from '../../../engine/shape.js';
-import { GRID_GROUP, GRID_INDEX, grid, Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
+import { entry, GRID_GROUP, GRID_INDEX, grid, GRID3_ARGS, GRID3_DECODE, grid3, Uniforms, type BufferWindow, type GPUStorage, type Runtime } from '../runtime.js';
 
 type GT = KTensor<GPUStorage>;
 type Mode = 'fwd' | 'bwdInput' | 'bwdWeight';
@@ -91,19 +98,20 @@ function gemmSizes(mode: Mode, g: Geo): { M: number; Nc: number; K: number } {
  * fwd: w[g·Coutg + co, k]; bwdInput: w[g·Coutg + co_l, c, i, j] with k = (co_l, i, j);
  * bwdWeight: dy[n, g·Coutg + co, oy, ox] with k = (n, oy, ox).
  */
-function packB(rt: Runtime, mode: Mode, g: Geo, src: GPUStorage): GPUStorage {
+function packB(rt: Runtime, mode: Mode, g: Geo, src: GPUStorage | BufferWindow, srcOff = 0): GPUStorage {
   const { Nc, K } = gemmSizes(mode, g);
   const W4 = Math.ceil(Nc / 4) * 4;
   const n = g.G * K * W4;
   const out = rt.alloc(n * 4);
-  const u = geoUniforms(g).u32('n', n).u32('K', K).u32('W4', W4).u32('Nc', Nc);
+  // srcOff: where the source (a window of dy for bwdWeight) starts in the bound buffer.
+  const u = geoUniforms(g).u32('n', n).u32('K', K).u32('W4', W4).u32('Nc', Nc).u32('sOff', srcOff);
   const index = {
     // w is [Cout, Cg, kh, kw] = [Cout, K]
     fwd: 'src[(grp * p.Coutg + col) * p.K + k]',
     // k = (co_l, t) with t = (i, j); w[(grp·Coutg + co_l), col, t]
     bwdInput: 'src[((grp * p.Coutg + k / (p.kh * p.kw)) * p.Cg + col) * p.kh * p.kw + k % (p.kh * p.kw)]',
     // k = (n, s) with s = oy·Wo + ox; dy[n, grp·Coutg + col, s]
-    bwdWeight: 'src[((k / (p.Ho * p.Wo)) * p.Cout + grp * p.Coutg + col) * p.Ho * p.Wo + k % (p.Ho * p.Wo)]',
+    bwdWeight: 'src[p.sOff + ((k / (p.Ho * p.Wo)) * p.Cout + grp * p.Coutg + col) * p.Ho * p.Wo + k % (p.Ho * p.Wo)]',
   }[mode];
   rt.run({
     name: `conv2d:pack:${mode}`,
@@ -150,7 +158,7 @@ export function convGemmWGSL(mode: Mode, tile: ConvTile, u: Uniforms, hasBias: b
   let s_${q} = pix_${q} % (p.Ho * p.Wo);
   let iy0_${q} = i32(s_${q} / p.Wo) * p.sh - p.ph;
   let ix0_${q} = i32(s_${q} % p.Wo) * p.sw - p.pw;
-  let base_${q} = ((pix_${q} / (p.Ho * p.Wo)) * p.C + grp * p.Cg) * p.H * p.W;`;
+  let base_${q} = p.aOff + ((pix_${q} / (p.Ho * p.Wo)) * p.C + grp * p.Cg) * p.H * p.W;`;
     kDecode = `let c = k / (p.kh * p.kw);
       let t = k % (p.kh * p.kw);
       let dy = i32(t / p.kw) * p.dh;
@@ -166,7 +174,7 @@ export function convGemmWGSL(mode: Mode, tile: ConvTile, u: Uniforms, hasBias: b
   let s_${q} = pix_${q} % (p.H * p.W);
   let ty0_${q} = i32(s_${q} / p.W) + p.ph;
   let tx0_${q} = i32(s_${q} % p.W) + p.pw;
-  let base_${q} = ((pix_${q} / (p.H * p.W)) * p.Cout + grp * p.Coutg) * p.Ho * p.Wo;`;
+  let base_${q} = p.aOff + ((pix_${q} / (p.H * p.W)) * p.Cout + grp * p.Coutg) * p.Ho * p.Wo;`;
     kDecode = `let co = k / (p.kh * p.kw);
       let t = k % (p.kh * p.kw);
       let dy = i32(t / p.kw) * p.dh;
@@ -190,7 +198,7 @@ export function convGemmWGSL(mode: Mode, tile: ConvTile, u: Uniforms, hasBias: b
       let oy = i32(s / p.Wo) * p.sh;
       let ox = i32(s % p.Wo) * p.sw;
       let kLive = k < p.K;
-      let nBase = (k / (p.Ho * p.Wo)) * p.C * p.H * p.W;`;
+      let nBase = p.aOff + (k / (p.Ho * p.Wo)) * p.C * p.H * p.W;`;
     gather = (q) => `let iy = oy + dy_${q};
         let ix = ox + dx_${q};
         let ok = live_${q} && kLive && iy >= 0 && iy < i32(p.H) && ix >= 0 && ix < i32(p.W);
@@ -238,7 +246,11 @@ export function convGemmWGSL(mode: Mode, tile: ConvTile, u: Uniforms, hasBias: b
       for (let e = 0; e < 4; e++) {
         const ch = `col${c} * 4u + ${e}u`;
         const bias = hasBias ? ` + select(0.0, bias[min(grp * p.Coutg + ${ch}, p.biasLen - 1u)], p.hasBias == 1u)` : '';
-        lines.push(`{ let ch = ${ch}; if (ch < p.Nc) { out[${chanOut}] = ${acc(m, c)}[${e}]${bias}; } }`);
+        // bwdWeight over batch chunks: the chunks after the first add to the partial sums (p.accum)
+        const store = mode === 'bwdWeight'
+          ? `let q = p.oOff + ${chanOut}; var v = ${acc(m, c)}[${e}]; if (p.accum == 1u) { v += out[q]; } out[q] = v;`
+          : `out[p.oOff + ${chanOut}] = ${acc(m, c)}[${e}]${bias};`;
+        lines.push(`{ let ch = ${ch}; if (ch < p.Nc) { ${store} } }`);
       }
     }
     stores.push(`{ let pix = row0 + ${m}u;\n    if (pix < p.M) {\n      ${rowOut}\n      ${lines.join('\n      ')}\n    } }`);
@@ -253,7 +265,8 @@ ${hasBias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;' : ''}
 // The staged A tile, k-major: As[kk·${BM4} + m/4][m%4] = A[row0 + m, k0 + kk].
 var<workgroup> As: array<vec4<f32>, ${BK * BM4}>;
 @compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn main(${GRID3_ARGS}) {
+  ${GRID3_DECODE}
   let row0 = wid.x * ${BM}u;
   let grp = wid.z;
   let bBase = grp * p.K * p.N4;
@@ -278,27 +291,73 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }`;
 }
 
+/**
+ * Images per chunk for tensors above the binding limit: the largest count whose per-image
+ * elements (`perImage`, one entry per bound tensor that grows with the batch) fit one binding each
+ * (with alignment slack). All N when every tensor fits whole.
+ * @throws Error naming the op when a single image of one of them is above the limit.
+ */
+function imagesPerChunk(rt: Runtime, N: number, perImage: readonly number[]): number {
+  const slack = rt.storageAlign / 4;
+  const cap = rt.maxBindingBytes / 4;
+  if (perImage.every((e) => Math.ceil((N * e) / 4) * 16 <= rt.maxBindingBytes)) return N;
+  let nb = N;
+  for (const e of perImage) if (e > 0) nb = Math.min(nb, Math.floor((cap - slack) / e));
+  if (nb < 1) {
+    const worst = Math.max(...perImage);
+    throw rt.tooLarge(N * worst * 4, `one image takes ${worst * 4} bytes; conv2d splits only over the batch`);
+  }
+  return nb;
+}
+
+/**
+ * One pass, over chunks of images when a tensor is above the binding limit (one dispatch per
+ * chunk, the images' windows bound at offsets; bwdWeight adds each chunk's sums to the previous).
+ */
 function gemmPass(rt: Runtime, mode: Mode, g: Geo, a: GPUStorage, bSrc: GPUStorage, bias: GPUStorage | null, outElems: number, tile: ConvTile = CONV_TILE): GPUStorage {
-  const { M, Nc, K } = gemmSizes(mode, g);
+  const { Nc, K } = gemmSizes(mode, g);
   const out = rt.alloc(outElems * 4);
   if (outElems === 0) return out;
   if (K === 0) throw new Error(`conv2d: internal: empty reduction in ${mode}`);
-  const bp = packB(rt, mode, g, bSrc);
   const N4 = Math.ceil(Nc / 4);
+  const xImg = g.C * g.H * g.W;
+  const yImg = g.Cout * g.Ho * g.Wo;
+  // Per-image elements of a (x or dy), of the output (fwd, bwdInput) or of dy and its packed copy (bwdWeight).
+  const perImage = mode === 'fwd' ? [xImg, yImg] : mode === 'bwdInput' ? [yImg, xImg] : [xImg, yImg, g.G * g.Ho * g.Wo * N4 * 4];
+  const nb = imagesPerChunk(rt, g.N, perImage);
+  const aImg = mode === 'bwdInput' ? yImg : xImg;
+  const oImg = mode === 'fwd' ? yImg : mode === 'bwdInput' ? xImg : 0;
+  // fwd and bwdInput pack the weights once; bwdWeight packs dy per chunk.
+  const bpAll = mode === 'bwdWeight' ? null : packB(rt, mode, g, bSrc);
+  const { BM, CV, WG, BK } = tile;
   // The forward always binds a bias (the packed B as a stand-in when there is none, read behind a
   // uniform flag), so that one pipeline serves both cases.
   const withBias = mode === 'fwd';
-  const u = geoUniforms(g).u32('M', M).u32('K', K).u32('N4', N4).u32('Nc', Nc).u32('hasBias', bias ? 1 : 0).u32('biasLen', bias ? g.Cout : 1);
-  const { BM, CV, WG, BK } = tile;
-  rt.run({
-    name: `conv2d:${mode}`,
-    key: `conv2d:${mode}:${BM}x${CV}x${WG}x${BK}`,
-    code: () => convGemmWGSL(mode, tile, u, withBias),
-    bindings: withBias ? [a, bp, out, bias ?? bp] : [a, bp, out],
-    uniforms: u,
-    workgroups: [Math.ceil(M / BM), Math.ceil(N4 / (WG * CV)), g.G],
-  });
-  rt.free(bp);
+  for (let n0 = 0; n0 < g.N; n0 += nb) {
+    const n1 = Math.min(g.N, n0 + nb);
+    const gc: Geo = { ...g, N: n1 - n0 };
+    const { M } = gemmSizes(mode, gc);
+    const aw = rt.window(a, n0 * aImg, n1 * aImg);
+    const ow = oImg ? rt.window(out, n0 * oImg, n1 * oImg) : { binding: out, base: 0 };
+    let bp = bpAll;
+    if (!bp) {
+      const dw = rt.window(bSrc, n0 * yImg, n1 * yImg);
+      bp = packB(rt, mode, gc, dw.binding, n0 * yImg - dw.base);
+    }
+    const u = geoUniforms(gc).u32('M', M).u32('K', gemmSizes(mode, gc).K).u32('N4', N4).u32('Nc', Nc).u32('hasBias', bias ? 1 : 0).u32('biasLen', bias ? g.Cout : 1)
+      .u32('aOff', n0 * aImg - aw.base).u32('oOff', n0 * oImg - ow.base).u32('accum', n0 > 0 ? 1 : 0);
+    const workgroups = grid3(rt, u, [Math.ceil(M / BM), Math.ceil(N4 / (WG * CV)), g.G]);
+    rt.run({
+      name: `conv2d:${mode}`,
+      key: `conv2d:${mode}:${BM}x${CV}x${WG}x${BK}`,
+      code: () => convGemmWGSL(mode, tile, u, withBias),
+      bindings: withBias ? [aw.binding, bp, ow.binding, bias ?? bp] : [aw.binding, bp, ow.binding],
+      uniforms: u,
+      workgroups,
+    });
+    if (bp !== bpAll) rt.free(bp);
+  }
+  if (bpAll) rt.free(bpAll);
   return out;
 }
 
@@ -315,21 +374,30 @@ function directForward(rt: Runtime, g: Geo, x: GPUStorage, w: GPUStorage, bias: 
   const n = g.N * g.Cout * g.Ho * g.Wo;
   const out = rt.alloc(n * 4);
   if (n === 0) return out;
-  const u = geoUniforms(g).u32('hasBias', bias ? 1 : 0);
   const plane = g.Ho * g.Wo;
-  rt.run({
-    name: 'conv2d:direct',
-    key: 'conv2d:direct',
-    code: () => `${u.struct('P')}
+  const xImg = g.C * g.H * g.W;
+  const yImg = g.Cout * plane;
+  const nb = imagesPerChunk(rt, g.N, [xImg, yImg]);
+  for (let n0 = 0; n0 < g.N; n0 += nb) {
+    const n1 = Math.min(g.N, n0 + nb);
+    const xw = rt.window(x, n0 * xImg, n1 * xImg);
+    const ow = rt.window(out, n0 * yImg, n1 * yImg);
+    const u = geoUniforms({ ...g, N: n1 - n0 }).u32('hasBias', bias ? 1 : 0).u32('xOff', n0 * xImg - xw.base).u32('oOff', n0 * yImg - ow.base);
+    const workgroups = grid3(rt, u, [Math.ceil(plane / DWG), g.Cout, n1 - n0]);
+    rt.run({
+      name: 'conv2d:direct',
+      key: 'conv2d:direct',
+      code: () => `${u.struct('P')}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<uniform> p: P;
-// grid: x = pixel tiles of ${DWG}, y = output channel, z = batch; the weights of channel y are
-// the same for every invocation of the workgroup.
+// grid: x = pixel tiles of ${DWG}, y = output channel, z = image (of the chunk); the weights of
+// channel y are the same for every invocation of the workgroup.
 @compute @workgroup_size(${DWG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn main(${GRID3_ARGS}) {
+  ${GRID3_DECODE}
   let co = wid.y;
   let nn = wid.z;
   let pix = wid.x * ${DWG}u + lid;
@@ -340,7 +408,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   // without a bias, the weights are bound as a stand-in and not read
   var acc = select(0.0, bias[co], p.hasBias == 1u);
   for (var c = 0u; c < p.Cg; c++) {
-    let xb = (nn * p.C + grp * p.Cg + c) * p.H * p.W;
+    let xb = p.xOff + (nn * p.C + grp * p.Cg + c) * p.H * p.W;
     let wb = (co * p.Cg + c) * p.kh * p.kw;
     for (var i = 0u; i < p.kh; i++) {
       let iy = iy0 + i32(i) * p.dh;
@@ -352,12 +420,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
     }
   }
-  if (live) { out[(nn * p.Cout + co) * p.Ho * p.Wo + pix] = acc; }
+  if (live) { out[p.oOff + (nn * p.Cout + co) * p.Ho * p.Wo + pix] = acc; }
 }`,
-    bindings: [x, w, out, bias ?? w],
-    uniforms: u,
-    workgroups: [Math.ceil(plane / DWG), g.Cout, g.N],
-  });
+      bindings: [xw.binding, w, ow.binding, bias ?? w],
+      uniforms: u,
+      workgroups,
+    });
+  }
   return out;
 }
 
@@ -365,19 +434,28 @@ function directBackwardInput(rt: Runtime, g: Geo, dy: GPUStorage, w: GPUStorage)
   const n = g.N * g.C * g.H * g.W;
   const out = rt.alloc(n * 4);
   if (n === 0) return out;
-  const u = geoUniforms(g);
-  rt.run({
-    name: 'conv2d:directBackwardInput',
-    key: 'conv2d:directBackwardInput',
-    code: () => `${u.struct('P')}
+  const xImg = g.C * g.H * g.W;
+  const yImg = g.Cout * g.Ho * g.Wo;
+  const nb = imagesPerChunk(rt, g.N, [yImg, xImg]);
+  for (let n0 = 0; n0 < g.N; n0 += nb) {
+    const n1 = Math.min(g.N, n0 + nb);
+    const dw = rt.window(dy, n0 * yImg, n1 * yImg);
+    const ow = rt.window(out, n0 * xImg, n1 * xImg);
+    const u = geoUniforms({ ...g, N: n1 - n0 }).u32('dOff', n0 * yImg - dw.base).u32('oOff', n0 * xImg - ow.base);
+    const workgroups = grid3(rt, u, [Math.ceil((g.H * g.W) / DWG), g.C, n1 - n0]);
+    rt.run({
+      name: 'conv2d:directBackwardInput',
+      key: 'conv2d:directBackwardInput',
+      code: () => `${u.struct('P')}
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<uniform> p: P;
-// grid: x = input pixel tiles, y = input channel c, z = batch. dx[n, c, q] gathers every
-// (co, i, j) whose tap lands on q: iy + ph - i·dh = oy·sh exactly.
+// grid: x = input pixel tiles, y = input channel c, z = image (of the chunk). dx[n, c, q] gathers
+// every (co, i, j) whose tap lands on q: iy + ph - i·dh = oy·sh exactly.
 @compute @workgroup_size(${DWG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn main(${GRID3_ARGS}) {
+  ${GRID3_DECODE}
   let c = wid.y;
   let nn = wid.z;
   let q = wid.x * ${DWG}u + lid;
@@ -389,7 +467,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var acc = 0.0;
   for (var col = 0u; col < p.Coutg; col++) {
     let co = grp * p.Coutg + col;
-    let db = (nn * p.Cout + co) * p.Ho * p.Wo;
+    let db = p.dOff + (nn * p.Cout + co) * p.Ho * p.Wo;
     let wb = (co * p.Cg + cl) * p.kh * p.kw;
     for (var i = 0u; i < p.kh; i++) {
       let ty = ty0 - i32(i) * p.dh;
@@ -403,12 +481,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
     }
   }
-  if (live) { out[(nn * p.C + c) * p.H * p.W + q] = acc; }
+  if (live) { out[p.oOff + (nn * p.C + c) * p.H * p.W + q] = acc; }
 }`,
-    bindings: [dy, w, out],
-    uniforms: u,
-    workgroups: [Math.ceil((g.H * g.W) / DWG), g.C, g.N],
-  });
+      bindings: [dw.binding, w, ow.binding],
+      uniforms: u,
+      workgroups,
+    });
+  }
   return out;
 }
 
@@ -416,28 +495,36 @@ const RWG = 64;
 
 function directBackwardWeight(rt: Runtime, g: Geo, x: GPUStorage, dy: GPUStorage): GPUStorage {
   const n = g.Cout * g.Cg * g.kh * g.kw;
+  if (g.N === 0) return gemmZero(rt, n); // no images: the sums are empty
   const out = rt.alloc(n * 4);
   if (n === 0) return out;
-  const u = geoUniforms(g).u32('nOut', n);
-  rt.run({
-    name: 'conv2d:directBackwardWeight',
-    key: 'conv2d:directBackwardWeight',
-    code: () => `${u.struct('P')}
+  const xImg = g.C * g.H * g.W;
+  const yImg = g.Cout * g.Ho * g.Wo;
+  const nb = imagesPerChunk(rt, g.N, [xImg, yImg]);
+  for (let n0 = 0; n0 < g.N; n0 += nb) {
+    const n1 = Math.min(g.N, n0 + nb);
+    const xw = rt.window(x, n0 * xImg, n1 * xImg);
+    const dw = rt.window(dy, n0 * yImg, n1 * yImg);
+    const u = geoUniforms({ ...g, N: n1 - n0 }).u32('nOut', n).u32('xOff', n0 * xImg - xw.base).u32('dOff', n0 * yImg - dw.base).u32('accum', n0 > 0 ? 1 : 0);
+    rt.run({
+      name: 'conv2d:directBackwardWeight',
+      key: 'conv2d:directBackwardWeight',
+      code: () => `${u.struct('P')}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<uniform> p: P;
 var<workgroup> part: array<f32, ${RWG}>;
-// One workgroup per weight element (co, c, i, j): a strided sum over the N·Ho·Wo output pixels,
-// then a tree reduction of the ${RWG} partial sums in workgroup memory.
+// One workgroup per weight element (co, c, i, j): a strided sum over the N·Ho·Wo output pixels (of
+// the chunk's images; later chunks add to the stored sum, p.accum), then a tree reduction of the
+// ${RWG} partial sums in workgroup memory.
 @compute @workgroup_size(${RWG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let e = ${GRID_GROUP};
-  let live = e < p.nOut;
-  let ee = min(e, p.nOut - 1u);
-  let t = ee % (p.kh * p.kw);
-  let cl = (ee / (p.kh * p.kw)) % p.Cg;
-  let co = ee / (p.kh * p.kw * p.Cg);
+  if (e >= p.nOut) { return; }              // a folded grid's extra workgroups (uniform)
+  let t = e % (p.kh * p.kw);
+  let cl = (e / (p.kh * p.kw)) % p.Cg;
+  let co = e / (p.kh * p.kw * p.Cg);
   let grp = co / p.Coutg;
   let dyy = i32(t / p.kw) * p.dh - p.ph;
   let dxx = i32(t % p.kw) * p.dw - p.pw;
@@ -449,8 +536,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let iy = i32(s / p.Wo) * p.sh + dyy;
     let ix = i32(s % p.Wo) * p.sw + dxx;
     let ok = iy >= 0 && iy < i32(p.H) && ix >= 0 && ix < i32(p.W);
-    let xv = select(0.0, x[select(0u, ((nn * p.C + grp * p.Cg + cl) * p.H + u32(iy)) * p.W + u32(ix), ok)], ok);
-    acc = fma(dy[(nn * p.Cout + co) * plane + s], xv, acc);
+    let xv = select(0.0, x[select(0u, p.xOff + ((nn * p.C + grp * p.Cg + cl) * p.H + u32(iy)) * p.W + u32(ix), ok)], ok);
+    acc = fma(dy[p.dOff + (nn * p.Cout + co) * plane + s], xv, acc);
   }
   part[lid] = acc;
   workgroupBarrier();
@@ -458,23 +545,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (lid < h) { part[lid] += part[lid + h]; }
     workgroupBarrier();
   }
-  if (lid == 0u && live) { out[e] = part[0]; }
+  if (lid == 0u) { out[e] = select(part[0], part[0] + out[e], p.accum == 1u); }
 }`,
-    bindings: [x, dy, out],
-    uniforms: u,
-    workgroups: grid(rt, n),
-  });
+      bindings: [xw.binding, dw.binding, out],
+      uniforms: u,
+      workgroups: grid(rt, n),
+    });
+  }
   return out;
 }
 
 // ------------------------------------------------------------------------------- entry points
 
-export function conv2d(rt: Runtime, x: GT, w: GT, bias: GT | null, p: Conv2dParams): GPUStorage {
-  return conv2dWithTile(rt, x, w, bias, p, CONV_TILE);
-}
+export const conv2d = entry('conv2d', (rt: Runtime, x: GT, w: GT, bias: GT | null, p: Conv2dParams): GPUStorage => conv2dWithTile(rt, x, w, bias, p, CONV_TILE));
 
 /** conv2d with an explicit GEMM tile (exported for benchmarks and tests of each tile). */
-export function conv2dWithTile(rt: Runtime, x: GT, w: GT, bias: GT | null, p: Conv2dParams, tile: ConvTile): GPUStorage {
+export const conv2dWithTile = entry('conv2d', (rt: Runtime, x: GT, w: GT, bias: GT | null, p: Conv2dParams, tile: ConvTile): GPUStorage => {
   requireF32('conv2d', x, w, bias);
   const [N, C, H, W] = x.shape as [number, number, number, number];
   const [Cout, , kh, kw] = w.shape as [number, number, number, number];
@@ -483,16 +569,16 @@ export function conv2dWithTile(rt: Runtime, x: GT, w: GT, bias: GT | null, p: Co
   const g = geometry([N, C, H, W], w.shape, p, [Ho, Wo]);
   if (isDirect(g)) return directForward(rt, g, x.storage, w.storage, bias?.storage ?? null);
   return gemmPass(rt, 'fwd', g, x.storage, w.storage, bias?.storage ?? null, N * Cout * Ho * Wo, tile);
-}
+});
 
-export function conv2dBackwardInput(rt: Runtime, dy: GT, w: GT, xShape: readonly number[], p: Conv2dParams): GPUStorage {
+export const conv2dBackwardInput = entry('conv2dBackwardInput', (rt: Runtime, dy: GT, w: GT, xShape: readonly number[], p: Conv2dParams): GPUStorage => {
   requireF32('conv2dBackwardInput', dy, w);
   const g = geometry(xShape, w.shape, p, dy.shape.slice(2));
   if (isDirect(g)) return directBackwardInput(rt, g, dy.storage, w.storage);
   return gemmPass(rt, 'bwdInput', g, dy.storage, w.storage, null, g.N * g.C * g.H * g.W);
-}
+});
 
-export function conv2dBackwardWeight(rt: Runtime, x: GT, dy: GT, wShape: readonly number[], p: Conv2dParams): GPUStorage {
+export const conv2dBackwardWeight = entry('conv2dBackwardWeight', (rt: Runtime, x: GT, dy: GT, wShape: readonly number[], p: Conv2dParams): GPUStorage => {
   requireF32('conv2dBackwardWeight', x, dy);
   const g = geometry(x.shape, wShape, p, dy.shape.slice(2));
   if (isDirect(g)) return directBackwardWeight(rt, g, x.storage, dy.storage);
@@ -501,7 +587,7 @@ export function conv2dBackwardWeight(rt: Runtime, x: GT, dy: GT, wShape: readonl
     return gemmZero(rt, g.Cout * g.Cg * g.kh * g.kw);
   }
   return gemmPass(rt, 'bwdWeight', g, x.storage, dy.storage, null, g.Cout * g.Cg * g.kh * g.kw);
-}
+});
 
 function gemmZero(rt: Runtime, n: number): GPUStorage {
   const out = rt.alloc(n * 4);

@@ -12,7 +12,8 @@
  *
  * Forward: an implicit GEMM with the deformable im2col fused into its tile loads.
  *   out[b, g·Coutg + m, q] = Σ_r W_g[m, r] · col[b, g, r, q] (+ bias),  r = (c, t), R = Cg·kh·kw,
- * one GEMM [Coutg × R]·[R × P] per (sample, weight group) (grid z). Tiles as kernels/matmul.ts:
+ * one GEMM [Coutg × R]·[R × P] per (sample, weight group) (grid z; the [x, y, z] grid is logical,
+ * folded by runtime.ts `grid3` past 65,535 workgroups per dimension). Tiles as kernels/matmul.ts:
  * a workgroup of 256 invocations computes a BM × BN block of out (64 × 64 with 4 × 4 per
  * invocation, or 32 × 32 with 2 × 2 when Coutg ≤ 32); K is walked in steps of BK = 16, staging a
  * [BM × BK] panel of W and a [BK × BN] panel of col in workgroup memory. The col panel is not read
@@ -48,7 +49,7 @@
  */
 import type { DeformConv2dParams, KTensor } from '../../backend.js';
 import { fail } from '../../../engine/shape.js';
-import { Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
+import { entry, grid, GRID3_ARGS, GRID3_DECODE, GRID_INDEX, grid3, Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
 import { atomicAddF32WGSL, zeroFill } from './grid-sample.js';
 
 type GT = KTensor<GPUStorage>;
@@ -171,7 +172,8 @@ function gemmWGSL(tile: Tile, spec: GemmSpec): string {
 var<workgroup> As: array<f32, ${BK * BM}>;
 var<workgroup> Bs: array<f32, ${BK * BN}>;
 @compute @workgroup_size(${T})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn main(${GRID3_ARGS}) {
+  ${GRID3_DECODE}
   let tx = lid % ${WX}u;
   let ty = lid / ${WX}u;
   let row0 = wid.y * ${BM}u;
@@ -222,7 +224,7 @@ function bindings(list: [string, 'read' | 'read_write', string?][]): string {
 
 // ------------------------------------------------------------------------------ forward
 
-export function deformConv2d(rt: Runtime, x: GT, offset: GT, mask: GT | null, w: GT, bias: GT | null, p: DeformConv2dParams): GPUStorage {
+export const deformConv2d = entry('deformConv2d', (rt: Runtime, x: GT, offset: GT, mask: GT | null, w: GT, bias: GT | null, p: DeformConv2dParams): GPUStorage => {
   const g = geometry('deformConv2d', x, offset, mask, w, p);
   const out = rt.alloc(g.B * g.Cout * g.P * 4);
   if (g.B * g.Cout * g.P === 0) return out;
@@ -230,6 +232,7 @@ export function deformConv2d(rt: Runtime, x: GT, offset: GT, mask: GT | null, w:
   const masked = mask !== null;
   const hasBias = bias !== null;
   const u = uniforms(g, [g.Coutg, g.P, g.R]);
+  const workgroups = grid3(rt, u, [Math.ceil(g.P / tile.BN), Math.ceil(g.Coutg / tile.BM), g.B * g.G]);
   const list: [string, 'read' | 'read_write'][] = [['x', 'read'], ['offset', 'read'], ...(masked ? [['mask', 'read'] as [string, 'read']] : []), ['w', 'read'], ...(hasBias ? [['bias', 'read'] as [string, 'read']] : []), ['out', 'read_write']];
   const header = `${u.struct('P')}
 ${bindings(list)}
@@ -249,17 +252,17 @@ fn storeC(m: u32, n: u32, z: u32, v: f32) {
     code: () => gemmWGSL(tile, { header, aFast: 'k', bFast: 'n' }),
     bindings: [x.storage, offset.storage, ...(masked ? [mask.storage] : []), w.storage, ...(hasBias ? [bias.storage] : []), out],
     uniforms: u,
-    workgroups: [Math.ceil(g.P / tile.BN), Math.ceil(g.Coutg / tile.BM), g.B * g.G],
+    workgroups,
   });
   return out;
-}
+});
 
 // ------------------------------------------------------------------------------ backward
 
 /** Scratch budget for the dcol buffer, in floats (64 MiB, within every adapter's binding limit). */
 const DCOL_FLOATS = 16 * 1024 * 1024;
 
-export function deformConv2dBackward(rt: Runtime, dy: GT, x: GT, offset: GT, mask: GT | null, w: GT, p: DeformConv2dParams): { dx: GPUStorage; dOffset: GPUStorage; dMask: GPUStorage | null; dWeight: GPUStorage } {
+export const deformConv2dBackward = entry('deformConv2dBackward', (rt: Runtime, dy: GT, x: GT, offset: GT, mask: GT | null, w: GT, p: DeformConv2dParams): { dx: GPUStorage; dOffset: GPUStorage; dMask: GPUStorage | null; dWeight: GPUStorage } => {
   const g = geometry('deformConv2dBackward', x, offset, mask, w, p);
   if (dy.dtype !== 'float32') fail('deformConv2dBackward', 'float32 tensors on webgpu', dy.dtype);
   const { B, C, H, W, Cout, K, P, OG, R, Coutg, G } = g;
@@ -292,6 +295,7 @@ export function deformConv2dBackward(rt: Runtime, dy: GT, x: GT, offset: GT, mas
   for (const ch of chunks) {
     // 1. dcol[bl, g·R + r, q] = Σ_co W[g·Coutg + co, r] · dy[b0 + bl, g·Coutg + co, p0 + q]
     const u1 = uniforms(g, [R, ch.PC, Coutg], ch);
+    const w1 = grid3(rt, u1, [Math.ceil(ch.PC / tileD.BN), Math.ceil(R / tileD.BM), ch.nb * G]);
     const h1 = `${u1.struct('P')}
 ${bindings([['w', 'read'], ['dy', 'read'], ['dcol', 'read_write']])}
 // z = bl·G + g (bl: sample within the chunk). A = W_gᵀ [R × Coutg]; B = dy_g [Coutg × PC].
@@ -308,7 +312,7 @@ fn storeC(m: u32, n: u32, z: u32, v: f32) {
       code: () => gemmWGSL(tileD, { header: h1, aFast: 'm', bFast: 'n' }),
       bindings: [w.storage, dy.storage, dcol],
       uniforms: u1,
-      workgroups: [Math.ceil(ch.PC / tileD.BN), Math.ceil(R / tileD.BM), ch.nb * G],
+      workgroups: w1,
     });
     // 2. dOffset, dMask (gathers over the channels of an offset group) and dx (CAS adds).
     const u2 = uniforms(g, [0, 0, 0], ch);
@@ -326,7 +330,7 @@ ${samplerWGSL(masked)}
 ${atomicAddF32WGSL('dx')}
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let i = ${GRID_INDEX('64u')};
   if (i >= p.gM) { return; }
   // i = ((bl·OG + og)·K + t)·PC + qc
   let qc = i % p.PC;
@@ -370,7 +374,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }`,
       bindings: [x.storage, offset.storage, ...(masked ? [mask.storage] : []), dcol, dx, dOffset, ...(dMask ? [dMask] : [])],
       uniforms: uniforms(g, [n2, 0, 0], ch),
-      workgroups: [Math.min(65535, Math.ceil(n2 / 64)), Math.ceil(Math.ceil(n2 / 64) / 65535), 1],
+      workgroups: grid(rt, Math.ceil(n2 / 64)),
     });
   }
   rt.free(dcol);
@@ -378,6 +382,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   // 3. dW_g[m, r] = Σ_(b, q) dy[b, g·Coutg + m, q] · col[b, g, r, q]
   const tileW = tileFor(Coutg);
   const u3 = uniforms(g, [Coutg, R, B * P]);
+  const w3 = grid3(rt, u3, [Math.ceil(R / tileW.BN), Math.ceil(Coutg / tileW.BM), G]);
   const h3 = `${u3.struct('P')}
 ${bindings([['x', 'read'], ['offset', 'read'], ...(masked ? [['mask', 'read'] as [string, 'read']] : []), ['dy', 'read'], ['dW', 'read_write']])}
 ${samplerWGSL(masked)}
@@ -391,7 +396,7 @@ fn storeC(m: u32, n: u32, z: u32, v: f32) { dW[(z * p.Coutg + m) * p.R + n] = v;
     code: () => gemmWGSL(tileW, { header: h3, aFast: 'k', bFast: 'k' }),
     bindings: [x.storage, offset.storage, ...(masked ? [mask.storage] : []), dy.storage, dWeight],
     uniforms: u3,
-    workgroups: [Math.ceil(R / tileW.BN), Math.ceil(Coutg / tileW.BM), G],
+    workgroups: w3,
   });
   return { dx, dOffset, dMask, dWeight };
-}
+});

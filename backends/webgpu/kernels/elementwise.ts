@@ -2,8 +2,9 @@
  * Elementwise kernels, generated from the one spec table (backends/spec.ts: `wgsl`, `wgslGrad`,
  * `WGSL_PRELUDE`): unary, unaryGrad, binary (with broadcasting), where, fill and cast.
  *
- * Algorithm: one invocation per output element, 256 invocations per workgroup, workgroups laid
- * out on a 2-D grid when there are more than 65535 of them. Each input is read through one of
+ * Algorithm: one invocation per output element, 256 invocations per workgroup, workgroups folded
+ * into a 2-D or 3-D grid when there are more than 65,535 of them (runtime.ts `grid`). Each input
+ * is read through one of
  * three access modes, chosen on the host and baked into the pipeline key:
  *   F (full)      x[i]                       the input has the output's shape
  *   S (scalar)    x[0]                       a one-element input (a Python scalar operand)
@@ -13,6 +14,10 @@
  * Memory traffic: each output element is written once; each input element is read once per
  * output that uses it (broadcast reads hit the cache). Arithmetic intensity is ~1 flop per
  * 8-12 bytes, so these kernels are bandwidth-bound: no tiling is needed.
+ * Tensors above the binding limit (maxStorageBufferBindingSize, 128 MiB): the output is split
+ * into ranges of elements whose windows fit one binding each, the output's and every input's (a
+ * broadcast input's window is the span of its elements the range reads, `stridedSpan`); one
+ * dispatch per range, with the range's first element and the windows' first elements in uniforms.
  *
  * int32: the ops that are exact on integers (copy, neg, abs, sign, add, sub, mul, maximum,
  * minimum, comparisons) run in i32; any other op on int32 runs in f32 and converts back with
@@ -23,7 +28,7 @@ import type { DType } from '../../../engine/dtype.js';
 import { broadcastStrides, fail, sizeOf } from '../../../engine/shape.js';
 import { BINARY, UNARY, WGSL_PRELUDE, type BinaryOp, type BinarySpec, type UnaryOp } from '../../spec.js';
 import { unaryNaN } from '../../cpu/nan.js';
-import { GRID_INDEX, grid, Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
+import { entry, GRID_INDEX, grid, stridedSpan, Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
 
 const WG = 256;
 /** Broadcasting supports this many dims after coalescing. */
@@ -114,6 +119,9 @@ export function coalesce(outShape: readonly number[], strides: readonly (readonl
  * Runs `out[i] = expr(in0, in1, ...)` over `outShape`, broadcasting the inputs. `expr` is WGSL
  * using `v0`, `v1`, ... (the inputs' values) and the uniforms `p.p0`, `p.p1`; `prelude` is extra
  * WGSL (helper functions). The pipeline key is `name:specKey:<access modes>`.
+ * Tensors above the binding limit: the output range is split (`Runtime.planRanges`) into chunks
+ * whose windows of the output and of every input fit one binding, one dispatch per chunk; `p.i0`
+ * is the chunk's first output element and `p.ob`, `p.b<k>` the windows' first elements.
  */
 function mapKernel(
   rt: Runtime,
@@ -136,17 +144,25 @@ function mapKernel(
     return 'B';
   });
   const bIdx = access.map((a, k) => (a === 'B' ? k : -1)).filter((k) => k >= 0);
-  const u = new Uniforms().u32('n', n).f32('p0', params[0] ?? 0).f32('p1', params[1] ?? 0);
+  const u = new Uniforms().u32('n', n).f32('p0', params[0] ?? 0).f32('p1', params[1] ?? 0).u32('i0', 0).u32('ob', 0);
+  inputs.forEach((_, k) => u.u32(`b${k}`, 0));
+  let merged: { shape: number[]; strides: number[][] } | null = null;
   if (bIdx.length) {
-    const c = coalesce(outShape, bIdx.map((k) => broadcastStrides(inputs[k]!.shape, outShape)));
-    if (c.shape.length > MAX_RANK) fail(name, `at most ${MAX_RANK} dims after merging broadcast dims`, `[${outShape.join(', ')}]`);
-    u.u32('rank', c.shape.length).u32s('shape', c.shape, MAX_RANK);
-    c.strides.forEach((s, j) => u.u32s(`st${j}`, s, MAX_RANK));
+    merged = coalesce(outShape, bIdx.map((k) => broadcastStrides(inputs[k]!.shape, outShape)));
+    if (merged.shape.length > MAX_RANK) fail(name, `at most ${MAX_RANK} dims after merging broadcast dims`, `[${outShape.join(', ')}]`);
+    u.u32('rank', merged.shape.length).u32s('shape', merged.shape, MAX_RANK);
+    merged.strides.forEach((s, j) => u.u32s(`st${j}`, s, MAX_RANK));
   }
+  // Elements [lo, hi) of input k read by the outputs [i0, i1).
+  const spanOf = (k: number) => (i0: number, i1: number): readonly [number, number] => {
+    if (access[k] === 'F') return [i0, i1];
+    if (access[k] === 'S') return [0, 1];
+    return stridedSpan(merged!.shape, merged!.strides[bIdx.indexOf(k)]!, 0, i0, i1);
+  };
   const decl = inputs.map((x, k) => `@group(0) @binding(${k}) var<storage, read> in${k}: array<${x.type}>;`).join('\n');
   const loads = inputs.map((_, k) => {
     const a = access[k]!;
-    const idx = a === 'F' ? 'i' : a === 'S' ? '0u' : `o${bIdx.indexOf(k)}`;
+    const idx = a === 'F' ? `i - p.b${k}` : a === 'S' ? '0u' : `o${bIdx.indexOf(k)} - p.b${k}`;
     return `let v${k} = in${k}[${idx}];`;
   });
   const offsets = bIdx.length
@@ -159,10 +175,20 @@ function mapKernel(
       ${bIdx.map((_, j) => `o${j} += c * p.st${j}[d / 4][d % 4];`).join(' ')}
     }`
     : '';
-  rt.run({
-    name,
-    key: `${name}:${specKey}:${access.join('')}`,
-    code: () => `${WGSL_UTIL}
+  const ranges = rt.planRanges(n, [{ s: out, span: (i0, i1) => [i0, i1] }, ...inputs.map((x, k) => ({ s: x.s, span: spanOf(k) }))]);
+  for (const [i0, i1] of ranges) {
+    const binds = inputs.map((x, k) => {
+      const [lo, hi] = spanOf(k)(i0, i1);
+      const w = rt.window(x.s, lo, hi);
+      u.set(`b${k}`, w.base);
+      return w.binding;
+    });
+    const ow = rt.window(out, i0, i1);
+    u.set('n', i1 - i0).set('i0', i0).set('ob', ow.base);
+    rt.run({
+      name,
+      key: `${name}:${specKey}:${access.join('')}`,
+      code: () => `${WGSL_UTIL}
 ${SPEC_PRELUDE}
 ${prelude}
 ${u.struct('P')}
@@ -171,16 +197,18 @@ ${decl}
 @group(0) @binding(${inputs.length + 1}) var<uniform> p: P;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = ${GRID_INDEX(`${WG}u`)};
-  if (i >= p.n) { return; }
+  let li = ${GRID_INDEX(`${WG}u`)};
+  if (li >= p.n) { return; }
+  let i = p.i0 + li;                        // the output element (p.i0: this chunk's first)
   ${offsets}
   ${loads.join('\n  ')}
-  out[i] = ${expr};
+  out[i - p.ob] = ${expr};
 }`,
-    bindings: [...inputs.map((x) => x.s), out],
-    uniforms: u,
-    workgroups: grid(rt, Math.ceil(n / WG)),
-  });
+      bindings: [...binds, ow.binding],
+      uniforms: u,
+      workgroups: grid(rt, Math.ceil((i1 - i0) / WG)),
+    });
+  }
   return out;
 }
 
@@ -197,7 +225,7 @@ function sameTail(a: readonly number[], b: readonly number[]): boolean {
 const INT_UNARY = new Set<string>(['copy', 'neg', 'abs', 'sign']);
 const INT_BINARY = new Set<string>(['add', 'sub', 'mul', 'maximum', 'minimum', 'eq', 'ne', 'lt', 'le', 'gt', 'ge']);
 
-export function fill(rt: Runtime, shape: readonly number[], dtype: DType, value: number): GPUStorage {
+export const fill = entry('fill', (rt: Runtime, shape: readonly number[], dtype: DType, value: number): GPUStorage => {
   const t = wgslType(dtype, 'fill');
   const bits = new DataView(new ArrayBuffer(4));
   if (t === 'f32') bits.setFloat32(0, value, true);
@@ -205,33 +233,37 @@ export function fill(rt: Runtime, shape: readonly number[], dtype: DType, value:
   const n = sizeOf(shape);
   const out = rt.alloc(n * 4);
   if (n === 0) return out;
-  const u = new Uniforms().u32('n', n).u32('bits', bits.getUint32(0, true));
-  rt.run({
-    name: 'fill',
-    key: 'fill',
-    code: () => `${u.struct('P')}
+  const u = new Uniforms().u32('n', n).u32('bits', bits.getUint32(0, true)).u32('i0', 0).u32('ob', 0);
+  for (const [i0, i1] of rt.planRanges(n, [{ s: out, span: (a, b) => [a, b] }])) {
+    const ow = rt.window(out, i0, i1);
+    u.set('n', i1 - i0).set('i0', i0).set('ob', ow.base);
+    rt.run({
+      name: 'fill',
+      key: 'fill',
+      code: () => `${u.struct('P')}
 @group(0) @binding(0) var<storage, read_write> out: array<u32>;
 @group(0) @binding(1) var<uniform> p: P;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = ${GRID_INDEX(`${WG}u`)};
-  if (i < p.n) { out[i] = p.bits; }
+  let li = ${GRID_INDEX(`${WG}u`)};
+  if (li < p.n) { out[p.i0 + li - p.ob] = p.bits; }
 }`,
-    bindings: [out],
-    uniforms: u,
-    workgroups: grid(rt, Math.ceil(n / WG)),
-  });
+      bindings: [ow.binding],
+      uniforms: u,
+      workgroups: grid(rt, Math.ceil((i1 - i0) / WG)),
+    });
+  }
   return out;
-}
+});
 
-export function cast(rt: Runtime, x: GPUStorage, shape: readonly number[], from: DType, to: DType): GPUStorage {
+export const cast = entry('cast', (rt: Runtime, x: GPUStorage, shape: readonly number[], from: DType, to: DType): GPUStorage => {
   const a = wgslType(from, 'cast');
   const b = wgslType(to, 'cast');
   const expr = a === b ? 'v0' : b === 'i32' ? 'pg_f2i(v0)' : 'f32(v0)';
   return mapKernel(rt, 'cast', `${a}>${b}`, [{ s: x, type: a, shape }], shape, b, expr);
-}
+});
 
-export function unary(rt: Runtime, op: UnaryOp, x: GPUStorage, shape: readonly number[], dtype: DType, params: readonly number[]): GPUStorage {
+export const unary = entry((a) => a[0], (rt: Runtime, op: UnaryOp, x: GPUStorage, shape: readonly number[], dtype: DType, params: readonly number[]): GPUStorage => {
   const t = wgslType(dtype, op);
   const body = UNARY[op].wgsl;
   let expr: string;
@@ -251,14 +283,14 @@ fn f(x: f32, p0: f32, p1: f32) -> f32 { return select(f0(x, p0, p1), ${nanOut}, 
     expr = 'pg_f2i(f(f32(v0), p.p0, p.p1))';
   }
   return mapKernel(rt, 'unary', `${op}:${t}:${t === 'f32' ? unaryNaN(op, params) : ''}`, [{ s: x, type: t, shape }], shape, t, expr, params, prelude);
-}
+});
 
-export function unaryGrad(rt: Runtime, op: UnaryOp, x: GPUStorage, y: GPUStorage, dy: GPUStorage, shape: readonly number[], dtype: DType, params: readonly number[]): GPUStorage {
+export const unaryGrad = entry((a) => `${a[0]} backward`, (rt: Runtime, op: UnaryOp, x: GPUStorage, y: GPUStorage, dy: GPUStorage, shape: readonly number[], dtype: DType, params: readonly number[]): GPUStorage => {
   const t = wgslType(dtype, `${op} backward`);
   if (t !== 'f32') fail(`${op} backward`, 'float32 tensors', dtype);
   const prelude = `fn g(x: f32, y: f32, dy: f32, p0: f32, p1: f32) -> f32 { return ${UNARY[op].wgslGrad}; }`;
   return mapKernel(rt, 'unaryGrad', op, [x, y, dy].map((s) => ({ s, type: 'f32' as const, shape })), shape, 'f32', 'g(v0, v1, v2, p.p0, p.p1)', params, prelude);
-}
+});
 
 /** float32 binary ops whose spec expression would mishandle NaN in WGSL, in NaN-exact form. */
 const F32_BINARY: Partial<Record<BinaryOp, string>> = {
@@ -273,7 +305,7 @@ const F32_BINARY: Partial<Record<BinaryOp, string>> = {
   ge: '!pg_isnan(a) && !pg_isnan(b) && a >= b',
 };
 
-export function binary(rt: Runtime, op: BinaryOp, a: GPUStorage, aShape: readonly number[], b: GPUStorage, bShape: readonly number[], dtype: DType, outShape: readonly number[], outDtype: DType): GPUStorage {
+export const binary = entry((a) => a[0], (rt: Runtime, op: BinaryOp, a: GPUStorage, aShape: readonly number[], b: GPUStorage, bShape: readonly number[], dtype: DType, outShape: readonly number[], outDtype: DType): GPUStorage => {
   const t = wgslType(dtype, op);
   const ot = wgslType(outDtype, op);
   const spec = BINARY[op] as BinarySpec;
@@ -290,9 +322,9 @@ export function binary(rt: Runtime, op: BinaryOp, a: GPUStorage, aShape: readonl
 fn fk(a: f32, b: f32) -> f32 { return ${spec.wgsl}; }`;
   }
   return mapKernel(rt, 'binary', `${op}:${t}:${ot}`, [{ s: a, type: t, shape: aShape }, { s: b, type: t, shape: bShape }], outShape, ot, 'f(v0, v1)', [], prelude);
-}
+});
 
-export function where(rt: Runtime, cond: GPUStorage, condShape: readonly number[], condDtype: DType, a: GPUStorage, aShape: readonly number[], b: GPUStorage, bShape: readonly number[], outShape: readonly number[]): GPUStorage {
+export const where = entry('where', (rt: Runtime, cond: GPUStorage, condShape: readonly number[], condDtype: DType, a: GPUStorage, aShape: readonly number[], b: GPUStorage, bShape: readonly number[], outShape: readonly number[]): GPUStorage => {
   const ct = wgslType(condDtype, 'where');
   // Values are copied as bit patterns (f32 or i32 alike); the condition is compared in its own type.
   return mapKernel(
@@ -304,4 +336,4 @@ export function where(rt: Runtime, cond: GPUStorage, condShape: readonly number[
     'u32',
     ct === 'f32' ? 'select(v2, v1, v0 != 0.0)' : 'select(v2, v1, v0 != 0)',
   );
-}
+});

@@ -31,7 +31,7 @@
  */
 import type { GridSampleParams, KTensor } from '../../backend.js';
 import { fail } from '../../../engine/shape.js';
-import { GRID_INDEX, grid, Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
+import { entry, GRID_INDEX, grid, Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
 
 type GT = KTensor<GPUStorage>;
 
@@ -130,7 +130,7 @@ function geometry(op: string, x: GT, g: GT): { N: number; C: number; H: number; 
 
 const HEADER = `fn inside(iy: i32, ix: i32) -> bool { return iy >= 0 && iy < i32(p.H) && ix >= 0 && ix < i32(p.W); }`;
 
-export function gridSample(rt: Runtime, x: GT, g: GT, p: GridSampleParams): GPUStorage {
+export const gridSample = entry('gridSample', (rt: Runtime, x: GT, g: GT, p: GridSampleParams): GPUStorage => {
   const { N, C, P, u } = geometry('gridSample', x, g);
   const out = rt.alloc(N * C * P * 4);
   if (N * C * P === 0) return out;
@@ -189,9 +189,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     workgroups: grid(rt, Math.ceil((N * P) / WG)),
   });
   return out;
-}
+});
 
-export function gridSampleBackward(rt: Runtime, dy: GT, x: GT, g: GT, p: GridSampleParams): { dx: GPUStorage; dGrid: GPUStorage } {
+export const gridSampleBackward = entry('gridSampleBackward', (rt: Runtime, dy: GT, x: GT, g: GT, p: GridSampleParams): { dx: GPUStorage; dGrid: GPUStorage } => {
   const { N, C, H, W, P, u } = geometry('gridSampleBackward', x, g);
   const dx = rt.alloc(N * C * H * W * 4);
   const dGrid = rt.alloc(N * P * 2 * 4);
@@ -262,4 +262,4 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     workgroups: grid(rt, Math.ceil((N * P) / WG)),
   });
   return { dx, dGrid };
-}
+});

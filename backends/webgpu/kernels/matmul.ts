@@ -22,11 +22,15 @@
  * - Edges: rows beyond M and k beyond K are staged as zeros; the k loop stops at K; columns beyond
  *   N read clamped (valid) addresses and are never stored. So the inner loop has no branches.
  * - Grid: x over row tiles, y over column tiles, z over the batch. Consecutive workgroups share
- *   the same columns of B, which keeps that strip of B in cache.
+ *   the same columns of B, which keeps that strip of B in cache. It is a logical grid, folded by
+ *   runtime.ts `grid3` past 65,535 workgroups per dimension (M above 524,280 rows with BM = 8);
+ *   the shader decodes the logical workgroup id first.
  * Memory traffic per workgroup and K step: BM·BK floats of A (staged once, read by all WG
  * invocations) + BK·4·CV·WG floats of B, for 2·BM·BK·4·CV·WG flops: with BM = 16, CV = 1,
  * WG = 64 that is 2 flops per byte of A + B, plus the register reuse of each B value over
  * BM = 16 rows (each B float loaded feeds 16 multiply-adds; each A float staged feeds 256).
+ * Operands or results above the binding limit (128 MiB): sub-products on buffer copies of blocks of
+ * batches, or of rows of A and C (`matmulChunked`), each result copied into place.
  * Why this shape: on lavapipe (a CPU) an invocation-divergent load costs ~30x a multiply-add while
  * a workgroup-uniform load is cheap, so the kernel makes the A reads uniform and maximizes the
  * multiply-adds per B load (BM). On a GPU the same layout is a 1-D blocktiled GEMM: broadcast
@@ -35,7 +39,11 @@
 import type { KTensor, MatmulParams } from '../../backend.js';
 import { fail } from '../../../engine/shape.js';
 import { fill } from './elementwise.js';
-import { Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
+import * as sh from './shape.js';
+import { entry, grid, GRID3_ARGS, GRID3_DECODE, GRID_INDEX, grid3, Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
+
+/** The uniform fields `grid3` appends (the WGSL structs here are written out by hand). */
+const GRID3_FIELDS = 'pg_gx: u32, pg_gy: u32, pg_gn: u32,';
 
 type GT = KTensor<GPUStorage>;
 
@@ -106,13 +114,14 @@ export function matmulStreamWGSL(tile: MatmulTile, nAligned: boolean): string {
     }
     store.push(`if (${r} < p.M) {\n    ${inner.join('\n    ')}\n  }`);
   }
-  return `struct P { M: u32, N: u32, K: u32, N4: u32, K4: u32, strideA4: u32, strideB4: u32, strideC: u32, }
+  return `struct P { M: u32, N: u32, K: u32, N4: u32, K4: u32, strideA4: u32, strideB4: u32, strideC: u32, ${GRID3_FIELDS} }
 ${tex ? '@group(0) @binding(0) var at: texture_2d<f32>; // A as [rows, K4] texels' : '@group(0) @binding(0) var<storage, read> a4: array<vec4<f32>>;'}
 @group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
 ${nAligned ? '@group(0) @binding(2) var<storage, read_write> c4: array<vec4<f32>>;' : '@group(0) @binding(2) var<storage, read_write> c: array<f32>;'}
 @group(0) @binding(3) var<uniform> p: P;
 @compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn main(${GRID3_ARGS}) {
+  ${GRID3_DECODE}
   let row0 = wid.x * ${BM}u;
   let aBase = wid.z * p.strideA4;
   let bRow = wid.z * p.strideB4;
@@ -146,7 +155,7 @@ function packATexture(rt: Runtime, a: GT, M: number, K: number, transA: boolean)
 @group(0) @binding(2) var<uniform> p: P;
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let i = ${GRID_INDEX('64u')};
   if (i >= p.n) { return; }
   let q = i % p.K4;
   let row = i / p.K4;
@@ -161,7 +170,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }`,
     bindings: [a.storage, tex.createView()],
     uniforms: u,
-    workgroups: gridFor(rt, Math.ceil(n / 64)),
+    workgroups: grid(rt, Math.ceil(n / 64)),
   });
   return tex;
 }
@@ -182,7 +191,7 @@ function packA(rt: Runtime, a: GT, M: number, K: number, transA: boolean): GPUSt
 @group(0) @binding(2) var<uniform> p: P;
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+  let i = ${GRID_INDEX('256u')};
   if (i >= p.n) { return; }
   let k = i % p.W;
   let rest = i / p.W;
@@ -197,7 +206,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }`,
     bindings: [a.storage, out],
     uniforms: u,
-    workgroups: gridFor(rt, Math.ceil(n / 256)),
+    workgroups: grid(rt, Math.ceil(n / 256)),
   });
   return out;
 }
@@ -247,7 +256,7 @@ export function matmulWGSL(tile: MatmulTile, transA: boolean, nAligned: boolean)
   const cDecl = nAligned
     ? '@group(0) @binding(2) var<storage, read_write> c4: array<vec4<f32>>;'
     : '@group(0) @binding(2) var<storage, read_write> c: array<f32>;';
-  return `struct P { M: u32, N: u32, K: u32, N4: u32, strideA: u32, strideB4: u32, strideC: u32, }
+  return `struct P { M: u32, N: u32, K: u32, N4: u32, strideA: u32, strideB4: u32, strideC: u32, ${GRID3_FIELDS} }
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
 ${cDecl}
@@ -255,7 +264,8 @@ ${cDecl}
 // The staged A tile: row i holds A[row0 + i][k0 .. k0 + BK) as ${BK4} vec4s.
 var<workgroup> As: array<vec4<f32>, ${BM * BK4}>;
 @compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn main(${GRID3_ARGS}) {
+  ${GRID3_DECODE}
   let row0 = wid.x * ${BM}u;
   let aBase = wid.z * p.strideA;
   let bRow = wid.z * p.strideB4;
@@ -305,7 +315,7 @@ function packB(rt: Runtime, b: GT, K: number, N: number, transB: boolean): GPUSt
 @group(0) @binding(2) var<uniform> p: P;
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+  let i = ${GRID_INDEX('256u')};
   if (i >= p.n) { return; }
   let col = i % p.W;
   let rest = i / p.W;
@@ -320,20 +330,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }`,
     bindings: [b.storage, out],
     uniforms: u,
-    workgroups: gridFor(rt, Math.ceil(n / 256)),
+    workgroups: grid(rt, Math.ceil(n / 256)),
   });
   return out;
 }
 
-function gridFor(rt: Runtime, groups: number): number[] {
-  const max = rt.limits.maxComputeWorkgroupsPerDimension;
-  if (groups <= max) return [groups, 1, 1];
-  const y = Math.ceil(groups / max);
-  return [Math.ceil(groups / y), y, 1];
-}
-
 /** Runs the matmul with an explicit tile (exported for benchmarks and for tests of each tile). */
-export function matmulWithTile(rt: Runtime, a: GT, b: GT, p: MatmulParams, tile: MatmulTile): GPUStorage {
+export const matmulWithTile = entry('matmul', (rt: Runtime, a: GT, b: GT, p: MatmulParams, tile: MatmulTile): GPUStorage => {
   if (a.dtype !== 'float32' || b.dtype !== 'float32') fail('matmul', 'float32 operands on webgpu', `${a.dtype} and ${b.dtype}`);
   const [ba, a1, a2] = a.shape as [number, number, number];
   const [bb, b1, b2] = b.shape as [number, number, number];
@@ -343,6 +346,8 @@ export function matmulWithTile(rt: Runtime, a: GT, b: GT, p: MatmulParams, tile:
   const B = Math.max(ba, bb);
   if (B * M * N === 0) return rt.alloc(0);
   if (K === 0) return fill(rt, [B, M, N], 'float32', 0); // an empty sum
+  const chunked = matmulChunked(rt, a, b, p, tile, { ba, bb, B, M, N, K });
+  if (chunked) return chunked;
   const out2 = rt.alloc(B * M * N * 4);
   const N4 = Math.ceil(N / 4);
   const packed = p.transB || N % 4 !== 0;
@@ -362,13 +367,14 @@ export function matmulWithTile(rt: Runtime, a: GT, b: GT, p: MatmulParams, tile:
     const us = new Uniforms().u32('M', M).u32('N', N).u32('K', K).u32('N4', N4).u32('K4', K4)
       .u32('strideA4', ba === 1 ? 0 : kind === 'texture' ? M : M * K4).u32('strideB4', bb === 1 ? 0 : K * N4).u32('strideC', M * N);
     const t2: MatmulTile = { ...tile, kind };
+    const workgroups = grid3(rt, us, [Math.ceil(M / BM), Math.ceil(N4 / (WG * CV)), B]);
     rt.run({
       name: 'matmul',
       key: `matmul:${kind}:${BM}x${CV}x${WG}:${nAligned ? 'n4' : 'n1'}`,
       code: () => matmulStreamWGSL(t2, nAligned),
       bindings: [at ? at.createView() : av!, bv, out2],
       uniforms: us,
-      workgroups: [Math.ceil(M / BM), Math.ceil(N4 / (WG * CV)), B],
+      workgroups,
     });
     if (at) rt.freeTexture(at);
     if (av && av !== a.storage) rt.free(av);
@@ -377,20 +383,90 @@ export function matmulWithTile(rt: Runtime, a: GT, b: GT, p: MatmulParams, tile:
   }
   const u = new Uniforms().u32('M', M).u32('N', N).u32('K', K).u32('N4', N4)
     .u32('strideA', ba === 1 ? 0 : M * K).u32('strideB4', bb === 1 ? 0 : K * N4).u32('strideC', M * N);
+  const workgroups = grid3(rt, u, [Math.ceil(M / BM), Math.ceil(N4 / (WG * CV)), B]);
   rt.run({
     name: 'matmul',
     key: `matmul:${BM}x${CV}x${WG}x${BK}:${p.transA ? 'T' : 'N'}:${nAligned ? 'n4' : 'n1'}`,
     code: () => matmulWGSL(tile, p.transA, nAligned),
     bindings: [a.storage, bv, out2],
     uniforms: u,
-    workgroups: [Math.ceil(M / BM), Math.ceil(N4 / (WG * CV)), B],
+    workgroups,
   });
   if (bv !== b.storage) rt.free(bv);
   return out2;
+});
+
+/** A new storage holding elements [off, off + n) of `s` (a buffer copy: no binding limit). */
+function copyOut(rt: Runtime, s: GPUStorage, off: number, n: number): GPUStorage {
+  const out = rt.alloc(n * 4);
+  rt.copy(s, off * 4, out, 0, n * 4);
+  return out;
 }
 
-export function matmul(rt: Runtime, a: GT, b: GT, p: MatmulParams): GPUStorage {
+/**
+ * Operands or result above the binding limit: the product runs as sub-products on buffer copies
+ * (copyBufferToBuffer, which has no binding limit) of blocks of whole batches, or, when one batch
+ * is too large, of blocks of rows of A and C (B of one batch must fit; a transposed A is first
+ * transposed by the windowed strided copy). Each block's result is copied into place. Costs one
+ * extra read and write of A and C. Returns null when everything fits (the direct path).
+ */
+function matmulChunked(rt: Runtime, a: GT, b: GT, p: MatmulParams, tile: MatmulTile, d: { ba: number; bb: number; B: number; M: number; N: number; K: number }): GPUStorage | null {
+  const { ba, bb, B, M, N, K } = d;
+  const K4 = Math.ceil(K / 4) * 4;
+  const N4 = Math.ceil(N / 4) * 4;
+  const cap = Math.floor(rt.maxBindingBytes / 4);
+  // Elements per batch a kernel binds: A (packed to K4), B (packed to N4), C.
+  const perA = M * K4;
+  const perB = K * N4;
+  const perC = M * N;
+  const fits = (n: number): boolean => n <= cap;
+  if (fits(ba * perA) && fits(bb * perB) && fits(B * perC)) return null;
+  const out = rt.alloc(B * M * N * 4);
+  const sub = (av: GPUStorage, aShape: number[], bv: GPUStorage, bShape: number[], q: MatmulParams, dst: number, n: number): void => {
+    const c = matmulWithTile(rt, { storage: av, shape: aShape, dtype: 'float32' }, { storage: bv, shape: bShape, dtype: 'float32' }, q, tile);
+    rt.copy(c, 0, out, dst * 4, n * 4);
+    rt.free(c);
+    if (av !== a.storage) rt.free(av);
+    if (bv !== b.storage) rt.free(bv);
+  };
+  const aShape = a.shape as number[];
+  const bShape = b.shape as number[];
+  const per = Math.max(ba > 1 ? perA : 0, bb > 1 ? perB : 0, perC);
+  if (fits(per) && (ba > 1 || fits(perA)) && (bb > 1 || fits(perB))) {
+    // blocks of zc whole batches (a broadcast operand, one batch, is used as it is)
+    const zc = Math.max(1, Math.floor(cap / per));
+    for (let z0 = 0; z0 < B; z0 += zc) {
+      const nz = Math.min(zc, B - z0);
+      const av = ba > 1 ? copyOut(rt, a.storage, z0 * M * K, nz * M * K) : a.storage;
+      const bv = bb > 1 ? copyOut(rt, b.storage, z0 * K * N, nz * K * N) : b.storage;
+      sub(av, [ba > 1 ? nz : 1, aShape[1]!, aShape[2]!], bv, [bb > 1 ? nz : 1, bShape[1]!, bShape[2]!], p, z0 * M * N, nz * M * N);
+    }
+    return out;
+  }
+  // blocks of rows of one batch: B of a batch must fit, A row-major
+  if (!fits(perB)) throw rt.tooLarge(K * N * 4, `one matrix of B is ${K * N * 4} bytes; matmul splits A and C into row blocks only`);
+  let aRows = a.storage;
+  if (p.transA) aRows = sh.permute(rt, a, [0, 2, 1]);
+  const mc = Math.max(1, Math.floor(cap / Math.max(K4, N)));
+  for (let z = 0; z < B; z++) {
+    const za = ba > 1 ? z : 0;
+    const bv = bb > 1 ? copyOut(rt, b.storage, z * K * N, K * N) : b.storage;
+    for (let m0 = 0; m0 < M; m0 += mc) {
+      const m = Math.min(mc, M - m0);
+      const av = copyOut(rt, aRows, (za * M + m0) * K, m * K);
+      const c = matmulWithTile(rt, { storage: av, shape: [1, m, K], dtype: 'float32' }, { storage: bv, shape: [1, bShape[1]!, bShape[2]!], dtype: 'float32' }, { ...p, transA: false }, tile);
+      rt.copy(c, 0, out, (z * M + m0) * N * 4, m * N * 4);
+      rt.free(c);
+      rt.free(av);
+    }
+    if (bv !== b.storage) rt.free(bv);
+  }
+  if (aRows !== a.storage) rt.free(aRows);
+  return out;
+}
+
+export const matmul = entry('matmul', (rt: Runtime, a: GT, b: GT, p: MatmulParams): GPUStorage => {
   const M = p.transA ? a.shape[2]! : a.shape[1]!;
   const N = p.transB ? b.shape[1]! : b.shape[2]!;
   return matmulWithTile(rt, a, b, p, chooseTile(M, N, rt.software));
-}
+});

@@ -25,14 +25,17 @@
  *   fold + tree merge of its chunk. A single chunk writes mean/variance at once; otherwise the
  *   (n, mean, M2) triples go to a [C, chunks, 3] buffer and a second pass (one workgroup per
  *   channel) merges them with the same formula — the parallel Welford merge, twice.
- * - batchNormForward: elementwise, one invocation per value.
+ * - batchNormForward: elementwise, one invocation per value; tensors above the binding limit run in
+ *   ranges of values, over windows of x and y (the other kernels here refuse them, naming the op).
  * - batchNormBackward: Σ dy and Σ dy·x̂ per channel with the same chunk layout (plain sums, two
  *   passes when there are several chunks); they are dBeta and dGamma. Then an elementwise pass:
  *   training: dx = gamma·rstd·(dy - mean(dy) - x̂·mean(dy·x̂)); eval: dx = gamma·rstd·dy.
+ * Grids (rows, channel chunks, elements) fold into 2-D/3-D past 65,535 workgroups; every kernel
+ * returns past its count.
  */
 import type { KTensor } from '../../backend.js';
 import { fail } from '../../../engine/shape.js';
-import { GRID_GROUP, GRID_INDEX, grid, Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
+import { entry, GRID_GROUP, GRID_INDEX, grid, Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
 
 type GT = KTensor<GPUStorage>;
 
@@ -88,7 +91,7 @@ function sumTree(WG: number): string {
 
 // ------------------------------------------------------------------------------ layerNorm
 
-export function layerNorm(rt: Runtime, x: GT, gamma: GT | null, beta: GT | null, rows: number, cols: number, eps: number): { y: GPUStorage; mean: GPUStorage; rstd: GPUStorage } {
+export const layerNorm = entry('layerNorm', (rt: Runtime, x: GT, gamma: GT | null, beta: GT | null, rows: number, cols: number, eps: number): { y: GPUStorage; mean: GPUStorage; rstd: GPUStorage } => {
   requireF32('layerNorm', x, gamma, beta);
   const y = rt.alloc(rows * cols * 4);
   const mean = rt.alloc(rows * 4);
@@ -149,9 +152,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     workgroups: grid(rt, rows),
   });
   return { y, mean, rstd };
-}
+});
 
-export function layerNormBackward(rt: Runtime, dy: GT, x: GT, mean: GT, rstd: GT, gamma: GT | null, rows: number, cols: number): { dx: GPUStorage; dGamma: GPUStorage | null; dBeta: GPUStorage | null } {
+export const layerNormBackward = entry('layerNormBackward', (rt: Runtime, dy: GT, x: GT, mean: GT, rstd: GT, gamma: GT | null, rows: number, cols: number): { dx: GPUStorage; dGamma: GPUStorage | null; dBeta: GPUStorage | null } => {
   requireF32('layerNormBackward', dy, x, mean, rstd, gamma);
   const dx = rt.alloc(rows * cols * 4);
   const hg = gamma !== null;
@@ -274,7 +277,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     rt.free(partial);
   }
   return { dx, dGamma, dBeta };
-}
+});
 
 /** Sets the first `n` elements of each storage to 0. */
 function zeroFill(rt: Runtime, outs: GPUStorage[], n: number): void {
@@ -302,7 +305,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 /** WGSL: the address of the e-th value (e < N·S) of channel c in x viewed as [N, C, S]. */
 const CHANNEL_ADDR = `fn addr(c: u32, e: u32) -> u32 { return ((e / p.s) * p.c + c) * p.s + e % p.s; }`;
 
-export function batchNormStats(rt: Runtime, x: GT, n: number, c: number, s: number): { mean: GPUStorage; variance: GPUStorage } {
+export const batchNormStats = entry('batchNormStats', (rt: Runtime, x: GT, n: number, c: number, s: number): { mean: GPUStorage; variance: GPUStorage } => {
   requireF32('batchNormStats', x);
   const mean = rt.alloc(c * 4);
   const variance = rt.alloc(c * 4);
@@ -394,16 +397,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     rt.free(part);
   }
   return { mean, variance };
-}
+});
 
-export function batchNormForward(rt: Runtime, x: GT, mean: GT, variance: GT, gamma: GT | null, beta: GT | null, n: number, c: number, s: number, eps: number): GPUStorage {
+/** Elementwise over x [N, C, S]; tensors above the binding limit run in chunks of x and y (windows). */
+export const batchNormForward = entry('batchNormForward', (rt: Runtime, x: GT, mean: GT, variance: GT, gamma: GT | null, beta: GT | null, n: number, c: number, s: number, eps: number): GPUStorage => {
   requireF32('batchNormForward', x, mean, variance, gamma, beta);
   const total = n * c * s;
   const y = rt.alloc(total * 4);
   if (total === 0) return y;
   const hg = gamma !== null;
   const hb = beta !== null;
-  const u = new Uniforms().u32('total', total).u32('c', c).u32('s', s).f32('eps', eps);
+  const u = new Uniforms().u32('total', total).u32('c', c).u32('s', s).f32('eps', eps).u32('i0', 0).u32('xb', 0).u32('yb', 0);
   let bi = 3;
   const decl = [
     hg ? `@group(0) @binding(${bi++}) var<storage, read> gamma: array<f32>;` : '',
@@ -411,33 +415,40 @@ export function batchNormForward(rt: Runtime, x: GT, mean: GT, variance: GT, gam
     `@group(0) @binding(${bi++}) var<storage, read_write> y: array<f32>;`,
     `@group(0) @binding(${bi++}) var<uniform> p: P;`,
   ].join('\n');
-  rt.run({
-    name: 'batchNormForward',
-    key: `batchNormForward:${hg ? 'g' : ''}${hb ? 'b' : ''}`,
-    code: () => `${u.struct('P')}
+  const whole = (a: number, b: number): [number, number] => [a, b];
+  for (const [i0, i1] of rt.planRanges(total, [{ s: x.storage, span: whole }, { s: y, span: whole }])) {
+    const xw = rt.window(x.storage, i0, i1);
+    const yw = rt.window(y, i0, i1);
+    u.set('total', i1 - i0).set('i0', i0).set('xb', xw.base).set('yb', yw.base);
+    rt.run({
+      name: 'batchNormForward',
+      key: `batchNormForward:${hg ? 'g' : ''}${hb ? 'b' : ''}`,
+      code: () => `${u.struct('P')}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> mean: array<f32>;
 @group(0) @binding(2) var<storage, read> variance: array<f32>;
 ${decl}
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = ${GRID_INDEX('256u')};
-  if (i >= p.total) { return; }
+  let li = ${GRID_INDEX('256u')};
+  if (li >= p.total) { return; }             // p.total: elements of this chunk, from p.i0
+  let i = p.i0 + li;
   let ch = (i / p.s) % p.c;
   let rs = 1.0 / sqrt(variance[ch] + p.eps);
-  var t = (x[i] - mean[ch]) * rs;
+  var t = (x[i - p.xb] - mean[ch]) * rs;
   ${hg ? 't = t * gamma[ch];' : ''}
   ${hb ? 't = t + beta[ch];' : ''}
-  y[i] = t;
+  y[i - p.yb] = t;
 }`,
-    bindings: [x.storage, mean.storage, variance.storage, ...(hg ? [gamma.storage] : []), ...(hb ? [beta.storage] : []), y],
-    uniforms: u,
-    workgroups: grid(rt, Math.ceil(total / 256)),
-  });
+      bindings: [xw.binding, mean.storage, variance.storage, ...(hg ? [gamma.storage] : []), ...(hb ? [beta.storage] : []), yw.binding],
+      uniforms: u,
+      workgroups: grid(rt, Math.ceil((i1 - i0) / 256)),
+    });
+  }
   return y;
-}
+});
 
-export function batchNormBackward(rt: Runtime, dy: GT, x: GT, mean: GT, variance: GT, gamma: GT | null, n: number, c: number, s: number, eps: number, training: boolean): { dx: GPUStorage; dGamma: GPUStorage | null; dBeta: GPUStorage | null } {
+export const batchNormBackward = entry('batchNormBackward', (rt: Runtime, dy: GT, x: GT, mean: GT, variance: GT, gamma: GT | null, n: number, c: number, s: number, eps: number, training: boolean): { dx: GPUStorage; dGamma: GPUStorage | null; dBeta: GPUStorage | null } => {
   requireF32('batchNormBackward', dy, x, mean, variance, gamma);
   const total = n * c * s;
   const dx = rt.alloc(total * 4);
@@ -565,4 +576,4 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   rt.free(sdyx);
   rt.free(sdy);
   return { dx, dGamma: null, dBeta: null };
-}
+});

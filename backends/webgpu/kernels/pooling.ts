@@ -21,7 +21,7 @@
 import type { KTensor, Pool2dParams } from '../../backend.js';
 import { fail } from '../../../engine/shape.js';
 import { WGSL_UTIL } from './elementwise.js';
-import { GRID_INDEX, grid, Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
+import { entry, GRID_INDEX, grid, Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
 
 type GT = KTensor<GPUStorage>;
 const WG = 64;
@@ -44,7 +44,7 @@ function requireF32(op: string, x: GT): void {
   if (x.dtype !== 'float32') fail(op, 'a float32 tensor on webgpu', x.dtype);
 }
 
-export function maxPool2d(rt: Runtime, x: GT, p: Pool2dParams): { out: GPUStorage; indices: GPUStorage } {
+export const maxPool2d = entry('maxPool2d', (rt: Runtime, x: GT, p: Pool2dParams): { out: GPUStorage; indices: GPUStorage } => {
   requireF32('maxPool2d', x);
   const [N, C] = x.shape as [number, number];
   const n = N * C * p.outH * p.outW;
@@ -90,9 +90,9 @@ ${HEAD}
     workgroups: grid(rt, Math.ceil(n / WG)),
   });
   return { out, indices };
-}
+});
 
-export function maxPool2dBackward(rt: Runtime, dy: GT, indices: GT, xShape: readonly number[], p: Pool2dParams): GPUStorage {
+export const maxPool2dBackward = entry('maxPool2dBackward', (rt: Runtime, dy: GT, indices: GT, xShape: readonly number[], p: Pool2dParams): GPUStorage => {
   requireF32('maxPool2dBackward', dy);
   const [N, C, H, W] = xShape as [number, number, number, number];
   const n = N * C * H * W;
@@ -135,7 +135,7 @@ ${HEAD}
     workgroups: grid(rt, Math.ceil(n / WG)),
   });
   return out;
-}
+});
 
 /** WGSL for PyTorch's avg-pool window of output o along one axis: clipped range and padded size. */
 const AVG_WINDOW = `
@@ -150,7 +150,7 @@ fn divisor(wy: Win, wx: Win) -> f32 {
   return f32((wy.hi - wy.lo) * (wx.hi - wx.lo));
 }`;
 
-export function avgPool2d(rt: Runtime, x: GT, p: Pool2dParams): GPUStorage {
+export const avgPool2d = entry('avgPool2d', (rt: Runtime, x: GT, p: Pool2dParams): GPUStorage => {
   requireF32('avgPool2d', x);
   const [N, C] = x.shape as [number, number];
   const n = N * C * p.outH * p.outW;
@@ -183,9 +183,9 @@ ${HEAD}
     workgroups: grid(rt, Math.ceil(n / WG)),
   });
   return out;
-}
+});
 
-export function avgPool2dBackward(rt: Runtime, dy: GT, xShape: readonly number[], p: Pool2dParams): GPUStorage {
+export const avgPool2dBackward = entry('avgPool2dBackward', (rt: Runtime, dy: GT, xShape: readonly number[], p: Pool2dParams): GPUStorage => {
   requireF32('avgPool2dBackward', dy);
   const [N, C, H, W] = xShape as [number, number, number, number];
   const n = N * C * H * W;
@@ -229,13 +229,13 @@ ${HEAD}
     workgroups: grid(rt, Math.ceil(n / WG)),
   });
   return out;
-}
+});
 
 const ADAPTIVE = `
 fn startOf(o: u32, size: u32, outSize: u32) -> u32 { return (o * size) / outSize; }
 fn endOf(o: u32, size: u32, outSize: u32) -> u32 { return ((o + 1u) * size + outSize - 1u) / outSize; }`;
 
-export function adaptiveAvgPool2d(rt: Runtime, x: GT, outH: number, outW: number): GPUStorage {
+export const adaptiveAvgPool2d = entry('adaptiveAvgPool2d', (rt: Runtime, x: GT, outH: number, outW: number): GPUStorage => {
   requireF32('adaptiveAvgPool2d', x);
   const [N, C, H, W] = x.shape as [number, number, number, number];
   const n = N * C * outH * outW;
@@ -269,9 +269,9 @@ ${HEAD}
     workgroups: grid(rt, Math.ceil(n / WG)),
   });
   return out;
-}
+});
 
-export function adaptiveAvgPool2dBackward(rt: Runtime, dy: GT, xShape: readonly number[]): GPUStorage {
+export const adaptiveAvgPool2dBackward = entry('adaptiveAvgPool2dBackward', (rt: Runtime, dy: GT, xShape: readonly number[]): GPUStorage => {
   requireF32('adaptiveAvgPool2dBackward', dy);
   const [N, C, H, W] = xShape as [number, number, number, number];
   const [outH, outW] = dy.shape.slice(2) as [number, number];
@@ -311,4 +311,4 @@ ${HEAD}
     workgroups: grid(rt, Math.ceil(n / WG)),
   });
   return out;
-}
+});

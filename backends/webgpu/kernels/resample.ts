@@ -17,7 +17,7 @@
  */
 import type { InterpolateParams, KTensor } from '../../backend.js';
 import { fail } from '../../../engine/shape.js';
-import { GRID_INDEX, grid, Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
+import { entry, GRID_INDEX, grid, Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
 
 type GT = KTensor<GPUStorage>;
 const WG = 64;
@@ -87,7 +87,7 @@ fn tapsY(d: u32) -> vec3<i32> { return vec3<i32>(ty[3u * d], ty[3u * d + 1u], ty
 fn tapsX(d: u32) -> vec3<i32> { return vec3<i32>(tx[3u * d], tx[3u * d + 1u], tx[3u * d + 2u]); }
 fn lamOf(t: vec3<i32>) -> f32 { return bitcast<f32>(t.z); }`;
 
-export function interpolate(rt: Runtime, x: GT, p: InterpolateParams): GPUStorage {
+export const interpolate = entry('interpolate', (rt: Runtime, x: GT, p: InterpolateParams): GPUStorage => {
   if (x.dtype !== 'float32') fail('interpolate', 'a float32 tensor on webgpu', x.dtype);
   const [N, C, H, W] = x.shape as [number, number, number, number];
   const n = N * C * p.outH * p.outW;
@@ -131,9 +131,9 @@ ${p.mode === 'nearest' ? `  // nearest: a copy, not a blend with zero weights (I
   rt.free(ty);
   rt.free(tx);
   return out;
-}
+});
 
-export function interpolateBackward(rt: Runtime, dy: GT, xShape: readonly number[], p: InterpolateParams): GPUStorage {
+export const interpolateBackward = entry('interpolateBackward', (rt: Runtime, dy: GT, xShape: readonly number[], p: InterpolateParams): GPUStorage => {
   if (dy.dtype !== 'float32') fail('interpolateBackward', 'a float32 tensor on webgpu', dy.dtype);
   const [N, C, H, W] = xShape as [number, number, number, number];
   const n = N * C * H * W;
@@ -187,4 +187,4 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   });
   for (const t of [ty, tx, ry, rx]) rt.free(t);
   return out;
-}
+});

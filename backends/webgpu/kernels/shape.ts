@@ -3,7 +3,8 @@
  * scatterAdd.
  *
  * All but scatterAdd move 32-bit patterns (`array<u32>`), so one pipeline serves float32 and int32.
- * One invocation per output element, 256 per workgroup, on a 2-D grid of workgroups:
+ * One invocation per output element, 256 per workgroup, on a grid folded to 2-D/3-D past 65,535
+ * workgroups (runtime.ts `grid`):
  * - permute, slice and flip are one "strided gather": out[i] = x[base + Σ_d coord_d(i) · stride_d],
  *   with i32 strides (a flip has a negative stride, a step-0 slice a zero stride). Dims that stay
  *   adjacent in the source are coalesced on the host first, so a transpose of the last two dims of
@@ -14,6 +15,10 @@
  * - gather and indexSelect read one index per output element.
  * Memory traffic: every kernel reads and writes each output element once (8 bytes per element,
  * plus 4 for the index in gather/indexSelect); they are bandwidth-bound.
+ * Tensors above the binding limit: the strided gather and concat's block copy run over ranges of
+ * output elements whose windows (of the output, and of the source span the range reads) fit one
+ * binding, one dispatch per range; contiguous copies are copyBufferToBuffer (no limit). pad,
+ * gather, indexSelect and scatterAdd refuse such tensors with the op's name.
  *
  * scatterAdd (zeros(outShape).scatter_add_(axis, index, src)) uses the gather formulation: each
  * output element loops over the index entries of its own line (same coordinates off `axis`) and
@@ -26,7 +31,7 @@
 import type { KTensor } from '../../backend.js';
 import { fail, sizeOf, stridesOf } from '../../../engine/shape.js';
 import { coalesce, MAX_RANK, wgslType } from './elementwise.js';
-import { GRID_INDEX, grid, Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
+import { entry, GRID_INDEX, grid, stridedSpan, Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
 
 type GT = KTensor<GPUStorage>;
 const WG = 256;
@@ -37,11 +42,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let i = ${GRID_INDEX(`${WG}u`)};
   if (i >= p.n) { return; }`;
 
+/**
+ * Entry point head of the chunked kernels: \`i\` is the output element, \`p.i0\` the chunk's first,
+ * \`p.n\` the chunk's element count (see \`Runtime.planRanges\`).
+ */
+const CHUNK_HEAD = `@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let li = ${GRID_INDEX(`${WG}u`)};
+  if (li >= p.n) { return; }
+  let i = p.i0 + li;`;
+
 function checkRank(op: string, shape: readonly number[]): void {
   if (shape.length > MAX_RANK) fail(op, `at most ${MAX_RANK} dims on webgpu (after merging contiguous dims)`, `[${shape.join(', ')}]`);
 }
 
-/** out[i] = x[base + Σ coord_d(i) · strides[d]] over `outShape` (strides in elements, may be ≤ 0). */
+/**
+ * out[i] = x[base + Σ coord_d(i) · strides[d]] over `outShape` (strides in elements, may be ≤ 0).
+ * Tensors above the binding limit: chunks of the output whose source span (`stridedSpan`) fits a
+ * binding window, one dispatch each (a transpose of a huge matrix takes many small chunks).
+ */
 function stridedGather(rt: Runtime, op: string, x: GPUStorage, outShape: readonly number[], strides: readonly number[], base: number): GPUStorage {
   const n = sizeOf(outShape);
   const out = rt.alloc(n * 4);
@@ -57,15 +76,21 @@ function stridedGather(rt: Runtime, op: string, x: GPUStorage, outShape: readonl
     rt.copy(x, base * 4, out, 0, 4);
     return out;
   }
-  const u = new Uniforms().u32('n', n).i32('base', base).u32('rank', c.shape.length).u32s('shape', c.shape, MAX_RANK).i32s('st', st, MAX_RANK);
-  rt.run({
-    name: op,
-    key: 'stridedGather',
-    code: () => `${u.struct('P')}
+  const u = new Uniforms().u32('n', n).i32('base', base).u32('rank', c.shape.length).u32('i0', 0).u32('xb', 0).u32('ob', 0)
+    .u32s('shape', c.shape, MAX_RANK).i32s('st', st, MAX_RANK);
+  const span = (i0: number, i1: number): [number, number] => stridedSpan(c.shape, st, base, i0, i1);
+  for (const [i0, i1] of rt.planRanges(n, [{ s: out, span: (a, b) => [a, b] }, { s: x, span }])) {
+    const xw = rt.window(x, ...span(i0, i1));
+    const ow = rt.window(out, i0, i1);
+    u.set('n', i1 - i0).set('i0', i0).set('xb', xw.base).set('ob', ow.base);
+    rt.run({
+      name: op,
+      key: 'stridedGather',
+      code: () => `${u.struct('P')}
 @group(0) @binding(0) var<storage, read> x: array<u32>;
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
 @group(0) @binding(2) var<uniform> p: P;
-${HEAD}
+${CHUNK_HEAD}
   var rem = i;
   var off = p.base;
   for (var d = i32(p.rank) - 1; d >= 0; d--) {
@@ -73,28 +98,29 @@ ${HEAD}
     off += i32(rem % sz) * p.st[d / 4][d % 4];
     rem = rem / sz;
   }
-  out[i] = x[u32(off)];
+  out[i - p.ob] = x[u32(off) - p.xb];
 }`,
-    bindings: [x, out],
-    uniforms: u,
-    workgroups: grid(rt, Math.ceil(n / WG)),
-  });
+      bindings: [xw.binding, ow.binding],
+      uniforms: u,
+      workgroups: grid(rt, Math.ceil((i1 - i0) / WG)),
+    });
+  }
   return out;
 }
 
-export function permute(rt: Runtime, x: GT, perm: readonly number[]): GPUStorage {
+export const permute = entry('permute', (rt: Runtime, x: GT, perm: readonly number[]): GPUStorage => {
   const inStrides = stridesOf(x.shape);
   return stridedGather(rt, 'permute', x.storage, perm.map((p) => x.shape[p]!), perm.map((p) => inStrides[p]!), 0);
-}
+});
 
-export function slice(rt: Runtime, x: GT, begin: readonly number[], size: readonly number[], step: readonly number[]): GPUStorage {
+export const slice = entry('slice', (rt: Runtime, x: GT, begin: readonly number[], size: readonly number[], step: readonly number[]): GPUStorage => {
   const inStrides = stridesOf(x.shape);
   let base = 0;
   for (let d = 0; d < begin.length; d++) base += begin[d]! * inStrides[d]!;
   return stridedGather(rt, 'slice', x.storage, size, inStrides.map((s, d) => s * step[d]!), base);
-}
+});
 
-export function flip(rt: Runtime, x: GT, axes: readonly number[]): GPUStorage {
+export const flip = entry('flip', (rt: Runtime, x: GT, axes: readonly number[]): GPUStorage => {
   const strides = stridesOf(x.shape);
   let base = 0;
   const st = strides.map((s, d) => {
@@ -105,9 +131,9 @@ export function flip(rt: Runtime, x: GT, axes: readonly number[]): GPUStorage {
     return s;
   });
   return stridedGather(rt, 'flip', x.storage, x.shape, st, base);
-}
+});
 
-export function pad(rt: Runtime, x: GT, before: readonly number[], after: readonly number[], value: number): GPUStorage {
+export const pad = entry('pad', (rt: Runtime, x: GT, before: readonly number[], after: readonly number[], value: number): GPUStorage => {
   const t = wgslType(x.dtype, 'pad');
   const outShape = x.shape.map((d, i) => d + before[i]! + after[i]!);
   const n = sizeOf(outShape);
@@ -149,9 +175,9 @@ ${HEAD}
     workgroups: grid(rt, Math.ceil(n / WG)),
   });
   return out;
-}
+});
 
-export function concat(rt: Runtime, xs: readonly GT[], axis: number): GPUStorage {
+export const concat = entry('concat', (rt: Runtime, xs: readonly GT[], axis: number): GPUStorage => {
   const first = xs[0]!;
   const outShape = [...first.shape];
   outShape[axis] = xs.reduce((s, t) => s + t.shape[axis]!, 0);
@@ -169,31 +195,38 @@ export function concat(rt: Runtime, xs: readonly GT[], axis: number): GPUStorage
         rt.copy(t.storage, 0, out, off * 4, row * 4);
       } else {
         const m = outer * row;
-        const u = new Uniforms().u32('n', m).u32('row', row).u32('rowOut', rowOut).u32('off', off);
-        rt.run({
-          name: 'concat',
-          key: 'concatBlock',
-          code: () => `${u.struct('P')}
+        const u = new Uniforms().u32('n', m).u32('row', row).u32('rowOut', rowOut).u32('off', off).u32('i0', 0).u32('xb', 0).u32('ob', 0);
+        const at = (i: number): number => Math.floor(i / row) * rowOut + off + (i % row);
+        const outSpan = (i0: number, i1: number): [number, number] => [at(i0), at(i1 - 1) + 1];
+        for (const [i0, i1] of rt.planRanges(m, [{ s: t.storage, span: (a, b) => [a, b] }, { s: out, span: outSpan }])) {
+          const xw = rt.window(t.storage, i0, i1);
+          const ow = rt.window(out, ...outSpan(i0, i1));
+          u.set('n', i1 - i0).set('i0', i0).set('xb', xw.base).set('ob', ow.base);
+          rt.run({
+            name: 'concat',
+            key: 'concatBlock',
+            code: () => `${u.struct('P')}
 @group(0) @binding(0) var<storage, read> x: array<u32>;
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
 @group(0) @binding(2) var<uniform> p: P;
-${HEAD}
+${CHUNK_HEAD}
   let o = i / p.row;
-  out[o * p.rowOut + p.off + (i - o * p.row)] = x[i];
+  out[o * p.rowOut + p.off + (i - o * p.row) - p.ob] = x[i - p.xb];
 }`,
-          bindings: [t.storage, out],
-          uniforms: u,
-          workgroups: grid(rt, Math.ceil(m / WG)),
-        });
+            bindings: [xw.binding, ow.binding],
+            uniforms: u,
+            workgroups: grid(rt, Math.ceil((i1 - i0) / WG)),
+          });
+        }
       }
     }
     off += row;
   }
   return out;
-}
+});
 
 /** torch.gather along `axis`: the output has the index's shape. */
-export function gather(rt: Runtime, x: GT, index: GT, axis: number): GPUStorage {
+export const gather = entry('gather', (rt: Runtime, x: GT, index: GT, axis: number): GPUStorage => {
   const n = sizeOf(index.shape);
   const out = rt.alloc(n * 4);
   if (n === 0) return out;
@@ -225,9 +258,9 @@ ${HEAD}
     workgroups: grid(rt, Math.ceil(n / WG)),
   });
   return out;
-}
+});
 
-export function indexSelect(rt: Runtime, x: GT, axis: number, index: GT): GPUStorage {
+export const indexSelect = entry('indexSelect', (rt: Runtime, x: GT, axis: number, index: GT): GPUStorage => {
   const k = sizeOf(index.shape);
   const outer = sizeOf(x.shape.slice(0, axis));
   const inner = sizeOf(x.shape.slice(axis + 1));
@@ -256,10 +289,10 @@ ${HEAD}
     workgroups: grid(rt, Math.ceil(n / WG)),
   });
   return out;
-}
+});
 
 /** zeros(outShape).scatter_add_(axis, index, src), as a deterministic gather (see the header). */
-export function scatterAdd(rt: Runtime, outShape: readonly number[], index: GT, src: GT, axis: number): GPUStorage {
+export const scatterAdd = entry('scatterAdd', (rt: Runtime, outShape: readonly number[], index: GT, src: GT, axis: number): GPUStorage => {
   const t = wgslType(src.dtype, 'scatterAdd');
   const n = sizeOf(outShape);
   const out = rt.alloc(n * 4);
@@ -306,4 +339,4 @@ ${HEAD}
     workgroups: grid(rt, Math.ceil(n / WG)),
   });
   return out;
-}
+});

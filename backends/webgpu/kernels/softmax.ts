@@ -23,7 +23,7 @@
 import type { KTensor } from '../../backend.js';
 import { fail } from '../../../engine/shape.js';
 import { WGSL_UTIL } from './elementwise.js';
-import { GRID_GROUP, GRID_INDEX, grid, Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
+import { entry, GRID_GROUP, GRID_INDEX, grid, Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
 
 type GT = KTensor<GPUStorage>;
 
@@ -66,7 +66,7 @@ fn isNegInf(v: f32) -> bool { return bitcast<u32>(v) == 0xff800000u; }
 fn safeMax(m: f32) -> f32 { return select(m, 0.0, isNegInf(m)); }`;
 }
 
-export function softmax(rt: Runtime, x: GT, outer: number, size: number, inner: number, log: boolean): GPUStorage {
+export const softmax = entry((a) => (a[4] ? 'logSoftmax' : 'softmax'), (rt: Runtime, x: GT, outer: number, size: number, inner: number, log: boolean): GPUStorage => {
   if (x.dtype !== 'float32') fail(log ? 'logSoftmax' : 'softmax', 'a float32 tensor on webgpu', x.dtype);
   const n = outer * size * inner;
   const out = rt.alloc(n * 4);
@@ -108,7 +108,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   const pl = planRow(size, inner);
   const T = pl.vec4 ? 'vec4<f32>' : 'f32';
-  const u = new Uniforms().u32('units', pl.units).u32('size', size).u32('inner', inner);
+  const u = new Uniforms().u32('units', pl.units).u32('size', size).u32('inner', inner).u32('rows', rows);
   const addr = pl.vec4 ? 'rowBase + t' : 'rowBase + t * p.inner';
   const fold = `{
       let nm = max(m, ${HMAX(pl.vec4)});
@@ -136,6 +136,7 @@ var<workgroup> ws: array<f32, ${pl.WG}>;
 @compute @workgroup_size(${pl.WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row = ${GRID_GROUP};
+  if (row >= p.rows) { return; }           // a folded grid's extra workgroups (uniform: barriers stay uniform)
   let rowBase = ${pl.vec4 ? 'row * p.units' : '(row / p.inner) * p.size * p.inner + row % p.inner'};
   var m = pg_neginf();
   var s = 0.0;
@@ -165,9 +166,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     workgroups: grid(rt, rows),
   });
   return out;
-}
+});
 
-export function softmaxBackward(rt: Runtime, y: GT, dy: GT, outer: number, size: number, inner: number, log: boolean): GPUStorage {
+export const softmaxBackward = entry((a) => (a[5] ? 'logSoftmaxBackward' : 'softmaxBackward'), (rt: Runtime, y: GT, dy: GT, outer: number, size: number, inner: number, log: boolean): GPUStorage => {
   const name = log ? 'logSoftmaxBackward' : 'softmaxBackward';
   if (y.dtype !== 'float32') fail(name, 'a float32 tensor on webgpu', y.dtype);
   const n = outer * size * inner;
@@ -200,7 +201,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   const pl = planRow(size, inner);
   const T = pl.vec4 ? 'vec4<f32>' : 'f32';
-  const u = new Uniforms().u32('units', pl.units).u32('size', size).u32('inner', inner);
+  const u = new Uniforms().u32('units', pl.units).u32('size', size).u32('inner', inner).u32('rows', rows);
   const addr = pl.vec4 ? 'rowBase + t' : 'rowBase + t * p.inner';
   const sumOf = (e: string): string => (pl.vec4 ? `dot(${e}, vec4<f32>(1.0))` : e);
   const R = pl.R;
@@ -222,6 +223,7 @@ var<workgroup> wsum: array<f32, ${pl.WG}>;
 @compute @workgroup_size(${pl.WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row = ${GRID_GROUP};
+  if (row >= p.rows) { return; }           // a folded grid's extra workgroups (uniform: barriers stay uniform)
   let rowBase = ${pl.vec4 ? 'row * p.units' : '(row / p.inner) * p.size * p.inner + row % p.inner'};
   var acc = 0.0;
   ${pass1}
@@ -239,4 +241,4 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     workgroups: grid(rt, rows),
   });
   return out;
-}
+});
