@@ -1,5 +1,6 @@
 /**
- * `npm run train`: trains one network on SynthPose and evaluates it on held-out clips.
+ * `npm run train`: trains one network on SynthPose and evaluates it on held-out clips; with
+ * `--preset real`, a temporal head on the frozen MoveNet (models/train/real-run.ts).
  *
  *   npx tsx cli/train.ts --model baseline|rpstn|fasrnet|vremd|glpose [--arch hrnet|vitpose|simplebaseline]
  *        [--preset tiny|small] [--backend cpu|wasm|webgpu] [--epochs N | --max-steps N] [--batch N]
@@ -19,12 +20,16 @@ import { BASELINE_ARCHS, MODEL_NAMES, TRAIN_PRESETS, type BaselineArch, type Mod
 import { cachedFrameLoader, defaultDataDir, DEFAULT_SYNTH_SPEC, ensureSynthPose, frameCounts, loadSplit, type SynthPoseSpec } from '../models/train/data.js';
 import { RECIPES } from '../models/train/recipes.js';
 import { defaultConfig, train, trainingSamples, type EvalRecord, type TrainConfig } from '../models/train/trainer.js';
+import { checkRealModel, runReal } from '../models/train/real-run.js';
+import type { RealStepInfo } from '../models/train/real-heads.js';
 import { CliError, runCli } from './common.js';
 
 const HELP = `usage: npm run train -- --model NAME [options]
 
 Trains one network on SynthPose (generated on first use) and evaluates its poseval mAP on held-out
-clips, split into hard (occluded or motion-blurred) and clean frames. See docs/training.md.
+clips, split into hard (occluded or motion-blurred) and clean frames. With --preset real: trains a
+temporal head on the frozen pretrained MoveNet Lightning, on cached MoveNet outputs of a real-data
+folder, and scores PCK against the teacher (--model baseline: MoveNet alone). See docs/training.md.
 
   --model NAME          ${MODEL_NAMES.join(' | ')} (default baseline)
   --arch NAME           the baseline's network: ${BASELINE_ARCHS.join(' | ')} (default hrnet;
@@ -52,7 +57,10 @@ clips, split into hard (occluded or motion-blurred) and clean frames. See docs/t
   --checkpoint-every N  write last.safetensors every N steps (default 0: at evaluations and the end)
   --stop-after N        stop after step N (writing last.safetensors); continue later with --resume
   --no-cache            do not cache the frozen backbones' features (FaSRnet, VREMD)
-  --data DIR            a SynthPose folder (default: generated under /tmp/synthpose)
+  --data DIR            a SynthPose folder (default: generated under /tmp/synthpose); with
+                        --preset real a real-data folder (npm run real-data; default /tmp/realpose)
+  --cache-dir DIR       --preset real: where MoveNet's cached outputs go (default /tmp/realpose-cache)
+  --steps N             --preset real: total optimizer steps (default 600)
   --train-clips N --val-clips N --clip-frames N --frame-size WxH --data-seed N
                         what to generate when --data is absent (default ${DEFAULT_SYNTH_SPEC.trainClips}, ${DEFAULT_SYNTH_SPEC.valClips}, ${DEFAULT_SYNTH_SPEC.frames}, ${DEFAULT_SYNTH_SPEC.size.join('x')}, ${DEFAULT_SYNTH_SPEC.seed})
   --log-every N         without a terminal, print a line every N steps (default 25)
@@ -68,6 +76,8 @@ interface Parsed {
   spec: SynthPoseSpec;
   threads: number;
   logEvery: number;
+  cacheDir: string | null;
+  steps: number | null;
 }
 
 function intFlag(name: string, v: string | undefined, min: number): number | null {
@@ -117,6 +127,8 @@ export function parseTrainArgs(argv: string[]): Parsed | null {
       'frame-size': { type: 'string' },
       'data-seed': { type: 'string' },
       'log-every': { type: 'string' },
+      'cache-dir': { type: 'string' },
+      steps: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -164,6 +176,7 @@ export function parseTrainArgs(argv: string[]): Parsed | null {
     if (path !== undefined && !existsSync(path)) throw new CliError(`--${flag}: expected an existing file, got '${path}'`);
   }
   if (values.static && model === 'baseline') throw new CliError('--static: expected a temporal model (the baseline reads one frame), got --model baseline');
+  if (preset !== 'real' && (values.steps !== undefined || values['cache-dir'] !== undefined)) throw new CliError(`--${values.steps !== undefined ? 'steps' : 'cache-dir'}: expected only with --preset real (SynthPose runs take --max-steps / --epochs), got --preset ${preset}`);
   const id = (model === 'baseline' ? `baseline-${arch}` : model) + (values.static ? '-static' : '');
   const config = defaultConfig(model, {
     arch,
@@ -183,7 +196,7 @@ export function parseTrainArgs(argv: string[]): Parsed | null {
     stopAfter: intFlag('stop-after', values['stop-after'], 1),
     staticInput: values.static === true,
   });
-  return { config, epochs, maxSteps, lr, resume: values.resume ? resolve(values.resume) : null, dataDir, spec, threads, logEvery: intFlag('log-every', values['log-every'], 1) ?? 25 };
+  return { config, epochs, maxSteps, lr, resume: values.resume ? resolve(values.resume) : null, dataDir, spec, threads, logEvery: intFlag('log-every', values['log-every'], 1) ?? 25, cacheDir: values['cache-dir'] ?? null, steps: intFlag('steps', values.steps, 1) };
 }
 
 async function startBackend(device: DeviceName, threads: number): Promise<void> {
@@ -203,9 +216,69 @@ function fmtEval(e: EvalRecord): string {
   return `step ${e.step}: mAP ${m.all.toFixed(1)} | hard ${m.hard.toFixed(1)} | clean ${m.clean.toFixed(1)} | occluded ${m.occluded.toFixed(1)} | blurred ${m.blurred.toFixed(1)}${e.stride > 1 ? ` (every ${e.stride}th frame)` : ''} [${e.seconds.toFixed(0)} s]`;
 }
 
+/**
+ * `--preset real`: the temporal heads on the frozen pretrained MoveNet, trained on cached backbone
+ * outputs of a real-data folder (models/train/real-run.ts); `--model baseline` evaluates MoveNet alone.
+ */
+async function mainReal(p: Parsed): Promise<void> {
+  const say = (s: string): void => void process.stdout.write(`${s}\n`);
+  const c = p.config;
+  if (c.init) throw new CliError('--init: expected no --init with --preset real (the backbone is the shipped MoveNet Lightning, assets/weights/movenet/lightning.safetensors)');
+  const model = checkRealModel(c.model);
+  const steps = p.steps ?? p.maxSteps ?? 600;
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(c.outDir, { recursive: true });
+  const tty = process.stderr.isTTY === true;
+  const multi = tty ? new cliProgress.MultiBar({ format: '{id} |{bar}| {value}/{total} | loss {loss} | lr {lr} | {sps} s/step | eta {eta_formatted}', hideCursor: true, barsize: 30, fps: 4 }, cliProgress.Presets.shades_classic) : null;
+  let bar: cliProgress.SingleBar | null = null;
+  let id = '';
+  let recent = 0;
+  const print = (s: string): void => {
+    if (multi) multi.log(`${s}\n`);
+    else say(s);
+  };
+  const r = c.recipe;
+  say(`recipe: ${r.optimizer === 'adamw' ? 'AdamW' : 'Adam'} lr ${r.lr}${r.weightDecay ? ` weight decay ${r.weightDecay}` : ''}, ${r.milestones.length ? `×${r.gamma} at ${r.milestones.map((f) => `${(f * 100).toFixed(0)}%`).join(', ')} of ${steps} steps` : `constant over ${steps} steps`}; batch ${c.batchSize}; augmentation ${c.augment ? 'on (cached views)' : 'off'}; backend ${c.device} (${p.threads} thread${p.threads > 1 ? 's' : ''})`);
+  await runReal(
+    {
+      model,
+      staticInput: c.staticInput ?? false,
+      dataDir: resolve(p.dataDir ?? '/tmp/realpose'),
+      ...(p.cacheDir ? { cacheRoot: resolve(p.cacheDir) } : {}),
+      device: c.device,
+      threads: p.threads,
+      steps,
+      batchSize: c.batchSize,
+      seed: c.seed,
+      recipe: c.recipe,
+      augment: c.augment,
+      evalEvery: c.evalEvery,
+      checkpointEvery: c.checkpointEvery,
+      stopAfter: c.stopAfter ?? null,
+      outDir: c.outDir,
+      resume: p.resume,
+      command: `npm run train -- ${process.argv.slice(2).join(' ')}`,
+    },
+    {
+      say: print,
+      onStart: (i) => {
+        id = i.id;
+        bar = multi ? multi.create(i.steps, i.startStep, { id, loss: '-', lr: '-', sps: '-' }) : null;
+      },
+      onStep: (s: RealStepInfo) => {
+        recent = recent === 0 ? s.seconds : 0.9 * recent + 0.1 * s.seconds;
+        if (bar) bar.update(s.step, { id, loss: s.loss.toExponential(3), lr: s.lr.toExponential(1), sps: recent.toFixed(2) });
+        else if (s.step % p.logEvery === 0 || s.step === steps) say(`${id} step ${s.step}/${steps} loss ${s.loss.toExponential(4)} lr ${s.lr.toExponential(2)} ${recent.toFixed(2)} s/step`);
+      },
+    },
+  );
+  multi?.stop();
+}
+
 async function main(): Promise<void> {
   const p = parseTrainArgs(process.argv.slice(2));
   if (!p) return;
+  if (p.config.preset === 'real') return mainReal(p);
   const say = (s: string): void => void process.stdout.write(`${s}\n`);
   let dataDir = p.dataDir;
   if (dataDir === null) {

@@ -66,6 +66,14 @@ import { cocoToPoseTrack } from '../models/pose/posetrack-json.js';
 import { BASELINE_ARCHS, type BaselineArch } from '../models/train/adapters.js';
 import { predictVideos } from '../models/train/evaluate.js';
 import { loadTrainedModel } from '../models/train/weights.js';
+import { moveNetBackbone } from '../models/backbones/backbone.js';
+import { boxToCenterScale, getAffineTransform, invertAffine, affinePoint, normalizeImagenet, warpAffineRgb } from '../models/pose/affine.js';
+import { getFinalPreds } from '../models/pose/decode.js';
+import { REAL_HEAD_NAMES, realHeadFromBytes, realHeadPath, type RealHeadName } from '../models/real-weights.js';
+import { headOnStill } from '../models/train/real-heads.js';
+import { tensor } from '../ops/creation.js';
+import { noGrad, tidy } from '../engine/engine.js';
+import type { Module } from '../models/nn/module.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const PT_K = POSETRACK.numJoints;
@@ -80,6 +88,7 @@ const { values: args } = parseArgs({
     backend: { type: 'string', default: 'wasm' },
     data: { type: 'string', default: join(ROOT, '..', 'shared', 'data') },
     out: { type: 'string' },
+    'real-heads': { type: 'string' },
   },
   strict: true,
 });
@@ -407,6 +416,82 @@ const methods: Method[] = [
   ),
 ];
 
+// ------------------------------------------------------------------------------------ real heads (issue 12)
+
+/**
+ * `--real-heads DIR|shipped`: instead of the rows above, MoveNet Lightning's own heatmaps decoded as
+ * the heads decode them (argmax + quarter-pixel shift on the 48x48 'centered' heatmaps; the heads'
+ * untrained state) and every trained `real` head: DIR/<run>/head.safetensors for each run folder
+ * (train --preset real's output), or the shipped assets/weights/<net>-real/ files. These are single
+ * frames, so each temporal network sees the key frame in place of every neighbour (headOnStill).
+ * Same crop as the Lightning row: the square 1.25·max(w, h) around the GT box, 192x192.
+ */
+const HEAD_SIZE = 192;
+const lightningBackbone = moveNetBackbone(lightning);
+
+/** COCO keypoints (image pixels) of every scored person of an item, through `head` (null: Lightning's heatmaps). */
+function realHeadRun(head: { name: RealHeadName; net: Module } | null, it: Item): { x: number; y: number; score: number }[][] {
+  const affines = it.people.map((p) => {
+    const cs = boxToCenterScale(p.bbox!, 1, { padding: CROP_PADDING });
+    return getAffineTransform(cs.center, cs.scale, 0, [HEAD_SIZE, HEAD_SIZE]);
+  });
+  const input = new Float32Array(affines.length * 3 * HEAD_SIZE * HEAD_SIZE);
+  affines.forEach((a, i) => input.set(normalizeImagenet(warpAffineRgb(it.image, a, HEAD_SIZE, HEAD_SIZE)), i * 3 * HEAD_SIZE * HEAD_SIZE));
+  const N = affines.length;
+  const hm = tidy(() =>
+    noGrad(() => {
+      const o = lightningBackbone.forward(tensor(input, { shape: [N, 3, HEAD_SIZE, HEAD_SIZE], device }));
+      return (head ? headOnStill(head.name, head.net, o.features, o.heatmaps) : o.heatmaps).dataSync();
+    }),
+  );
+  const s = HEAD_SIZE / 4;
+  return getFinalPreds(hm, [N, 17, s, s]).map((person, i) => {
+    const inv = invertAffine(affines[i]!);
+    return person.map((k) => {
+      const q = affinePoint(inv, [k.x * 4, k.y * 4]);
+      return { x: q[0], y: q[1], score: k.score };
+    });
+  });
+}
+
+function realHeadMethod(id: string, what: string, head: { name: RealHeadName; net: Module } | null): Method {
+  return {
+    id,
+    what,
+    runPt: async (it) => {
+      const kp = realHeadRun(head, it).map((k) => flat(cocoToPoseTrack(k)));
+      return { perPerson: kp, all: kp, n: kp.length };
+    },
+    runJh: async (it) => {
+      const kp = realHeadRun(head, it).map((k) => toJhmdb(flat(k), 'coco'));
+      return { perPerson: kp, all: kp, n: kp.length };
+    },
+    scored: true,
+  };
+}
+
+if (args['real-heads'] !== undefined) {
+  const src = args['real-heads'];
+  const heads: { id: string; file: string; name: RealHeadName }[] = [];
+  if (src === 'shipped') {
+    for (const name of REAL_HEAD_NAMES) if (existsSync(realHeadPath(name))) heads.push({ id: `${name}-real (shipped)`, file: realHeadPath(name), name });
+  } else {
+    for (const d of readdirSync(resolve(src)).sort()) {
+      const file = join(resolve(src), d, 'head.safetensors');
+      const name = REAL_HEAD_NAMES.find((n) => d === n || d.startsWith(`${n}-`));
+      if (name && existsSync(file)) heads.push({ id: d, file, name });
+    }
+  }
+  if (heads.length === 0) throw new Error(`eval-real --real-heads: expected head.safetensors files (run folders of train --preset real, or 'shipped'), got none in ${src}`);
+  methods.length = 0;
+  methods.push(realHeadMethod('lightning-heatmaps', "MoveNet Lightning's 48x48 heatmaps, argmax-decoded as the heads (their untrained state)", null));
+  for (const h of heads) {
+    const net = realHeadFromBytes(new Uint8Array(readFileSync(h.file)), h.name, lightning, h.file);
+    if (device !== 'cpu') await net.toAsync(device);
+    methods.push(realHeadMethod(h.id, `${h.name} real head (${h.file}), key frame repeated`, { name: h.name, net }));
+  }
+}
+
 // ------------------------------------------------------------------------------------ run
 
 async function runAll(m: Method, items: Item[], run: (it: Item) => Promise<Omit<ItemRun, 'ms'>>, warm: boolean): Promise<ItemRun[]> {
@@ -528,10 +613,9 @@ for (const [id, list] of matchInfo) {
 lines.push('');
 lines.push(`PCKh@0.5 per PoseTrack frame (correct/joints): ${ptItems.map((it) => `${it.video.id} (${it.people.length} persons)`).join(', ')}`);
 for (const r of ptRows) lines.push(`  ${r.id.padEnd(24)} ${r.perFrame.map((f) => `${f.correct}/${f.joints}`).join('  ')}   ms per frame ${r.id === 'template' ? '–' : r.msPerFrameEach.map((v) => v.toFixed(0)).join(' / ')}`);
-const thunderRow = ptRows.find((r) => r.id === 'thunder-gt')!;
-lines.push('');
-lines.push('Thunder (GT box), per PoseTrack joint: PCKh@0.5 (n) and mean signed error (dx, dy) in head sizes:');
-POSETRACK.names.forEach((n, k) => {
+const thunderRow = ptRows.find((r) => r.id === 'thunder-gt');
+if (thunderRow) lines.push('', 'Thunder (GT box), per PoseTrack joint: PCKh@0.5 (n) and mean signed error (dx, dy) in head sizes:');
+if (thunderRow) POSETRACK.names.forEach((n, k) => {
   if (thunderRow.pckh.counts[k] === 0) return;
   const [dx, dy] = thunderRow.pckh.meanOffset[k]!;
   lines.push(`  ${n.padEnd(15)} ${f1(thunderRow.pckh.perJoint[k]!).padStart(5)} (${thunderRow.pckh.counts[k]})  dx ${dx.toFixed(2)}  dy ${dy.toFixed(2)}`);
@@ -552,7 +636,7 @@ const perJoint = (r: PckhResult): Record<string, { pckh: number; n: number; dx: 
 const doc = {
   date,
   commit,
-  command: `npx tsx scripts/eval-real.ts --backend ${device}`,
+  command: `npx tsx scripts/eval-real.ts --backend ${device}${args['real-heads'] !== undefined ? ` --real-heads ${args['real-heads']}` : ''}`,
   machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '?', loadavgAtEnd: loadavg(), node: process.version, backend: device, threads, note: 'shared 2-core VM with other jobs running; timings are rough' },
   seconds,
   posetrack: {

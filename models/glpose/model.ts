@@ -257,19 +257,35 @@ export class GLPose<B extends Module = HRNet> extends Module {
     if (G > 0) crops.push(reshape(input.globals!, [B * G, 3, H, W]));
     const all = crops.length === 1 ? input.key : concat(crops, 0);
     const residual = this.cfg.residual ?? false;
-    let v: Tensor;
-    let keyHeatmaps: Tensor | null = null;
-    if (residual) {
-      const o = this.poseBackbone.forward(all);
-      v = o.features;
-      keyHeatmaps = crops.length === 1 ? o.heatmaps : slice(o.heatmaps, 0, 0, B);
-    } else {
-      v = this.poseBackbone.forwardFeatures(all);
-    }
+    const o = residual ? this.poseBackbone.forward(all) : { features: this.poseBackbone.forwardFeatures(all), heatmaps: null };
+    return this.headDetailed(o.features, o.heatmaps, B, G, input.localOffsets);
+  }
+
+  /**
+   * Eqs. 2-5 and the head on backbone outputs of the crops in forwardDetailed's order (key (B),
+   * locals (B·2k), globals (B·G)): features [B·(1 + 2k + G), C, h, w] and, for a residual head,
+   * heatmaps [B·(1 + 2k + G), K, h, w] (only the key frames' are read; e.g. cached outputs of a
+   * frozen backbone). `localOffsets` as in GLPoseInput.
+   * @throws Error when the row count is not B·(1 + 2k + G), or a residual head gets no heatmaps.
+   */
+  forwardFromBackbone(features: Tensor, heatmaps: Tensor | null, B: number, G: number, localOffsets?: GLPoseInput['localOffsets']): GLPoseOutput {
+    const L = 2 * this.cfg.localFrames;
+    const rows = B * (1 + L + (this.cfg.globalFrames > 0 ? G : 0));
+    if (features.rank !== 4 || features.shape[0] !== rows) fail('GLPose.forwardFromBackbone', `features [${rows}, C, h, w] (B = ${B}, 2k = ${L}, G = ${G})`, fmtShape(features.shape));
+    if ((this.cfg.residual ?? false) && !heatmaps) fail('GLPose.forwardFromBackbone', 'the backbone heatmaps for a residual head', 'null');
+    return this.headDetailed(features, heatmaps, B, G, localOffsets);
+  }
+
+  private headDetailed(v: Tensor, heatmaps: Tensor | null, B: number, given: number, localOffsets?: GLPoseInput['localOffsets']): GLPoseOutput {
+    const { localFrames: k, globalFrames: n } = this.cfg;
+    const L = 2 * k;
+    const G = n > 0 ? given : 0;
+    const rows = B * (1 + L + G);
+    const keyHeatmaps = heatmaps && (this.cfg.residual ?? false) ? (rows === B ? heatmaps : slice(heatmaps, 0, 0, B)) : null;
     const [, C, h, w] = v.shape as [number, number, number, number];
-    const vt = crops.length === 1 ? v : slice(v, 0, 0, B);
+    const vt = rows === B ? v : slice(v, 0, 0, B);
     // Eq. 2: W_l·V_l.
-    const localWeights = localDistanceWeights(input.localOffsets ?? defaultLocalOffsets(k), B, L);
+    const localWeights = localDistanceWeights(localOffsets ?? defaultLocalOffsets(k), B, L);
     const locals = L > 0 ? weightLocalFeatures(reshape(slice(v, 0, B, B + B * L), [B, L, C, h, w]), localWeights) : null;
     // Eq. 3 and the top-n selection.
     const sel = n > 0 ? rankGlobalProposals(vt, reshape(slice(v, 0, B + B * L, B + B * L + B * G), [B, G, C, h, w]), n, this.cfg.rankBy ?? 'dot') : null;
@@ -278,8 +294,8 @@ export class GLPose<B extends Module = HRNet> extends Module {
     const fe = this.feature_enhancement ? this.feature_enhancement.forward(s, vt) : null;
     const f = fe ? fe.enhanced : s;
     const delta = this.head.forward(f);
-    const heatmaps = keyHeatmaps ? add(keyHeatmaps, delta) : delta;
-    return { heatmaps, vt, s, f, mask: fe ? fe.mask : null, localWeights, globalScores: sel?.scores ?? null, globalIndices: sel?.indices ?? null, globalWeights: sel?.weights ?? null };
+    const out = keyHeatmaps ? add(keyHeatmaps, delta) : delta;
+    return { heatmaps: out, vt, s, f, mask: fe ? fe.mask : null, localWeights, globalScores: sel?.scores ?? null, globalIndices: sel?.indices ?? null, globalWeights: sel?.weights ?? null };
   }
 
   /** Heatmaps [B, K, H/4, W/4] of the key-frame persons. See GLPoseInput for the input shapes and forwardDetailed for the errors. */

@@ -38,6 +38,7 @@ import { mean } from '../../ops/reduce.js';
 import { mul, square, sub } from '../../ops/elementwise.js';
 import { add } from '../../ops/elementwise.js';
 import { concat, reshape, slice, split, stack, unsqueeze } from '../../ops/shape.js';
+import { fail, fmtShape } from '../../engine/shape.js';
 import { buildBackbone, isBackboneSpec, simpleBaselineBackbone, type BackboneSpec, type PoseBackbone } from '../backbones/backbone.js';
 import type { MoveNet } from '../movenet/movenet.js';
 import { constant_, kaimingNormal_, zeros_ } from '../nn/init.js';
@@ -254,6 +255,34 @@ export class RPSTN extends Module {
     return { heatmaps: this.bnU(this.non_local_conv2d.forward(pseudo)), features: f };
   }
 
+  /**
+   * The recurrence on backbone outputs (a `backbone` configuration; e.g. cached outputs of the
+   * frozen backbone): features [B, T, C, h, w] and heatmaps [B, T, K, h, w] → [B, T, K, h, w].
+   * @throws Error without `cfg.backbone`, or on shapes other than these.
+   */
+  forwardFromBackbone(features: Tensor, heatmaps: Tensor): Tensor {
+    const op = 'RPSTN.forwardFromBackbone';
+    if (!this.cfg.backbone) fail(op, 'a configuration with a backbone', 'initializer + extractor');
+    const [h0, w0] = this.heatmapSize;
+    const C = this.featDim;
+    const K = this.cfg.numJoints;
+    const [B, T] = features.shape as [number, number];
+    if (features.rank !== 5 || features.shape[2] !== C || features.shape[3] !== h0 || features.shape[4] !== w0) fail(op, `features [B, T, ${C}, ${h0}, ${w0}]`, fmtShape(features.shape));
+    if (heatmaps.rank !== 5 || heatmaps.shape[0] !== B || heatmaps.shape[1] !== T || heatmaps.shape[2] !== K || heatmaps.shape[3] !== h0 || heatmaps.shape[4] !== w0) fail(op, `heatmaps [${B}, ${T}, ${K}, ${h0}, ${w0}]`, fmtShape(heatmaps.shape));
+    const feats = split(features, 1, 1).map((x) => reshape(x, [B, C, h0, w0]));
+    const heats = split(heatmaps, 1, 1).map((x) => reshape(x, [B, K, h0, w0]));
+    let h = this.initialPoseFrom(heats[0]!);
+    let f = feats[0]!;
+    const beliefs = [h];
+    for (let t = 1; t < T; t++) {
+      const r = this.stepFrom(h, f, feats[t]!, this.cfg.residual ? heats[t]! : null);
+      h = r.heatmaps;
+      f = r.features;
+      beliefs.push(h);
+    }
+    return stack(beliefs, 1);
+  }
+
   forward(clip: Tensor): Tensor {
     if (clip.rank !== 5 || clip.shape[2] !== 3 || clip.shape[1]! < 1) {
       throw new Error(`RPSTN: expected a clip [B, T, 3, H, W] with T ≥ 1, got [${clip.shape.join(', ')}]`);
@@ -263,20 +292,7 @@ export class RPSTN extends Module {
       // one backbone pass over the B·T frames gives P (frame 1's heatmaps) and F (every frame)
       const o = this.initializerBackbone.forward(reshape(clip, [B * T, 3, H, W]));
       const [h0, w0] = this.heatmapSize;
-      const C = this.featDim;
-      const K = this.cfg.numJoints;
-      const feats = split(reshape(o.features, [B, T, C, h0, w0]), 1, 1).map((x) => reshape(x, [B, C, h0, w0]));
-      const heats = split(reshape(o.heatmaps, [B, T, K, h0, w0]), 1, 1).map((x) => reshape(x, [B, K, h0, w0]));
-      let h = this.initialPoseFrom(heats[0]!);
-      let f = feats[0]!;
-      const beliefs = [h];
-      for (let t = 1; t < T; t++) {
-        const r = this.stepFrom(h, f, feats[t]!, this.cfg.residual ? heats[t]! : null);
-        h = r.heatmaps;
-        f = r.features;
-        beliefs.push(h);
-      }
-      return stack(beliefs, 1);
+      return this.forwardFromBackbone(reshape(o.features, [B, T, this.featDim, h0, w0]), reshape(o.heatmaps, [B, T, this.cfg.numJoints, h0, w0]));
     }
     const frame = (t: number): Tensor => reshape(slice(clip, 1, t, t + 1), [B, 3, H, W]);
     const x0 = frame(0);

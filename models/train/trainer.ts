@@ -29,10 +29,10 @@ import { Adam, AdamW, MultiStepLR, type BaseGroupOptions, type Optimizer } from 
 import { readSafetensors, type HostTensor } from '../nn/safetensors.js';
 import { TopDownDataset, type FrameLoader } from '../pose/data/dataset.js';
 import type { VideoSequence } from '../pose/datasets/types.js';
-import { POSETRACK } from '../pose/joints.js';
+import { COCO17, POSETRACK } from '../pose/joints.js';
 import { baselineStateFrom, createAdapter, staticBatch, type Adapter, type BaselineArch, type ModelName, type TrainPreset } from './adapters.js';
 import { evaluateAdapter, type EvalResult } from './evaluate.js';
-import { milestoneSteps, RECIPES, TRAIN_AUGMENT, type Recipe } from './recipes.js';
+import { milestoneSteps, recipeAugment, RECIPES, type Recipe } from './recipes.js';
 
 export interface TrainConfig {
   model: ModelName;
@@ -47,7 +47,7 @@ export interface TrainConfig {
   seed: number;
   /** Optimizer and schedule (default: the model's recipe). */
   recipe: Recipe;
-  /** Training augmentation on (TRAIN_AUGMENT) or off (the plain crop). */
+  /** Training augmentation on (the recipe's: recipes.ts `recipeAugment`, GLPose its paper's, the others TRAIN_AUGMENT) or off (the plain crop). */
   augment: boolean;
   /** Evaluate every N steps (0: only at the end). */
   evalEvery: number;
@@ -256,7 +256,7 @@ export async function train(config: TrainConfig, data: TrainData, hooks: TrainHo
     inputSize: adapter.inputSize,
     frames: adapter.frames,
     train: config.augment,
-    augment: TRAIN_AUGMENT,
+    augment: recipeAugment(config.recipe),
     supervise: 'annotated',
   });
   const B = config.batchSize;
@@ -387,5 +387,7 @@ export function defaultConfig(model: ModelName, overrides: Partial<TrainConfig> 
  */
 export function trainingSamples(videos: readonly VideoSequence[]): number {
   const loadFrame: FrameLoader = () => fail('trainingSamples', 'no frame loads', 'a load');
-  return new TopDownDataset(videos, { jointSet: POSETRACK, loadFrame, inputSize: [64, 64], supervise: 'annotated' }).length;
+  // the videos' own joint set: COCO-17 for real-data folders (split.json jointSet 'coco17'), else PoseTrack
+  const jointSet = videos[0] && videos[0].keypointNames.join() === COCO17.names.join() ? COCO17 : POSETRACK;
+  return new TopDownDataset(videos, { jointSet, loadFrame, inputSize: [64, 64], supervise: 'annotated' }).length;
 }

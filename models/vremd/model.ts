@@ -54,7 +54,10 @@ export type FrameTriple = readonly [Tensor, Tensor, Tensor];
  * - `{ tokens }`: precomputed backbone tokens as three [B, N, D] tensors or one [B, 3, N, D]
  *   (these may require grad, e.g. for gradient checks).
  */
-export type VREMDInput = { frames: FrameTriple | Tensor; frameIds?: readonly (readonly string[])[] } | { tokens: FrameTriple | Tensor; baseHeatmaps?: Tensor };
+export type VREMDInput =
+  | { frames: FrameTriple | Tensor; frameIds?: readonly (readonly string[])[] }
+  | { tokens: FrameTriple | Tensor; baseHeatmaps?: Tensor }
+  | { backboneOutput: { features: Tensor; heatmaps: Tensor } };
 
 export interface VREMDOutput {
   /** H_t = H_k + H_m, [B, J, h, w] (H_m alone without HKME). */
@@ -254,6 +257,19 @@ export class VREMD extends Module {
     const op = 'VREMD';
     if (!input || typeof input !== 'object') fail(op, 'an input { frames } or { tokens }', String(input));
     const { N, D } = this.sizes;
+    if ('backboneOutput' in input) {
+      // the frozen `feature_backbone`'s outputs of frames [t-1, t, t+1] (e.g. cached): features
+      // [B, 3, C, h, w] and heatmaps [B, 3, J, h, w], packed as `encode` packs them
+      const fb = this.poseBackbone;
+      if (!fb) fail(op, 'a configuration with featureBackbone for backboneOutput', 'the ViT backbone');
+      const { features: fe, heatmaps: he } = input.backboneOutput;
+      const [h, w] = this.cfg.backbone.imgSize;
+      const C = fb.featureChannels;
+      if (fe.rank !== 5 || fe.shape[1] !== 3 || fe.shape[2] !== C || fe.shape[3] !== h || fe.shape[4] !== w) fail(op, `backboneOutput.features [B, 3, ${C}, ${h}, ${w}]`, fmtShape(fe.shape));
+      const B = fe.shape[0]!;
+      if (he.rank !== 5 || he.shape[0] !== B || he.shape[1] !== 3 || he.shape[2] !== fb.numJoints || he.shape[3] !== h || he.shape[4] !== w) fail(op, `backboneOutput.heatmaps [${B}, 3, ${fb.numJoints}, ${h}, ${w}]`, fmtShape(he.shape));
+      return this.tokenize(reshape(concat([fe, he], 2), [B, 3, C + fb.numJoints, h * w]));
+    }
     if ('tokens' in input) {
       const base = input.baseHeatmaps ?? null;
       if (this.cfg.residual && !base) fail(op, 'baseHeatmaps (the key frame\'s backbone heatmaps [B, J, h, w]) with tokens, for the residual head', 'none');
