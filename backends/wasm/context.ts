@@ -17,7 +17,7 @@ export interface WasmContext {
   readonly exports: WebAssembly.Exports;
   /** True when the module was built with relaxed SIMD (fused multiply-add in the GEMM). */
   readonly relaxed: boolean;
-  /** Worker threads for the GEMM, or null (single-threaded). */
+  /** Worker threads for the split kernels (threads.ts), or null (single-threaded). */
   readonly pool: ThreadPool | null;
 }
 

@@ -3,26 +3,45 @@
  * assembly/grid-sample.ts (plan per point in float64, gather per channel from zero-bordered planes,
  * backward scatter into a zero-bordered dx and per-point grid gradients). Contract:
  * backends/backend.ts (GridSampleParams); reference: backends/cpu/resample.ts.
- * The kernels take one scratch region per thread: the padded planes of one sample (forward: x;
- * backward: x and dx), then the per-chunk plan. With worker threads, the samples (or, for one
- * sample in the forward, the points) are split between the threads (threads.ts run).
+ * The kernels take one scratch region per thread ('gridWork'): the padded planes of one sample
+ * (forward: x; backward: x and dx), the per-chunk plan, and in a split backward two more padded dx
+ * copies for the samples shared with a neighbouring thread.
+ *
+ * Threads: the units (sample, chunk of 256 points) are split into contiguous ranges, one per
+ * thread, on whole samples when N ≥ T (no sample is padded twice and no dx is shared), else inside
+ * samples (the backward then adds the threads' partial dx of each shared sample in thread order;
+ * see assembly/grid-sample.ts THREADS). Below THREAD_MIN_SAMPLES sampled values per thread the
+ * kernels stay on fewer threads.
  */
 import type { GridSampleParams } from '../backend.js';
 import { checkDtype, kernel, type WasmContext, type WT } from './context.js';
 import type { WasmStorage } from './memory.js';
 import { scratch } from './scratch.js';
+import { splitRange, threadsFor } from './threads.js';
 
-/** Below this many sampled values, gridSample stays on one thread. */
-const THREAD_MIN_SAMPLES = 2 ** 15;
+/** Sampled values (channels × points) per thread below which gridSample uses fewer threads. */
+export const THREAD_MIN_SAMPLES = 2 ** 14;
+
+/** Points per unit (CHUNK of assembly/grid-sample.ts). */
+const CHUNK = 256;
 
 const PAD_MODES = { zeros: 0, border: 1, reflection: 2 } as const;
 
-function workOf(ctx: WasmContext, t: number, op: string, C: number, H: number, W: number, copies: number): number {
-  const planBytes = kernel(ctx, 'grid_sample_plan_bytes')();
-  return scratch(ctx.mem, 'gridWork', copies * C * (H + 3) * (W + 2) * 4 + planBytes, op, t);
+interface Split {
+  T: number;
+  /** Unit bounds per thread, and units per sample. */
+  b: number[];
+  nck: number;
 }
 
-const splitAt = (units: number, T: number, t: number): number => Math.round((t * units) / T);
+/** The threads and their unit ranges for N samples of P points and C channels. */
+function split(ctx: WasmContext, N: number, C: number, P: number): Split {
+  const nck = Math.ceil(P / CHUNK);
+  const units = N * nck;
+  const T = threadsFor(ctx.pool, N * C * P, THREAD_MIN_SAMPLES, units);
+  // whole samples per thread when there are enough of them
+  return { T, b: splitRange(units, T, N >= T ? nck : 1), nck };
+}
 
 export function gridSample(ctx: WasmContext, x: WT, grid: WT, p: GridSampleParams): WasmStorage {
   checkDtype('gridSample', x.dtype);
@@ -31,21 +50,12 @@ export function gridSample(ctx: WasmContext, x: WT, grid: WT, p: GridSampleParam
   const P = Ho * Wo;
   const out = ctx.mem.alloc('gridSample', N * C * P * 4);
   if (N * C * P === 0) return out;
+  const { T, b } = split(ctx, N, C, P);
+  const bytes = C * (H + 3) * (W + 2) * 4 + kernel(ctx, 'grid_sample_plan_bytes')();
+  const works = Array.from({ length: T }, (_, t) => scratch(ctx.mem, 'gridWork', bytes, 'gridSample', t));
   const head = [x.storage.ptr, grid.storage.ptr, out.ptr, C, H, W, P, p.mode === 'nearest' ? 1 : 0, PAD_MODES[p.paddingMode], p.alignCorners ? 1 : 0];
-  // threads split the samples, or, for one sample, the points (in multiples of 4)
-  const T = ctx.pool && N * C * P >= THREAD_MIN_SAMPLES ? Math.min(ctx.pool.size, N > 1 ? N : Math.floor(P / 64)) : 1;
-  if (T <= 1) {
-    kernel(ctx, 'grid_sample_f32')(...head, workOf(ctx, 0, 'gridSample', C, H, W, 1), 0, N, 0, P);
-    return out;
-  }
-  const works = Array.from({ length: T }, (_, t) => workOf(ctx, t, 'gridSample', C, H, W, 1));
-  ctx.pool!.run(ctx.exports, 'grid_sample_f32', (t) => {
-    if (t >= T) return null;
-    if (N > 1) return [...head, works[t]!, splitAt(N, T, t), splitAt(N, T, t + 1), 0, P];
-    const pb = t === 0 ? 0 : Math.round(splitAt(P, T, t) / 4) * 4;
-    const pe = t === T - 1 ? P : Math.round(splitAt(P, T, t + 1) / 4) * 4;
-    return [...head, works[t]!, 0, 1, pb, pe];
-  });
+  if (T === 1) kernel(ctx, 'grid_sample_f32')(...head, works[0]!, b[0]!, b[1]!);
+  else ctx.pool!.run(ctx.exports, 'grid_sample_f32', (t) => (t < T ? [...head, works[t]!, b[t]!, b[t + 1]!] : null));
   return out;
 }
 
@@ -63,11 +73,32 @@ export function gridSampleBackward(ctx: WasmContext, dy: WT, x: WT, grid: WT, p:
     if (N * P > 0) kernel(ctx, 'fill_u32')(dGrid.ptr, N * P * 2, 0);
     return { dx, dGrid };
   }
+  const { T, b, nck } = split(ctx, N, C, P);
+  const planes = C * (H + 3) * (W + 2) * 4;
+  const shared = T > 1 && N < T; // ranges cut through samples: room for two partial dx copies
+  const bytes = 2 * planes + kernel(ctx, 'grid_sample_plan_bytes')();
+  const works = Array.from({ length: T }, (_, t) => scratch(ctx.mem, 'gridWork', bytes + (shared ? 2 * planes : 0), 'gridSampleBackward', t));
   const head = [x.storage.ptr, dy.storage.ptr, grid.storage.ptr, dx.ptr, dGrid.ptr, C, H, W, P, p.mode === 'nearest' ? 1 : 0, PAD_MODES[p.paddingMode], p.alignCorners ? 1 : 0];
-  // threads split the samples (each writes its own samples' dx and dGrid)
-  const T = ctx.pool && N * C * P >= THREAD_MIN_SAMPLES ? Math.min(ctx.pool.size, N) : 1;
-  const works = Array.from({ length: T }, (_, t) => workOf(ctx, t, 'gridSampleBackward', C, H, W, 2));
-  if (T <= 1) kernel(ctx, 'grid_sample_backward_f32')(...head, works[0]!, 0, N);
-  else ctx.pool!.run(ctx.exports, 'grid_sample_backward_f32', (t) => (t < T ? [...head, works[t]!, splitAt(N, T, t), splitAt(N, T, t + 1)] : null));
+  const job = (t: number): number[] => [...head, works[t]!, b[t]!, b[t + 1]!, works[t]! + bytes];
+  if (T === 1) {
+    kernel(ctx, 'grid_sample_backward_f32')(...job(0));
+    return { dx, dGrid };
+  }
+  ctx.pool!.run(ctx.exports, 'grid_sample_backward_f32', (t) => (t < T ? job(t) : null));
+  // samples split between threads: add their partial dx (slot 0: a range's first sample, 1: its last)
+  const parts = new Map<number, number[]>();
+  for (let t = 0; t < T; t++) {
+    if (b[t + 1]! <= b[t]!) continue;
+    const first = Math.floor(b[t]! / nck);
+    const last = Math.floor((b[t + 1]! - 1) / nck);
+    for (const n of first === last ? [first] : [first, last]) {
+      if (b[t]! <= n * nck && b[t + 1]! >= (n + 1) * nck) continue; // whole: written directly
+      const list = parts.get(n) ?? [];
+      list.push(works[t]! + bytes + (n === first ? 0 : planes));
+      parts.set(n, list);
+    }
+  }
+  const sum = kernel(ctx, 'grid_sample_unpad_sum_f32');
+  for (const [n, list] of parts) sum(ctx.mem.args(list), list.length, dx.ptr + 4 * n * C * H * W, C, H, W);
   return { dx, dGrid };
 }

@@ -19,7 +19,9 @@
  * the Backend interface, as every backend does (backends/cpu/index.ts is the file to copy): the
  * interface's methods in its order and under its section headings, one delegation per method,
  * the context (WasmContext: memory, exports, thread pool) passed first. All calls are synchronous,
- * so readSync works. `threads: 2` adds worker threads for the GEMM-based kernels (threads.ts).
+ * so readSync works. `threads: 2` adds worker threads that every split kernel uses (matmul, conv2d and its backward
+ * passes, depthwise conv, deformConv2d, attention, softmax, the norms, gridSample; threads.ts), each
+ * above a size threshold below which waking a worker costs more than it saves.
  * backends/index.ts registers createWasmBackend as the engine's 'wasm' factory.
  */
 import type {
@@ -77,7 +79,8 @@ export interface WasmBackendOptions {
   /** Initial memory in bytes (default 16 MiB); it grows on demand up to 4 GiB. */
   initialBytes?: number;
   /**
-   * Threads for the GEMM-based kernels (matmul, conv2d and its backward passes), including the
+   * Threads for the split kernels (matmul, conv2d and its backward passes, deformConv2d,
+   * attention, softmax, the norms, gridSample), including the
    * calling thread; default 1. More than 1 uses the `-threads` build over a shared memory and
    * needs SharedArrayBuffer (in browsers: a cross-origin isolated page).
    */
@@ -276,7 +279,7 @@ export class WasmBackend implements Backend<WasmStorage> {
     return this.ctx.relaxed;
   }
 
-  /** Threads used by the GEMM-based kernels (1 = no workers). */
+  /** Threads the split kernels use (1 = no workers). */
   get threads(): number {
     return this.ctx.pool ? this.ctx.pool.size : 1;
   }

@@ -1,24 +1,53 @@
 /**
  * JS side of layerNorm and batchNorm on wasm (kernels: assembly/norm.ts). SIMD two-pass statistics
  * with float64 block sums, SIMD affine maps; the contract is backends/backend.ts and the reference
- * backends/cpu/normalization.ts. Wrappers allocate the outputs (and, for layerNorm's dGamma/dBeta,
- * a float64 scratch of 2·cols in the 'normAcc' scratch) and call one kernel.
+ * backends/cpu/normalization.ts. (groupNorm runs layerNorm's kernels on the [N·G, C/G·S] view.)
+ * Wrappers allocate the outputs and call one kernel; layerNormBackward with gamma also gives each
+ * thread a float64 accumulator of 2·cols in the 'normAcc' scratch (per thread) and adds them up
+ * with layer_norm_param_grads_f32.
+ *
+ * Threads: layerNorm splits its rows and batchNorm its channels into contiguous ranges, one per
+ * thread (threads.ts splitRange), when each thread gets at least THREAD_MIN_ELEMENTS elements;
+ * results are bit-identical to one thread, but for layerNorm's dGamma/dBeta (the same or the next
+ * float32: the threads' float64 partial sums are added at the end, see assembly/norm.ts).
  */
 import { checkDtype, kernel, type WasmContext, type WT } from './context.js';
 import type { WasmStorage } from './memory.js';
 import { scratch } from './scratch.js';
+import { f64Words, splitRange, threadsFor } from './threads.js';
 
 type S = WasmStorage;
 
+/** Elements per thread below which a norm kernel uses fewer threads (about 10-20 µs of work). */
+export const THREAD_MIN_ELEMENTS = 2 ** 15;
 
 const ptr = (t: WT | null): number => (t ? t.storage.ptr : 0);
+
+/** Threads for `units` independent units (rows or channels) of `n` elements in all. */
+const threadsOf = (ctx: WasmContext, n: number, units: number): number => threadsFor(ctx.pool, n, THREAD_MIN_ELEMENTS, units);
+
+/**
+ * Runs kernel `name` over `units` units split between T threads: args(u0, u1, t) gives thread t's
+ * arguments for its range.
+ */
+function split(ctx: WasmContext, name: string, T: number, units: number, args: (u0: number, u1: number, t: number) => number[]): void {
+  if (T === 1) {
+    kernel(ctx, name)(...args(0, units, 0));
+    return;
+  }
+  const b = splitRange(units, T);
+  ctx.pool!.run(ctx.exports, name, (t) => (t < T ? args(b[t]!, b[t + 1]!, t) : null));
+}
 
 export function layerNorm(ctx: WasmContext, x: WT, gamma: WT | null, beta: WT | null, rows: number, cols: number, eps: number): { y: S; mean: S; rstd: S } {
   checkDtype('layerNorm', x.dtype);
   const y = ctx.mem.alloc('layerNorm', rows * cols * 4);
   const mean = ctx.mem.alloc('layerNorm', rows * 4);
   const rstd = ctx.mem.alloc('layerNorm', rows * 4);
-  if (rows * cols > 0) kernel(ctx, 'layer_norm_f32')(x.storage.ptr, ptr(gamma), ptr(beta), y.ptr, mean.ptr, rstd.ptr, rows, cols, eps);
+  if (rows * cols > 0) {
+    const head = [x.storage.ptr, ptr(gamma), ptr(beta), y.ptr, mean.ptr, rstd.ptr, cols, ...f64Words(eps)];
+    split(ctx, 'layer_norm_f32', threadsOf(ctx, rows * cols, rows), rows, (r0, r1) => [...head, r0, r1]);
+  }
   return { y, mean, rstd };
 }
 
@@ -28,8 +57,12 @@ export function layerNormBackward(ctx: WasmContext, dy: WT, x: WT, mean: WT, rst
   const dGamma = gamma ? ctx.mem.alloc('layerNormBackward', cols * 4) : null;
   const dBeta = gamma ? ctx.mem.alloc('layerNormBackward', cols * 4) : null;
   if (cols === 0) return { dx, dGamma, dBeta };
-  const acc = gamma ? scratch(ctx.mem, 'normAcc', cols * 16, 'layerNormBackward') : 0;
-  kernel(ctx, 'layer_norm_backward_f32')(dy.storage.ptr, x.storage.ptr, mean.storage.ptr, rstd.storage.ptr, ptr(gamma), dx.ptr, dGamma ? dGamma.ptr : 0, dBeta ? dBeta.ptr : 0, acc, rows, cols);
+  const T = threadsOf(ctx, rows * cols, rows);
+  // thread t's float64 column sums (none without gamma)
+  const accs = gamma ? Array.from({ length: T }, (_, t) => scratch(ctx.mem, 'normAcc', cols * 16, 'layerNormBackward', t)) : [];
+  const head = [dy.storage.ptr, x.storage.ptr, mean.storage.ptr, rstd.storage.ptr, ptr(gamma), dx.ptr];
+  split(ctx, 'layer_norm_backward_f32', T, rows, (r0, r1, t) => [...head, accs[t] ?? 0, cols, r0, r1]);
+  if (gamma) kernel(ctx, 'layer_norm_param_grads_f32')(dGamma!.ptr, dBeta!.ptr, ctx.mem.args(accs), T, cols);
   return { dx, dGamma, dBeta };
 }
 
@@ -37,14 +70,17 @@ export function batchNormStats(ctx: WasmContext, x: WT, n: number, c: number, s:
   checkDtype('batchNormStats', x.dtype);
   const mean = ctx.mem.alloc('batchNormStats', c * 4);
   const variance = ctx.mem.alloc('batchNormStats', c * 4);
-  if (c > 0) kernel(ctx, 'batch_norm_stats_f32')(x.storage.ptr, mean.ptr, variance.ptr, n, c, s);
+  if (c > 0) split(ctx, 'batch_norm_stats_f32', threadsOf(ctx, n * c * s, c), c, (c0, c1) => [x.storage.ptr, mean.ptr, variance.ptr, n, c, s, c0, c1]);
   return { mean, variance };
 }
 
 export function batchNormForward(ctx: WasmContext, x: WT, mean: WT, variance: WT, gamma: WT | null, beta: WT | null, n: number, c: number, s: number, eps: number): S {
   checkDtype('batchNormForward', x.dtype);
   const y = ctx.mem.alloc('batchNormForward', n * c * s * 4);
-  if (n * c * s > 0) kernel(ctx, 'batch_norm_forward_f32')(x.storage.ptr, mean.storage.ptr, variance.storage.ptr, ptr(gamma), ptr(beta), y.ptr, n, c, s, eps);
+  if (n * c * s > 0) {
+    const head = [x.storage.ptr, mean.storage.ptr, variance.storage.ptr, ptr(gamma), ptr(beta), y.ptr, n, c, s, ...f64Words(eps)];
+    split(ctx, 'batch_norm_forward_f32', threadsOf(ctx, n * c * s, c), c, (c0, c1) => [...head, c0, c1]);
+  }
   return y;
 }
 
@@ -54,7 +90,8 @@ export function batchNormBackward(ctx: WasmContext, dy: WT, x: WT, mean: WT, var
   const dGamma = gamma ? ctx.mem.alloc('batchNormBackward', c * 4) : null;
   const dBeta = gamma ? ctx.mem.alloc('batchNormBackward', c * 4) : null;
   if (c > 0) {
-    kernel(ctx, 'batch_norm_backward_f32')(dy.storage.ptr, x.storage.ptr, mean.storage.ptr, variance.storage.ptr, ptr(gamma), dx.ptr, dGamma ? dGamma.ptr : 0, dBeta ? dBeta.ptr : 0, n, c, s, eps, training ? 1 : 0);
+    const head = [dy.storage.ptr, x.storage.ptr, mean.storage.ptr, variance.storage.ptr, ptr(gamma), dx.ptr, dGamma ? dGamma.ptr : 0, dBeta ? dBeta.ptr : 0, n, c, s, ...f64Words(eps), training ? 1 : 0];
+    split(ctx, 'batch_norm_backward_f32', threadsOf(ctx, n * c * s, c), c, (c0, c1) => [...head, c0, c1]);
   }
   return { dx, dGamma, dBeta };
 }

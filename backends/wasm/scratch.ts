@@ -31,9 +31,9 @@ export const KINDS = [
   'skinny',
   /** topk/sort row buffer. */
   'topk',
-  /** im2col columns (conv2d backward passes and deformConv2d), and conv2d's padded planes. */
+  /** im2col columns (conv2d backward passes and deformConv2d; per thread), and conv2d's padded planes. */
   'col',
-  /** deformConv2dBackward: the columns' gradient. */
+  /** deformConv2dBackward: the columns' gradient (per thread). */
   'dcol',
   /** deformConv2d: zero-bordered x (and dx in the backward). */
   'deformPad',
@@ -43,12 +43,14 @@ export const KINDS = [
   'deformDx',
   /** interpolate: source taps. */
   'taps',
-  /** layerNormBackward: float64 column sums. */
+  /** layerNormBackward: float64 column sums (per thread, added up at the end). */
   'normAcc',
   /** gridSample: padded planes and plan (per thread). */
   'gridWork',
-  /** attention forward/backward work area. */
+  /** attention forward/backward work area (per thread; the backward's partial dQ too). */
   'attnWork',
+  /** deformConv2dBackward: thread t's own weight-gradient accumulator (t ≥ 1; thread 0 uses dWeight). */
+  'deformDw',
 ] as const;
 
 export type ScratchKind = (typeof KINDS)[number];

@@ -1,21 +1,36 @@
 /**
- * Worker threads for the GEMM (matmul, conv2d and its backward passes): optional, opt-in with
- * `createWasmBackend({ threads: 2 })`.
+ * Worker threads for the wasm kernels: optional, opt-in with `createWasmBackend({ threads: 2 })`.
  *
  * Every worker instantiates the same compiled module (the `-threads` build, which imports a
- * shared memory) over the same WebAssembly.Memory, so all of them see every tensor. A GEMM is split
- * by columns of C into one range per thread, aligned to the 8-column micro-tile; each thread packs
- * its own panels into its own scratch (per-thread slots of scratch.ts) and writes a disjoint part of C, so there
- * is nothing to lock. The calling thread computes range 0 itself.
+ * shared memory) over the same WebAssembly.Memory, so all of them see every tensor. A kernel is
+ * split into contiguous ranges of independent units, one per thread, each thread with its own
+ * scratch (per-thread slots of scratch.ts) writing a disjoint part of the output, so nothing is
+ * locked and no atomics run in the kernels; the calling thread computes range 0 itself. A GEMM
+ * (`gemm`) is split by columns of C, aligned to the 8-column micro-tile; the other kernels
+ * (`run`) by rows (softmax, layerNorm), channels (batchNorm), (head, query block) and (head, key
+ * tile) units (attention), (pixel chunk, weight group) items (deformConv2d), (sample, point chunk)
+ * units (gridSample), ... (see each wrapper). Partial sums that two threads would share (a
+ * weight gradient, the dQ of a head cut between two threads) go to per-thread buffers, added in
+ * thread order after the threads finish.
  *
- * Signalling uses one 64-byte control block per worker in the shared memory:
+ * Signalling uses one 128-byte control block per worker in the shared memory:
  *   [0] job sequence number (the caller increments it and notifies), [1] finished sequence,
  *   [2..] the gemm_f32 arguments, then the conv geometry pointer (0 when not a conv).
  * Other kernels run through `run` (generic jobs): [21] = 1 + the kernel's index among the module's
  * exported functions sorted by name (the same list on every thread), [20] = its argument count,
- * [2..] its i32 arguments; [21] = 0 marks a GEMM job.
- * Workers sleep in Atomics.wait on [0]; the caller waits on [1] (Atomics.wait in Node, a spin on
- * Atomics.load in browsers, whose main thread may not block).
+ * [2..] its i32 arguments (at most 18; floats travel as their bits, f32Bits/f64Words, and longer
+ * argument lists in the args block); [21] = 0 marks a GEMM job.
+ * Waiting: workers sleep in Atomics.wait on [0], the caller on [1] (Node; browsers' main thread
+ * may not block, so there it spins on Atomics.load). A dispatch round trip with sleeping workers
+ * measured 12-20 µs on this 2-core VM (two futex wake-ups). POSEGRAD_WASM_SPIN_US (Node) makes
+ * the workers spin that long for their next job, and the caller for the workers, before
+ * sleeping: faster dispatch on an idle machine, but measured 40x slower round trips (0.6-0.8 ms)
+ * when other processes compete for the cores, hence off by default.
+ *
+ * Partitioning helpers (splitRange, threadsFor) are shared by the wrappers: ranges of nearly equal
+ * size with boundaries on multiples of an alignment (whole samples, weight groups, ...), and a
+ * minimum of work per thread below which a kernel stays on fewer threads (each wrapper's
+ * THREAD_MIN_* constant, tens of µs of work, so that the wake-up does not dominate).
  * Node: worker_threads with an inline (eval) script; browsers: a Blob-URL Worker, which needs a
  * cross-origin isolated page for SharedArrayBuffer.
  */
@@ -32,7 +47,13 @@ const start = (d, post) => {
   const ctl = new Int32Array(d.memory.buffer, d.ctl, 32);
   post('ready');
   let seq = 0;
+  const now = () => performance.now();
   for (;;) {
+    // spin up to d.spinMs for the next job, then sleep (Atomics.wait returns at once if one came)
+    if (d.spinMs > 0) {
+      const until = now() + d.spinMs;
+      for (let k = 1; Atomics.load(ctl, 0) === seq && ((k & 255) !== 0 || now() < until); k++);
+    }
     Atomics.wait(ctl, 0, seq);
     seq = Atomics.load(ctl, 0);
     if (seq < 0) return;
@@ -59,6 +80,18 @@ if (typeof require === 'function') {
 
 const isNode = typeof process !== 'undefined' && typeof process.versions === 'object' && !!process.versions.node;
 
+/**
+ * How long (µs) a worker spins for its next job, and the caller for a worker to finish, before
+ * sleeping in Atomics.wait: POSEGRAD_WASM_SPIN_US in Node (an integer 0-10000), else 0.
+ */
+export function spinMicros(): number {
+  const raw = isNode ? process.env.POSEGRAD_WASM_SPIN_US : undefined;
+  if (raw === undefined || raw === '') return 0;
+  const us = Number(raw);
+  if (!Number.isInteger(us) || us < 0 || us > 10000) throw new Error(`wasm: expected POSEGRAD_WASM_SPIN_US as an integer from 0 to 10000 (microseconds), got '${raw}'`);
+  return us;
+}
+
 interface WorkerHandle {
   ctl: number;
   terminate(): void;
@@ -66,7 +99,7 @@ interface WorkerHandle {
 
 export class ThreadPool {
   private seq = 0;
-  private constructor(private readonly mem: WasmMemory, private readonly workers: WorkerHandle[]) {}
+  private constructor(private readonly mem: WasmMemory, private readonly workers: WorkerHandle[], private readonly spinMs: number) {}
 
   /** Number of threads including the caller. */
   get size(): number {
@@ -74,12 +107,13 @@ export class ThreadPool {
   }
 
   static async create(mem: WasmMemory, module: WebAssembly.Module, count: number, blocks: readonly number[]): Promise<ThreadPool> {
+    const spinMs = spinMicros() / 1000;
     const workers: WorkerHandle[] = [];
     const ready: Promise<void>[] = [];
     for (let t = 0; t < count - 1; t++) {
       const ctl = scratch(mem, 'threadCtl', 128, 'threads', t + 1);
       new Int32Array(mem.memory.buffer, ctl, 32).fill(0);
-      const data = { module, memory: mem.memory, ctl, blocks: [...blocks] };
+      const data = { module, memory: mem.memory, ctl, blocks: [...blocks], spinMs };
       if (isNode) {
         const { Worker } = await import('node:worker_threads');
         const w = new Worker(WORKER_SRC, { eval: true, workerData: data });
@@ -95,7 +129,7 @@ export class ThreadPool {
       }
     }
     await Promise.all(ready);
-    return new ThreadPool(mem, workers);
+    return new ThreadPool(mem, workers, spinMs);
   }
 
   /**
@@ -116,11 +150,7 @@ export class ThreadPool {
       active.push(w);
     });
     run0();
-    for (const w of active) {
-      const at = (w.ctl >>> 2) + 1;
-      if (isNode) while (Atomics.load(i32, at) !== seq) Atomics.wait(i32, at, Atomics.load(i32, at), 50);
-      else while (Atomics.load(i32, at) !== seq) { /* spin: the browser main thread may not block */ }
-    }
+    this.join(active, seq);
   }
 
   private fns: string[] | null = null;
@@ -151,10 +181,22 @@ export class ThreadPool {
     });
     const a0 = args(0);
     if (a0) (exports[name] as (...x: number[]) => void)(...a0);
+    this.join(active, seq);
+  }
+
+  /**
+   * Waits until every worker in `active` has finished job `seq`: spins up to spinMs, then sleeps in
+   * Atomics.wait (Node); browsers' main thread may not block, so there it spins.
+   */
+  private join(active: readonly WorkerHandle[], seq: number): void {
+    const i32 = this.mem.i32;
     for (const w of active) {
       const at = (w.ctl >>> 2) + 1;
+      if (this.spinMs > 0 || !isNode) {
+        const until = performance.now() + this.spinMs;
+        for (let k = 1; Atomics.load(i32, at) !== seq && (!isNode || (k & 255) !== 0 || performance.now() < until); k++);
+      }
       if (isNode) while (Atomics.load(i32, at) !== seq) Atomics.wait(i32, at, Atomics.load(i32, at), 50);
-      else while (Atomics.load(i32, at) !== seq) { /* spin: the browser main thread may not block */ }
     }
   }
 
@@ -166,4 +208,40 @@ export class ThreadPool {
       w.terminate();
     }
   }
+}
+
+/**
+ * Bounds [b0 = 0, b1, …, bT = n] splitting n units into T contiguous ranges of nearly equal size,
+ * every inner bound a multiple of `align` or n itself (so that a group of `align` units, e.g. the
+ * chunks of one sample or the weight groups of one chunk, stays on one thread); some ranges may be
+ * empty when n is small.
+ */
+export function splitRange(n: number, T: number, align = 1): number[] {
+  return Array.from({ length: T + 1 }, (_, t) => (t === T ? n : Math.min(n, Math.round((t * n) / T / align) * align)));
+}
+
+/**
+ * Threads worth using for `work` units of work split `units` ways, at least `minWork` units per
+ * thread (below that the wake-up costs more than it saves): 1 without a pool.
+ */
+export function threadsFor(pool: ThreadPool | null, work: number, minWork: number, units = Infinity): number {
+  if (!pool) return 1;
+  return Math.max(1, Math.min(pool.size, Math.floor(work / minWork), units));
+}
+
+const F64 = new Float64Array(1);
+const F64_WORDS = new Int32Array(F64.buffer);
+const F32 = new Float32Array(1);
+const F32_WORD = new Int32Array(F32.buffer);
+
+/** The two i32 halves [lo, hi] of a float64's bits: thread jobs pass i32 arguments only. */
+export function f64Words(x: number): [number, number] {
+  F64[0] = x;
+  return [F64_WORDS[0]!, F64_WORDS[1]!];
+}
+
+/** The bits of a float32 as an i32 (a kernel reinterprets them), for thread jobs. */
+export function f32Bits(x: number): number {
+  F32[0] = x;
+  return F32_WORD[0]!;
 }

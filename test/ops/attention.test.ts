@@ -313,6 +313,15 @@ describeEnvs('scaledDotProductAttention', () => {
     });
   }
 
+  it('threaded: query blocks and key tiles split between wasm threads, a head cut between two', async () => {
+    // 3·90·100·(24 + 20) = 1.2M multiply-adds: above 2 x 2^18 (backends/wasm/attention.ts
+    // THREAD_MIN_MACS); the backward's 12 (head, key tile) units split 6/6 at 2 threads, cutting
+    // head 1, whose partial dQ are added after the threads
+    const keep = Array.from(rand(90 * 100, 64), (x) => (x > -0.6 ? 1 : 0));
+    const ins = [f([1, 3, 90, 24], 61, -2, 2), f([1, 3, 100, 24], 62, -2, 2), f([1, 3, 100, 20], 63), i32([90, 100], keep)];
+    await parity('sdpa threaded', (q, k, v, m) => sdpa(q, k, v, { attnMask: m }), ins, TOL, { bwd: BWD });
+  });
+
   it('rank-3 inputs and a custom scale', async () => {
     await parity('rank 3', (q, k, v) => sdpa(q, k, v, { scale: 0.7 }), [f([3, 9, 5], 4), f([3, 11, 5], 5), f([3, 11, 6], 6)], TOL, { bwd: BWD });
   });

@@ -35,6 +35,13 @@ describeEnvs('softmax', () => {
       });
     }
   }
+  it('threaded: rows, and 16-column groups of strided rows, split between wasm threads', async () => {
+    // 82k and 72k elements: above 2 x 2^15 (backends/wasm/softmax.ts THREAD_MIN_ELEMENTS)
+    await parity('softmax rows [80, 1030]', (x) => softmax(x, 1), [f([80, 1030], 31, -4, 4)], TOL);
+    await parity('logSoftmax rows [80, 1030]', (x) => logSoftmax(x, 1), [f([80, 1030], 32, -4, 4)], TOL);
+    await parity('softmax strided [2, 40, 901] dim 1', (x) => softmax(x, 1), [f([2, 40, 901], 33, -4, 4)], TOL);
+    await parity('logSoftmax strided [2, 40, 901] dim 1', (x) => logSoftmax(x, 1), [f([2, 40, 901], 34, -4, 4)], TOL);
+  });
   it('large logits and fully masked rows', async () => {
     const big = f([3, 6], 1, -1, 1);
     big.data = big.data.map((v) => v * 3000);

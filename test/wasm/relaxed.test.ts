@@ -36,4 +36,9 @@ describe('wasm relaxed-SIMD build', () => {
     await parityOn(be, 'wasm-1', '1x1', (x, w) => conv2d(x, w), [f([2, 6, 5, 3], 8), f([7, 6, 1, 1], 9)], TOL);
     await parityOn(be, 'wasm-1', 'depthwise', (x, w) => conv2d(x, w, null, { padding: 3, groups: 4 }), [f([1, 4, 9, 8], 10), f([4, 1, 7, 7], 11)], TOL);
   });
+  it('depthwise (masked borders, stride 2) and the stride-2 im2col packing match cpu', async () => {
+    await parityOn(be, 'wasm-1', 'depthwise s2 masked', (x, w, b) => conv2d(x, w, b, { stride: 2, padding: 1, groups: 3 }), [f([2, 3, 9, 75], 12), f([3, 1, 3, 3], 13), f([3], 14)], TOL);
+    await parityOn(be, 'wasm-1', 'depthwise s1 no padding', (x, w) => conv2d(x, w, null, { groups: 4 }), [f([1, 4, 7, 29], 15), f([4, 1, 3, 3], 16)], TOL);
+    await parityOn(be, 'wasm-1', 'stem 3x3 s2', (x, w, b) => conv2d(x, w, b, { stride: 2, padding: 1 }), [f([1, 3, 21, 37], 17), f([8, 3, 3, 3], 18), f([8], 19)], TOL);
+  });
 });

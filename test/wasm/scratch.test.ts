@@ -2,9 +2,11 @@
  * The wasm scratch registry (backends/wasm/scratch.ts) and the canary test of issue 16: every
  * (kind, thread) pair has its own slot for any thread count, no wrapper picks a slot number by
  * hand, and at 1 to 16 threads every threaded kernel family (matmul, conv2d and its backward
- * passes, deformConv2d and its backward, gridSample and its backward) plus the single-threaded
- * scratch users (topk, interpolate, layerNorm backward, attention) leave 64 unrelated canary
- * tensors untouched, while scratch blocks grow (larger calls) between allocations of canaries.
+ * passes: general, 1x1 and depthwise; deformConv2d and its backward, gridSample and its backward;
+ * softmax, layerNorm, batchNorm and attention and their backward passes, at shapes above their
+ * threading thresholds) plus the single-threaded scratch users (topk, interpolate, and the small
+ * layerNorm and attention calls) leave 64 unrelated canary tensors untouched, while scratch
+ * blocks grow (larger calls) between allocations of canaries.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -20,10 +22,11 @@ import { tensor } from '../../ops/creation.js';
 import { deformConv2d } from '../../ops/deform-conv.js';
 import { add, mul } from '../../ops/elementwise.js';
 import { matmul } from '../../ops/matmul.js';
-import { layerNorm } from '../../ops/normalization.js';
+import { batchNorm2d, layerNorm } from '../../ops/normalization.js';
 import { sum } from '../../ops/reduce.js';
 import { gridSample, interpolate } from '../../ops/resample.js';
 import { topk } from '../../ops/shape.js';
+import { softmax } from '../../ops/softmax.js';
 import { rand } from '../helpers/backends.js';
 
 const WASM_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'backends', 'wasm');
@@ -57,6 +60,11 @@ function workload(s: number): void {
     const terms: Tensor[] = [];
     terms.push(sum(matmul(r([64 * s, 300], 1), r([300, 257 * s], 2))));
     terms.push(sum(conv2d(r([2, 16, 20 * s, 23], 3), r([24, 16, 3, 3], 4), r([24], 5), { padding: 1 })));
+    // the direct depthwise kernels (stride 1 and 2) and the 1x1 backward without col, all above
+    // their threading thresholds
+    terms.push(sum(conv2d(r([2, 32, 18 * s, 33], 22), r([32, 1, 3, 3], 23), r([32], 24), { padding: 1, groups: 32 })));
+    terms.push(sum(conv2d(r([2, 40, 24 * s, 29], 25), r([40, 1, 3, 3], 26), null, { stride: 2, padding: 1, groups: 40 })));
+    terms.push(sum(conv2d(r([2, 48, 10 * s, 21], 27), r([40, 48, 1, 1], 28), r([40], 29))));
     const x = r([2, 8, 12 * s, 30], 6);
     const Ho = 12 * s;
     terms.push(sum(deformConv2d(x, r([2, 18, Ho, 30], 7, -2, 2), r([6, 8, 3, 3], 8), null, { padding: 1, mask: r([2, 9, Ho, 30], 9, 0, 1) })));
@@ -66,6 +74,11 @@ function workload(s: number): void {
     terms.push(sum(interpolate(r([1, 3, 9, 7 * s], 15), { scaleFactor: 2, mode: 'bilinear' })));
     terms.push(sum(layerNorm(r([7, 100 * s], 16), 100 * s, r([100 * s], 17), r([100 * s], 18))));
     terms.push(sum(scaledDotProductAttention(r([1, 2, 20 * s, 16], 19), r([1, 2, 33, 16], 20), r([1, 2, 33, 8], 21))));
+    // split between threads (2-6 of them): per-thread attention work areas and layerNorm accumulators
+    terms.push(sum(mul(softmax(r([70 * s, 1030], 40), 1), r([70 * s, 1030], 41))));
+    terms.push(sum(layerNorm(r([100, 700 * s], 42), 700 * s, r([700 * s], 43), r([700 * s], 44))));
+    terms.push(sum(batchNorm2d(r([2, 6, 60, 70 * s], 45), null, null, r([6], 46), r([6], 47), { training: true })));
+    terms.push(sum(scaledDotProductAttention(r([1, 3, 90 * s, 24], 48), r([1, 3, 100, 24], 49), r([1, 3, 100, 20], 50))));
     mul(terms.reduce((a, b) => add(a, b)), 0.5).backward();
   });
 }

@@ -1,8 +1,10 @@
 /**
  * The threaded wasm backend (`threads: 2`): worker threads share the memory. Op parity at 2 and 16
- * threads runs in the one op suite (test/ops/*: matmul, conv2d, deformConv2d and gridSample have
- * cases above the threading thresholds); the scratch canaries are in scratch.test.ts. Here: the
- * build and memory in use, and memory growth while workers exist.
+ * threads runs in the one op suite (test/ops/*: matmul, conv2d, deformConv2d, gridSample, softmax,
+ * layerNorm/groupNorm, batchNorm2d and attention have cases above the threading thresholds); the
+ * results at 2, 3 and 16 threads against 1 thread in conv-threads.test.ts and
+ * kernel-threads.test.ts; the scratch canaries in scratch.test.ts. Here: the build and memory in
+ * use, and memory growth while workers exist.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WasmBackend } from '../../backends/wasm/index.js';

@@ -22,7 +22,9 @@
  * element (no pre-zeroed memory may be assumed unless the kernel's comment says so).
  *
  * THREADS. In the -threads builds, worker threads instantiate the same module over the same shared
- * memory; today only gemm_f32 runs on them (backends/wasm/threads.ts). Module globals are per
+ * memory; every split kernel runs on them (gemm_f32, the conv passes, depthwise, deformConv2d,
+ * attention, softmax, the norms, gridSample: backends/wasm/threads.ts), with integer-only job
+ * arguments (floats travel as their bits). Module globals are per
  * instance (per thread); static data (memory.data) is shared by all threads, so it must stay
  * read-only; per-call working space comes in through scratch pointers, one set per thread.
  *

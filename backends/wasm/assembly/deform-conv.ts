@@ -1,7 +1,7 @@
 /**
- * Deformable convolution (torchvision.ops.deform_conv2d, v1 and v2): the deformable im2col and its
- * adjoint. JS (backends/wasm/deform-conv.ts) drives them, per sample b, weight group g and chunk of
- * output pixels [p0, p1), around the shared GEMM (matmul.ts):
+ * Deformable convolution (torchvision.ops.deform_conv2d, v1 and v2): the deformable im2col, its
+ * adjoint, and the drivers that run them around the shared GEMM (matmul.ts gemm_f32), per sample b
+ * (JS: backends/wasm/deform-conv.ts), weight group g and chunk of output pixels [p0, p1):
  *   forward:  col = deform_im2col(x[b]);   out[b, g, :, p0:p1] = W_g · col           (GEMM)
  *   backward: col as above;                dW_g += dy[b, g, :, p0:p1] · colᵀ         (GEMM)
  *             dcol = W_gᵀ · dy[b, g, :, p0:p1]                                       (GEMM)
@@ -31,12 +31,28 @@
  * torchvision's coordinate kernel and the cpu do); only all-outside neighbourhoods use the zero
  * block. dOffset and dMask accumulate (+=) over weight groups; JS zeroes them first.
  *
- * Geometry args (i32 words): [C, H, W, kh, kw, Ho, Wo, sh, sw, ph, pw, dh, dw, OG, Cg, c0, p0, p1,
- * ldcol, hasMask]; c0 is the weight group's first channel, Cg its channel count.
- * work: deform_work_bytes(p1 - p0) bytes of scratch.
+ * THREADS. The work of one sample is cut into items (chunk, weight group), u = chunk·G + g, and
+ * each thread runs deform_forward_f32 / deform_backward_f32 over a contiguous range of items with
+ * its own scratch: plan work area, col (and dcol) chunk, packed GEMM panels (the GEMM of
+ * matmul.ts runs single-threaded inside the job), so one sample costs one dispatch and no lock.
+ * Items are split on multiples of G (../deform-conv.ts), so all weight groups of a chunk run on one
+ * thread, in order: dOffset/dMask of a pixel are added by one thread in the same order as on one
+ * thread. Forward: every out element is one GEMM dot product over the same K blocks whatever the
+ * chunking, so the result is bit-identical at any thread count. Backward: dx goes into each
+ * thread's own zero-bordered planes, added up per sample by deform_unpad_sum_f32, and dW into each
+ * thread's own [Cout, Cg·kh·kw] accumulator (thread 0: dWeight itself), added by deform_sum_f32:
+ * those two sums are associated differently than on one thread (float32 rounding; within the
+ * op's tolerance). dOffset and dMask are bit-identical.
+ *
+ * Args block (i32 words): [C, H, W, kh, kw, Ho, Wo, sh, sw, ph, pw, dh, dw, OG, Cg, c0, p0, p1,
+ * ldcol, hasMask] (the geometry; c0 is the weight group's first channel, Cg its channel count; c0,
+ * p0, p1 and ldcol are set per item by the drivers), then the drivers' words
+ * [xpad, offB, maskB, w, outB | dyB, G, Coutg, chunk, doffB, dmaskB] (see DRV below).
+ * work: deform_work_bytes(chunk) bytes of scratch.
  */
 import { dot4, gather4, pad_planes, quad, scatter, store_aos, unpad_planes } from './bilinear';
 import { ldi } from './common';
+import { gemm_f32 } from './matmul';
 
 const SUB = 256;
 
@@ -149,19 +165,13 @@ export function deform_pad_f32(src: usize, dst: usize, planes: i32, h: i32, w: i
   pad_planes(src, dst, planes, h, w);
 }
 
-/** Copies the interiors of zero-bordered planes at src into H×W planes at dst. */
-export function deform_unpad_f32(src: usize, dst: usize, planes: i32, h: i32, w: i32, accumulate: i32): void {
-  unpad_planes(src, dst, planes, h, w, accumulate);
-}
 
 /**
  * col[(c - c0)·K + t, p - p0] = m·bilinear(x[b, c], y, x) for the weight group's channels and the
- * chunk's pixels. xpad: the C zero-bordered planes of x[b]; offB/maskB: offset[b] and mask[b] (or 0).
- * Only the chunk's columns j0 ≤ j < j1 (one thread's share; multiples of 4 but the last).
+ * chunk's pixels (geometry and layout set). xpad: the C zero-bordered planes of x[b]; offB/maskB:
+ * offset[b] and mask[b] (or 0). Only the chunk's columns j0 ≤ j < j1.
  */
-export function deform_im2col_f32(xpad: usize, offB: usize, maskB: usize, col: usize, work: usize, args: usize, j0: i32, j1: i32): void {
-  geometry(args);
-  layout(work);
+function im2col(xpad: usize, offB: usize, maskB: usize, col: usize, j0: i32, j1: i32): void {
   const wpB = (<usize>WP) << 2;
   for (let og = C0 / COG; og <= (C0 + CG - 1) / COG; og++) {
     const cA = max(C0, og * COG), cB = min(C0 + CG, (og + 1) * COG);
@@ -182,14 +192,11 @@ export function deform_im2col_f32(xpad: usize, offB: usize, maskB: usize, col: u
 }
 
 /**
- * The adjoint of deform_im2col for dcol [Cg·K, ldcol] (the chunk's columns): adds into the zero-
- * bordered dx planes dxpad (C planes of sample b), doffB (offset grads of sample b) and dmaskB
- * (mask grads, when hasMask). xpad: the zero-bordered planes of x[b]. Only the chunk's columns
- * j0 ≤ j < j1: threads own disjoint columns (so disjoint doff/dmask entries) and their own dxpad.
+ * The adjoint of im2col for dcol [Cg·K, ldcol] (the chunk's columns): adds into the zero-bordered
+ * dx planes dxpad (C planes of sample b), doffB (offset grads of sample b) and dmaskB (mask grads,
+ * when hasMask). xpad: the zero-bordered planes of x[b]. Only the chunk's columns j0 ≤ j < j1.
  */
-export function deform_col2im_f32(xpad: usize, dxpad: usize, offB: usize, maskB: usize, dcol: usize, doffB: usize, dmaskB: usize, work: usize, args: usize, j0: i32, j1: i32): void {
-  geometry(args);
-  layout(work);
+function col2im(xpad: usize, dxpad: usize, offB: usize, maskB: usize, dcol: usize, doffB: usize, dmaskB: usize, j0: i32, j1: i32): void {
   const wpB = (<usize>WP) << 2;
   for (let og = C0 / COG; og <= (C0 + CG - 1) / COG; og++) {
     const cA = max(C0, og * COG), cB = min(C0 + CG, (og + 1) * COG);
@@ -224,6 +231,104 @@ export function deform_col2im_f32(xpad: usize, dxpad: usize, offB: usize, maskB:
           if (rowM) store<f32>(rowM + a, load<f32>(rowM + a) + dot4(G, v128.load(WB + ((<usize>k) << 4))));
         }
       }
+    }
+  }
+}
+
+// ------------------------------------------------------------------ drivers (one call per thread)
+/** Index of the drivers' first word in the args block. */
+const DRV = 20;
+let XPAD: usize = 0, OFFB: usize = 0, MASKB: usize = 0, WPTR: usize = 0, YB: usize = 0, DOFFB: usize = 0, DMASKB: usize = 0;
+let NG = 0, COUTG = 0, CHUNK = 0;
+
+function drivers(args: usize): void {
+  geometry(args);
+  XPAD = <usize>ldi(args, DRV); OFFB = <usize>ldi(args, DRV + 1); MASKB = <usize>ldi(args, DRV + 2);
+  WPTR = <usize>ldi(args, DRV + 3); YB = <usize>ldi(args, DRV + 4); NG = ldi(args, DRV + 5);
+  COUTG = ldi(args, DRV + 6); CHUNK = ldi(args, DRV + 7); DOFFB = <usize>ldi(args, DRV + 8); DMASKB = <usize>ldi(args, DRV + 9);
+}
+
+/** Sets the item's group and pixel range (and the plan's layout); false when the chunk is empty. */
+function item(u: i32, work: usize): bool {
+  const ch = u / NG;
+  const g = u - ch * NG;
+  P0 = ch * CHUNK;
+  P1 = min(P, P0 + CHUNK);
+  if (P1 <= P0) return false;
+  C0 = g * CG;
+  LDCOL = (P1 - P0 + 3) & ~3;
+  layout(work);
+  return true;
+}
+
+/**
+ * Forward of the items [u0, u1) of one sample: col = im2col, then out[b, g, :, p0:p1] = W_g·col
+ * (GEMM M = Coutg, N = p1 - p0, K = Cg·kh·kw). col: R·ldcol(chunk) floats; packA/packB/tile: the
+ * GEMM's scratch (matmul.ts gemm_f32).
+ */
+export function deform_forward_f32(args: usize, work: usize, col: usize, packA: usize, packB: usize, tile: usize, u0: i32, u1: i32): void {
+  drivers(args);
+  const R = CG * K;
+  for (let u = u0; u < u1; u++) {
+    if (!item(u, work)) continue;
+    const n = P1 - P0;
+    const g = C0 / CG;
+    im2col(XPAD, OFFB, MASKB, col, 0, n);
+    const wg = WPTR + ((<usize>(g * COUTG * R)) << 2);
+    const outp = YB + ((<usize>(g * COUTG * P + P0)) << 2);
+    gemm_f32(COUTG, n, R, wg, R, 1, col, LDCOL, 1, outp, P, 0, packA, packB, tile, 0, 0, n);
+  }
+}
+
+/**
+ * Backward of the items [u0, u1) of one sample (dyB = dy[b] in the args block):
+ *   col = im2col;  dW_g += dy_g[:, p0:p1]·colᵀ  (into dw: this thread's [Cout, R] accumulator)
+ *   dcol = W_gᵀ·dy_g[:, p0:p1];  col2im(dcol) into dxpad (this thread's C zero-bordered planes,
+ *   zeroed here first), dOffset[b] and dMask[b] (the pixels of the items: disjoint between threads).
+ */
+export function deform_backward_f32(args: usize, work: usize, col: usize, dcol: usize, packA: usize, packB: usize, tile: usize, dw: usize, dxpad: usize, u0: i32, u1: i32): void {
+  drivers(args);
+  const R = CG * K;
+  memory.fill(dxpad, 0, (<usize>C * <usize>PLANE) << 2);
+  for (let u = u0; u < u1; u++) {
+    if (!item(u, work)) continue;
+    const n = P1 - P0;
+    const g = C0 / CG;
+    const wg = WPTR + ((<usize>(g * COUTG * R)) << 2);
+    const dyg = YB + ((<usize>(g * COUTG * P + P0)) << 2);
+    im2col(XPAD, OFFB, MASKB, col, 0, n);
+    // dW_g += dy_g·colᵀ (B(k, j) = col[j, k])
+    gemm_f32(COUTG, R, n, dyg, P, 1, col, 1, LDCOL, dw + ((<usize>(g * COUTG * R)) << 2), R, 1, packA, packB, tile, 0, 0, R);
+    // dcol = W_gᵀ·dy_g (A(i, k) = W_g[k, i])
+    gemm_f32(R, n, COUTG, wg, 1, R, dyg, P, 1, dcol, LDCOL, 0, packA, packB, tile, 0, 0, n);
+    col2im(XPAD, dxpad, OFFB, MASKB, dcol, DOFFB, DMASKB, 0, n);
+  }
+}
+
+/**
+ * dst[b, c] for the planes c0 ≤ c < c1: the sum of the interiors of the `count` threads'
+ * zero-bordered dx planes, whose base pointers are the i32 words at bufs (added in that order).
+ */
+export function deform_unpad_sum_f32(bufs: usize, count: i32, dst: usize, h: i32, w: i32, c0: i32, c1: i32): void {
+  const plane = (h + 3) * (w + 2);
+  for (let t = 0; t < count; t++) {
+    const src = (<usize>ldi(bufs, t)) + ((<usize>(c0 * plane)) << 2);
+    unpad_planes(src, dst + ((<usize>(c0 * h * w)) << 2), c1 - c0, h, w, t == 0 ? 0 : 1);
+  }
+}
+
+/** dst[0..n) += Σ src_t[0..n) over the `count` buffers whose pointers are the i32 words at srcs. */
+export function deform_sum_f32(dst: usize, n: i32, srcs: usize, count: i32): void {
+  for (let t = 0; t < count; t++) {
+    const p = <usize>ldi(srcs, t);
+    let i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const d = dst + ((<usize>i) << 2);
+      v128.store(d, f32x4.add(v128.load(d), v128.load(p + ((<usize>i) << 2))));
+    }
+    for (; i < n; i++) {
+      const d = dst + ((<usize>i) << 2);
+      store<f32>(d, load<f32>(d) + load<f32>(p + ((<usize>i) << 2)));
     }
   }
 }

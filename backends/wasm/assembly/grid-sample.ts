@@ -24,6 +24,17 @@
  *   factors d(pixel)/d(grid) of the unnormalization and padding mode. Nearest: zero.
  *
  * work (bytes, 16-aligned): forward C·(H+3)·(W+2)·4 + PLAN_BYTES; backward 2·C·(H+3)·(W+2)·4 + PLAN_BYTES.
+ *
+ * THREADS. The kernels run over a range [u0, u1) of units (sample n, chunk of CHUNK points),
+ * u = n·⌈P/CHUNK⌉ + chunk, one range per thread with its own work area (../grid-sample.ts aligns
+ * the ranges to whole samples when there are at least as many samples as threads). A thread pads
+ * the planes of every sample it touches. Forward: each output is computed as on one thread
+ * (bit-identical). Backward: dGrid of a point is bit-identical; dx of a sample whose chunks all lie
+ * in the thread's range is written directly, and a sample split between threads (at most the
+ * first and the last of a range) scatters into the thread's own padded planes in `part` (slot 0:
+ * the range's first sample, slot 1: its last), added up in thread order by
+ * grid_sample_unpad_sum_f32 (float32 rounding of that sum differs from one thread: within
+ * tolerance).
  */
 import { dot4, gather1, gather4, pad_planes, quad, scatter, unpad_planes } from './bilinear';
 
@@ -155,18 +166,21 @@ function plan(pg: usize, count: i32, H: i32, W: i32, mode: i32, pad: i32, align:
 
 /**
  * out[n, c, p] = x[n, c] sampled at grid[n, p] over [N, C, H, W] x [N, P = Ho·Wo, 2], for the
- * samples n0 ≤ n < n1 and the points pb ≤ p < pe (one thread's share; see ../grid-sample.ts).
- * mode: 0 bilinear, 1 nearest; pad: 0 zeros, 1 border, 2 reflection; align: alignCorners.
+ * units [u0, u1) (see THREADS). mode: 0 bilinear, 1 nearest; pad: 0 zeros, 1 border,
+ * 2 reflection; align: alignCorners.
  */
-export function grid_sample_f32(px: usize, pgrid: usize, po: usize, C: i32, H: i32, W: i32, P: i32, mode: i32, pad: i32, align: i32, work: usize, n0: i32, n1: i32, pb: i32, pe: i32): void {
+export function grid_sample_f32(px: usize, pgrid: usize, po: usize, C: i32, H: i32, W: i32, P: i32, mode: i32, pad: i32, align: i32, work: usize, u0: i32, u1: i32): void {
   const Wp = W + 2;
   const wpB = (<usize>Wp) << 2;
   const plane = (H + 3) * Wp;
+  const nck = (P + CHUNK - 1) / CHUNK;
   const xpad = work;
   layout(work + ((<usize>(C * plane)) << 2));
-  for (let n = n0; n < n1; n++) {
+  if (u1 <= u0 || nck == 0) return;
+  for (let n = u0 / nck; n * nck < u1; n++) {
     pad_planes(px + ((<usize>(n * C * H * W)) << 2), xpad, C, H, W);
-    for (let p0 = pb; p0 < pe; p0 += CHUNK) {
+    const pe = min(P, (u1 - n * nck) * CHUNK);
+    for (let p0 = max(0, u0 - n * nck) * CHUNK; p0 < pe; p0 += CHUNK) {
       const count = min(CHUNK, pe - p0);
       plan(pgrid + ((<usize>((n * P + p0) * 2)) << 2), count, H, W, mode, pad, align, false);
       for (let c = 0; c < C; c++) {
@@ -184,19 +198,29 @@ export function grid_sample_f32(px: usize, pgrid: usize, po: usize, C: i32, H: i
   }
 }
 
-/** dx [N, C, H, W] and dGrid [N, P, 2] from dy [N, C, P], for the samples n0 ≤ n < n1. */
-export function grid_sample_backward_f32(px: usize, pdy: usize, pgrid: usize, pdx: usize, pdgrid: usize, C: i32, H: i32, W: i32, P: i32, mode: i32, pad: i32, align: i32, work: usize, n0: i32, n1: i32): void {
+/**
+ * dx [N, C, H, W] and dGrid [N, P, 2] from dy [N, C, P], for the units [u0, u1); the padded dx
+ * planes of samples split between threads go to part ([2][C][(H+3)·(W+2)], see THREADS).
+ */
+export function grid_sample_backward_f32(px: usize, pdy: usize, pgrid: usize, pdx: usize, pdgrid: usize, C: i32, H: i32, W: i32, P: i32, mode: i32, pad: i32, align: i32, work: usize, u0: i32, u1: i32, part: usize): void {
   const Wp = W + 2;
   const wpB = (<usize>Wp) << 2;
   const plane = (H + 3) * Wp;
+  const nck = (P + CHUNK - 1) / CHUNK;
   const xpad = work;
-  const dxpad = work + ((<usize>(C * plane)) << 2);
-  layout(dxpad + ((<usize>(C * plane)) << 2));
-  for (let n = n0; n < n1; n++) {
+  const ownDx = work + ((<usize>(C * plane)) << 2);
+  layout(ownDx + ((<usize>(C * plane)) << 2));
+  if (u1 <= u0 || nck == 0) return;
+  const first = u0 / nck;
+  for (let n = first; n * nck < u1; n++) {
+    const ca = max(0, u0 - n * nck), cb = min(nck, u1 - n * nck);
+    const whole = ca == 0 && cb == nck;
+    const dxpad = whole ? ownDx : part + ((<usize>((n == first ? 0 : 1) * C * plane)) << 2);
     if (!mode) pad_planes(px + ((<usize>(n * C * H * W)) << 2), xpad, C, H, W);
     memory.fill(dxpad, 0, (<usize>(C * plane)) << 2);
-    for (let p0 = 0; p0 < P; p0 += CHUNK) {
-      const count = min(CHUNK, P - p0);
+    const pe = min(P, cb * CHUNK);
+    for (let p0 = ca * CHUNK; p0 < pe; p0 += CHUNK) {
+      const count = min(CHUNK, pe - p0);
       plan(pgrid + ((<usize>((n * P + p0) * 2)) << 2), count, H, W, mode, pad, align, true);
       memory.fill(GACC, 0, (<usize>count) << 4);
       for (let c = 0; c < C; c++) {
@@ -228,6 +252,14 @@ export function grid_sample_backward_f32(px: usize, pdy: usize, pgrid: usize, pd
         store<f32>(dg + ((<usize>(2 * k + 1)) << 2), gy);
       }
     }
-    unpad_planes(dxpad, pdx + ((<usize>(n * C * H * W)) << 2), C, H, W, 0);
+    if (whole) unpad_planes(dxpad, pdx + ((<usize>(n * C * H * W)) << 2), C, H, W, 0);
   }
+}
+
+/**
+ * dst (the C planes of one sample of dx) = Σ_t the interiors of the `count` padded partial planes
+ * whose pointers are the i32 words at bufs, added in that (thread) order.
+ */
+export function grid_sample_unpad_sum_f32(bufs: usize, count: i32, dst: usize, C: i32, H: i32, W: i32): void {
+  for (let t = 0; t < count; t++) unpad_planes(<usize>load<i32>(bufs + ((<usize>t) << 2)), dst, C, H, W, t == 0 ? 0 : 1);
 }

@@ -17,11 +17,29 @@
  * layerNorm's dGamma = Σ_rows dy·x̂ and dBeta = Σ_rows dy are column sums: each row adds its
  * products into float64 accumulators (f64x2, two lanes per f32x4 half), converted at the end.
  *
- * Pointers: gamma/beta (and the dGamma/dBeta outputs) may be 0 (absent).
+ * Pointers: gamma/beta (and the dGamma/dBeta outputs) may be 0 (absent). eps arrives as the two i32
+ * halves of its float64 bits (epsLo, epsHi): worker threads pass i32 arguments only.
+ *
+ * THREADS. Every kernel takes a range of independent units, so that worker threads (../norm.ts)
+ * split the work: rows [r0, r1) for layerNorm, channels [c0, c1) for batchNorm. Each unit is
+ * computed exactly as on one thread, so y, dx, mean, rstd and the batchNorm statistics and
+ * parameter gradients are bit-identical at any thread count. layerNorm's dGamma/dBeta are sums
+ * over rows: each thread adds its rows into its own float64 accumulators (acc), and
+ * layer_norm_param_grads_f32 adds the threads' accumulators in thread order and rounds once to
+ * float32; that changes only the float64 rounding of the sum (about 1e-16 of the summed
+ * magnitudes), so the float32 results match one thread's or differ in the last bit.
  */
 import { hsum } from './common';
 
 const BLOCK = 512;
+
+/**
+ * The float64 whose bits are (hi, lo): eps comes as two i32 words, since worker threads pass only
+ * i32 arguments (../threads.ts).
+ */
+@inline function f64_of(lo: i32, hi: i32): f64 {
+  return reinterpret<f64>((<u64>(<u32>hi) << 32) | <u64>(<u32>lo));
+}
 
 @inline function P(p: usize, i: i32): usize {
   return p + ((<usize>i) << 2);
@@ -101,9 +119,13 @@ function sums_dy(pdy: usize, px: usize, pg: usize, n: i32, mu: f32): void {
 
 // ------------------------------------------------------------------ layerNorm
 
-/** y = (x - mean)·rstd·gamma + beta per row of [rows, cols]; also writes mean[rows] and rstd[rows]. */
-export function layer_norm_f32(px: usize, pg: usize, pb: usize, py: usize, pmean: usize, prstd: usize, rows: i32, cols: i32, eps: f64): void {
-  for (let r = 0; r < rows; r++) {
+/**
+ * y = (x - mean)·rstd·gamma + beta per row of [rows, cols]; also writes mean[rows] and rstd[rows].
+ * Only the rows [r0, r1).
+ */
+export function layer_norm_f32(px: usize, pg: usize, pb: usize, py: usize, pmean: usize, prstd: usize, cols: i32, epsLo: i32, epsHi: i32, r0: i32, r1: i32): void {
+  const eps = f64_of(epsLo, epsHi);
+  for (let r = r0; r < r1; r++) {
     const x = P(px, r * cols);
     const y = P(py, r * cols);
     const mu64 = sum_f64(x, cols) / <f64>cols;
@@ -130,15 +152,16 @@ export function layer_norm_f32(px: usize, pg: usize, pb: usize, py: usize, pmean
 }
 
 /**
- * dx per row; with gamma (pg ≠ 0) also dGamma = Σ dy·x̂ and dBeta = Σ dy into pdg/pdb, accumulated
- * in the float64 scratch acc (2·cols f64, 16-byte aligned).
+ * dx for the rows [r0, r1); with gamma (pg ≠ 0) also this range's Σ dy·x̂ and Σ dy per column, into
+ * the float64 accumulators acc (2·cols f64, 16-byte aligned: [Σ dy·x̂ | Σ dy], zeroed here) that
+ * layer_norm_param_grads_f32 turns into dGamma and dBeta.
  */
-export function layer_norm_backward_f32(pdy: usize, px: usize, pmean: usize, prstd: usize, pg: usize, pdx: usize, pdg: usize, pdb: usize, acc: usize, rows: i32, cols: i32): void {
+export function layer_norm_backward_f32(pdy: usize, px: usize, pmean: usize, prstd: usize, pg: usize, pdx: usize, acc: usize, cols: i32, r0: i32, r1: i32): void {
   const accG = acc;
   const accB = acc + ((<usize>cols) << 3);
   if (pg) memory.fill(acc, 0, (<usize>cols) << 4);
   const inv = <f64>1.0 / <f64>cols;
-  for (let r = 0; r < rows; r++) {
+  for (let r = r0; r < r1; r++) {
     const x = P(px, r * cols);
     const dy = P(pdy, r * cols);
     const dx = P(pdx, r * cols);
@@ -179,20 +202,31 @@ export function layer_norm_backward_f32(pdy: usize, px: usize, pmean: usize, prs
       }
     }
   }
-  if (pg) {
-    for (let j = 0; j < cols; j++) {
-      store<f32>(P(pdg, j), <f32>load<f64>(accG + ((<usize>j) << 3)));
-      store<f32>(P(pdb, j), <f32>load<f64>(accB + ((<usize>j) << 3)));
+}
+
+/**
+ * dGamma[j] = Σ_t accG_t[j] and dBeta[j] = Σ_t accB_t[j] over the `count` accumulators whose
+ * pointers are the i32 words at accs (in thread order), rounded once to float32.
+ */
+export function layer_norm_param_grads_f32(pdg: usize, pdb: usize, accs: usize, count: i32, cols: i32): void {
+  for (let j = 0; j < cols; j++) {
+    let g: f64 = 0, b: f64 = 0;
+    for (let t = 0; t < count; t++) {
+      const a = <usize>load<i32>(accs + ((<usize>t) << 2));
+      g += load<f64>(a + ((<usize>j) << 3));
+      b += load<f64>(a + ((<usize>(cols + j)) << 3));
     }
+    store<f32>(P(pdg, j), <f32>g);
+    store<f32>(P(pdb, j), <f32>b);
   }
 }
 
 // ------------------------------------------------------------------ batchNorm
 
-/** Per-channel mean and biased variance of x viewed as [N, C, S]. */
-export function batch_norm_stats_f32(px: usize, pmean: usize, pvar: usize, N: i32, C: i32, S: i32): void {
+/** Per-channel mean and biased variance of x viewed as [N, C, S], for the channels [c0, c1). */
+export function batch_norm_stats_f32(px: usize, pmean: usize, pvar: usize, N: i32, C: i32, S: i32, c0: i32, c1: i32): void {
   const count = <f64>N * <f64>S;
-  for (let c = 0; c < C; c++) {
+  for (let c = c0; c < c1; c++) {
     let s: f64 = 0;
     for (let n = 0; n < N; n++) s += sum_f64(P(px, (n * C + c) * S), S);
     const mu = <f32>(s / count);
@@ -207,9 +241,10 @@ export function batch_norm_stats_f32(px: usize, pmean: usize, pvar: usize, N: i3
   return 1.0 / Math.sqrt(<f64>load<f32>(P(pvar, c)) + eps);
 }
 
-/** y = (x - mean[c])·rstd[c]·gamma[c] + beta[c] over [N, C, S]. */
-export function batch_norm_forward_f32(px: usize, pmean: usize, pvar: usize, pg: usize, pb: usize, py: usize, N: i32, C: i32, S: i32, eps: f64): void {
-  for (let c = 0; c < C; c++) {
+/** y = (x - mean[c])·rstd[c]·gamma[c] + beta[c] over [N, C, S], for the channels [c0, c1). */
+export function batch_norm_forward_f32(px: usize, pmean: usize, pvar: usize, pg: usize, pb: usize, py: usize, N: i32, C: i32, S: i32, epsLo: i32, epsHi: i32, c0: i32, c1: i32): void {
+  const eps = f64_of(epsLo, epsHi);
+  for (let c = c0; c < c1; c++) {
     const rs = rstd_of(pvar, c, eps);
     const scale = <f32>(pg ? <f64>load<f32>(P(pg, c)) * rs : rs);
     const shift: f32 = pb ? load<f32>(P(pb, c)) : 0;
@@ -226,12 +261,13 @@ export function batch_norm_forward_f32(px: usize, pmean: usize, pvar: usize, pg:
 }
 
 /**
- * dx over [N, C, S] and, with gamma (pg ≠ 0), dGamma[c] = Σ dy·x̂ and dBeta[c] = Σ dy.
- * training ≠ 0: dx includes the batch statistics' dependence on x.
+ * dx over [N, C, S] and, with gamma (pg ≠ 0), dGamma[c] = Σ dy·x̂ and dBeta[c] = Σ dy, for the
+ * channels [c0, c1). training ≠ 0: dx includes the batch statistics' dependence on x.
  */
-export function batch_norm_backward_f32(pdy: usize, px: usize, pmean: usize, pvar: usize, pg: usize, pdx: usize, pdg: usize, pdb: usize, N: i32, C: i32, S: i32, eps: f64, training: i32): void {
+export function batch_norm_backward_f32(pdy: usize, px: usize, pmean: usize, pvar: usize, pg: usize, pdx: usize, pdg: usize, pdb: usize, N: i32, C: i32, S: i32, epsLo: i32, epsHi: i32, training: i32, c0: i32, c1: i32): void {
+  const eps = f64_of(epsLo, epsHi);
   const count = <f64>N * <f64>S;
-  for (let c = 0; c < C; c++) {
+  for (let c = c0; c < c1; c++) {
     const rs = rstd_of(pvar, c, eps);
     const gm: f64 = pg ? <f64>load<f32>(P(pg, c)) : 1.0;
     const mu = load<f32>(P(pmean, c));

@@ -10,6 +10,13 @@
  * is vertical and needs no horizontal step; a scalar loop takes the last inner % 4 rows.
  * A fully masked row (every logit -Infinity) gives zeros (logSoftmax: -Infinity), as on cpu.
  * Backward: softmax dx = y·(dy - Σ dy·y); logSoftmax dx = dy - exp(y)·Σ dy.
+ *
+ * THREADS. Both kernels take a range [u0, u1) of independent units, so that worker threads
+ * (../softmax.ts) split the rows: a unit is one row when inner == 1, else one (o, 16-column group)
+ * pair, o·G + g with G = ⌈inner/16⌉, covering x[o, :, 16g .. 16g+16) (one 64-byte cache line per
+ * element of the row, so two threads never write the same line but at a row's ends). Every row is
+ * computed the same way whatever the split (the groups of 4 fall on the same columns), so the
+ * results are bit-identical at any thread count.
  */
 import { exp_nonpos_v, exp_v, hsum } from './common';
 
@@ -112,25 +119,38 @@ function col1_f32(px: usize, po: usize, n: i32, stride: i32, log: bool): void {
   }
 }
 
-export function softmax_f32(px: usize, po: usize, outer: i32, size: i32, inner: i32, log: i32): void {
-  for (let o = 0; o < outer; o++) {
-    const base = (<usize>o * <usize>size * <usize>inner) << 2;
-    if (inner == 1) {
+/** Columns per unit when inner > 1 (see THREADS). */
+const GROUP = 16;
+
+/** softmax (log ≠ 0: logSoftmax) of the units [u0, u1) of x [outer, size, inner] into o. */
+export function softmax_f32(px: usize, po: usize, outer: i32, size: i32, inner: i32, log: i32, u0: i32, u1: i32): void {
+  if (inner == 1) {
+    for (let o = u0; o < u1; o++) {
+      const base = (<usize>o * <usize>size) << 2;
       row_f32(px + base, po + base, size, log != 0);
-      continue;
     }
-    let i = 0;
-    for (; i + 4 <= inner; i += 4) cols4_f32(P(px + base, i), P(po + base, i), size, inner, log != 0);
-    for (; i < inner; i++) col1_f32(P(px + base, i), P(po + base, i), size, inner, log != 0);
+    return;
+  }
+  const G = (inner + GROUP - 1) / GROUP;
+  for (let u = u0; u < u1; u++) {
+    const o = u / G;
+    const i0 = (u - o * G) * GROUP;
+    const i1 = min(inner, i0 + GROUP);
+    const base = (<usize>o * <usize>size * <usize>inner) << 2;
+    let i = i0;
+    for (; i + 4 <= i1; i += 4) cols4_f32(P(px + base, i), P(po + base, i), size, inner, log != 0);
+    for (; i < i1; i++) col1_f32(P(px + base, i), P(po + base, i), size, inner, log != 0);
   }
 }
 
-export function softmax_backward_f32(py: usize, pdy: usize, po: usize, outer: i32, size: i32, inner: i32, log: i32): void {
-  for (let o = 0; o < outer; o++) {
+/** Backward of softmax_f32 over the units [u0, u1): dx at po from y and dy. */
+export function softmax_backward_f32(py: usize, pdy: usize, po: usize, outer: i32, size: i32, inner: i32, log: i32, u0: i32, u1: i32): void {
+  const step = (<usize>inner) << 2;
+  const G = inner == 1 ? 1 : (inner + GROUP - 1) / GROUP;
+  for (let u = u0; u < u1; u++) {
+    const o = u / G;
     const base = (<usize>o * <usize>size * <usize>inner) << 2;
-    let i = 0;
-    const step = (<usize>inner) << 2;
-    // four columns (or, when inner == 1, runs along the row) at a time
+    // runs along the row (inner == 1), or four columns at a time
     if (inner == 1) {
       const y = py + base, g = pdy + base, d = po + base;
       let vdot = f32x4.splat(0);
@@ -155,7 +175,9 @@ export function softmax_backward_f32(py: usize, pdy: usize, po: usize, outer: i3
       }
       continue;
     }
-    for (; i + 4 <= inner; i += 4) {
+    const i1 = min(inner, (u - o * G) * GROUP + GROUP);
+    let i = (u - o * G) * GROUP;
+    for (; i + 4 <= i1; i += 4) {
       const y = P(py + base, i), g = P(pdy + base, i), d = P(po + base, i);
       let vdot = f32x4.splat(0);
       for (let k = 0, q: usize = 0; k < size; k++, q += step) {
@@ -168,7 +190,7 @@ export function softmax_backward_f32(py: usize, pdy: usize, po: usize, outer: i3
         v128.store(d + q, log ? f32x4.sub(gv, f32x4.mul(exp_v(yv), vdot)) : f32x4.mul(yv, f32x4.sub(gv, vdot)));
       }
     }
-    for (; i < inner; i++) {
+    for (; i < i1; i++) {
       const y = P(py + base, i), g = P(pdy + base, i), d = P(po + base, i);
       let dot: f32 = 0;
       for (let k = 0, q: usize = 0; k < size; k++, q += step) dot += log ? load<f32>(g + q) : load<f32>(g + q) * load<f32>(y + q);
