@@ -9,7 +9,10 @@
  *
  * Every requested backend runs the same networks on the same inputs, frame by frame: the detector on
  * the same resized frame, the SinglePose network on the crops chosen from the reference backend's
- * detections (wasm when it runs, else the first backend that starts). The cpu backend, plain
+ * detections (wasm when it runs, else the first backend that starts), `batch` crops per forward
+ * (--batch, default 8): a frame's persons run in batches that are prepared, run, read back, compared
+ * and decoded one after the other, so host and device memory hold one batch whatever the number of
+ * persons, and the keypoints do not depend on the batch size. The cpu backend, plain
  * TypeScript and the oracle the others are tested against, runs at about 1 GFLOP/s, so it checks
  * only the first `cpuFrames` frames (default 1). The printed table gives each backend's ms per frame
  * (forward + read-back of all networks of a frame; the first frame, which compiles kernels, is left
@@ -17,8 +20,14 @@
  * come from the reference backend:
  *   OUT/keypoints.json      tracked keypoints in PoseTrack 2018 JSON (COCO keypoint names, image pixels)
  *   OUT/frames/NAME.png     one overlay per frame, one colour per track
- *   OUT/contact-sheet.png   the overlays on one page
- *   OUT/demo.gif            the overlays animated (only when ffmpeg is on PATH)
+ *   OUT/contact-sheet.png   the first 48 overlays on one page
+ *   OUT/demo.gif            the first ANIMATION_MAX_FRAMES (100) overlays animated (only when ffmpeg
+ *                           is on PATH; cli/video.ts encodeAnimation takes its frames in memory)
+ *
+ * Memory stays flat on long clips (docs/memory.md): frames come from a FrameSource one at a time
+ * and are dropped once their overlay is written; the tracker keeps only its live tracks; what grows
+ * with the clip is the keypoints (packed, about 460 bytes per person and frame, for keypoints.json) and,
+ * up to ANIMATION_MAX_FRAMES, the overlays kept for the contact sheet and the GIF.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, extname, join, relative, resolve } from 'node:path';
@@ -29,7 +38,7 @@ import type { MoveNetVariant } from '../models/movenet/config.js';
 import type { MoveNetHostOutput, MoveNetPose } from '../models/movenet/decode.js';
 import { moveNetFromSafetensors } from '../models/movenet/load.js';
 import type { MoveNet } from '../models/movenet/movenet.js';
-import { decodeDetections, decodeRefined, prepareCrops, prepareDetectorInput, runMoveNet, type Box, type PreparedInput } from '../models/movenet/pipeline.js';
+import { batchRanges, decodeDetections, decodeRefined, prepareCrops, prepareDetectorInput, runMoveNet, type Box, type PreparedInput } from '../models/movenet/pipeline.js';
 import { contactSheet, drawText } from '../models/pose/contact-sheet.js';
 import { drawPose, drawRect, trackColour } from '../models/pose/draw.js';
 import { encodePng, type RgbaImage } from '../models/pose/image.js';
@@ -42,10 +51,30 @@ import { encodeAnimation } from './video.js';
 const ROOT = resolve(import.meta.dirname, '..');
 export const MOVENET_WEIGHTS_DIR = join(ROOT, 'assets', 'weights', 'movenet');
 
+/** The overlays kept for demo.gif (and the first 48 for the contact sheet); later frames are only written as PNGs. */
+export const ANIMATION_MAX_FRAMES = 100;
+
+/**
+ * The frames of a clip, decoded on demand (cli/demo.ts builds one over a frames folder or decoded
+ * video), so that a long clip is never held in memory whole.
+ */
+export interface FrameSource {
+  /** Number of frames. */
+  readonly length: number;
+  /** Size of every frame in pixels. */
+  readonly width: number;
+  readonly height: number;
+  /**
+   * Frame `i` (0-based) as RGBA. The image may be shared with a small cache: draw on a copy.
+   * @throws CliError when the frame cannot be read, cannot be decoded or has another size than the first.
+   */
+  get(i: number): RgbaImage;
+}
+
 export interface MoveNetDemoOptions {
   /** 'thunder' | 'lightning': MultiPose + this SinglePose network; 'multipose': MultiPose alone. */
   model: 'thunder' | 'lightning' | 'multipose';
-  frames: RgbaImage[];
+  frames: FrameSource;
   /** Output name of each frame (for overlays and the JSON's file_name). */
   names: string[];
   /** Boxes and ids per frame (replaces detection and tracking), or null. */
@@ -62,6 +91,8 @@ export interface MoveNetDemoOptions {
   cpuFrames: number;
   /** The tracker's similarity. */
   track: 'oks' | 'iou';
+  /** SinglePose crops per forward (--batch), a positive integer. */
+  batch: number;
   /** What the clip is, for the first printed line. */
   clipNote: string;
   videoName: string;
@@ -110,7 +141,8 @@ function keypointDistance(a: MoveNetPose[], b: MoveNetPose[]): number {
 /** Runs the MoveNet pipeline on every backend; writes the outputs; returns nothing (prints). */
 export async function runMoveNetDemo(o: MoveNetDemoOptions): Promise<void> {
   const n = o.frames.length;
-  const { width: fw, height: fh } = o.frames[0]!;
+  const { width: fw, height: fh } = o.frames;
+  if (!(Number.isInteger(o.batch) && o.batch >= 1)) throw new Error(`runMoveNetDemo: expected batch as a positive integer (crops per forward), got ${o.batch}`);
   console.log(`clip: ${o.clipNote}: ${n} frame${n === 1 ? '' : 's'} of ${fw}x${fh}`);
   const useDetector = o.boxes === null;
   const refinerVariant = o.model === 'multipose' ? null : o.model;
@@ -140,13 +172,18 @@ export async function runMoveNetDemo(o: MoveNetDemoOptions): Promise<void> {
   const othersAt = (i: number): BackendModels[] => runs.filter((r) => r !== ref && !(r.device === 'cpu' && o.cpuFrames > 0 && i >= o.cpuFrames));
 
   const tracker = new PoseTracker({ metric: o.track });
-  const results: TrackedPerson[][] = [];
+  /** Per frame, its tracked persons packed (packFrame). */
+  const results: Float64Array[] = [];
+  // overlays: each is written as soon as its frame is tracked; only the first ANIMATION_MAX_FRAMES are kept
+  mkdirSync(join(o.outDir, 'frames'), { recursive: true });
+  const kept: RgbaImage[] = [];
+  const thick = Math.max(1, Math.round(Math.max(fw, fh) / 400));
   const tty = process.stderr.isTTY === true;
   const bar = tty ? new cliProgress.SingleBar({ format: 'frames |{bar}| {value}/{total} | {people} people | eta {eta_formatted}', hideCursor: true, stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
   bar?.start(n, 0, { people: 0 });
   try {
     for (let i = 0; i < n; i++) {
-      const frame = o.frames[i]!;
+      const frame = o.frames.get(i);
       const others = othersAt(i);
       const times = new Map<BackendModels, number>([ref, ...others].map((r) => [r, 0]));
       const timed = async <T>(r: BackendModels, f: () => Promise<T>): Promise<T> => {
@@ -170,15 +207,20 @@ export async function runMoveNetDemo(o: MoveNetDemoOptions): Promise<void> {
       } else {
         persons = o.boxes![i]!.persons.map((p) => ({ box: p.box, score: 1, keypoints: [], id: p.id }));
       }
-      // 2. SinglePose on a crop around each person, the same crops on every backend
+      // 2. SinglePose on a crop around each person, the same crops on every backend, o.batch crops
+      //    per forward: each batch is run, read back, compared and decoded before the next one
       if (ref.refiner && persons.length > 0) {
-        const crops: PreparedInput = prepareCrops(frame, persons.map((p) => p.box), ref.refiner.config.inputSize, 1.25);
-        const refMaps = await timed(ref, () => runMoveNet(ref.refiner!, crops, ref.device));
-        const refined = decodeRefined(refMaps, ref.refiner, crops.transforms);
-        for (const r of others) {
-          const maps = await timed(r, () => runMoveNet(r.refiner!, crops, r.device));
-          r.mapDiff = Math.max(r.mapDiff, compareMaps(refMaps, maps));
-          r.keypointDiff = Math.max(r.keypointDiff, keypointDistance(refined, decodeRefined(maps, r.refiner!, crops.transforms)));
+        const refined: MoveNetPose[] = [];
+        for (const [s, e] of batchRanges(persons.length, o.batch)) {
+          const crops: PreparedInput = prepareCrops(frame, persons.slice(s, e).map((p) => p.box), ref.refiner.config.inputSize, 1.25);
+          const refMaps = await timed(ref, () => runMoveNet(ref.refiner!, crops, ref.device));
+          const part = decodeRefined(refMaps, ref.refiner, crops.transforms);
+          for (const r of others) {
+            const maps = await timed(r, () => runMoveNet(r.refiner!, crops, r.device));
+            r.mapDiff = Math.max(r.mapDiff, compareMaps(refMaps, maps));
+            r.keypointDiff = Math.max(r.keypointDiff, keypointDistance(part, decodeRefined(maps, r.refiner!, crops.transforms)));
+          }
+          refined.push(...part);
         }
         persons = persons.map((p, k) => ({ ...p, keypoints: refined[k]!.keypoints, score: useDetector ? p.score : refined[k]!.score }));
       }
@@ -187,7 +229,17 @@ export async function runMoveNetDemo(o: MoveNetDemoOptions): Promise<void> {
       const tracked: TrackedPerson[] = useDetector
         ? tracker.update(persons.map((p) => ({ keypoints: p.keypoints, box: p.box, score: p.score })), i)
         : persons.map((p) => ({ keypoints: p.keypoints, box: p.box, score: p.score, trackId: trackIdOf(p.id!) }));
-      results.push(tracked);
+      results.push(packFrame(tracked));
+      // 4. the overlay, written now; the frame and (past ANIMATION_MAX_FRAMES) the overlay are dropped
+      const canvas: RgbaImage = { ...frame, data: frame.data.slice() };
+      for (const p of tracked) {
+        const c = trackColour(p.trackId);
+        drawRect(canvas, p.box, c, 1, 0.8);
+        drawPose(canvas, p.keypoints, COCO17, { colour: c, minScore: 0.3, thickness: thick, radius: thick + 1 });
+        drawText(canvas, `#${p.trackId}`, Math.round(p.box[0]), Math.max(0, Math.round(p.box[1]) - 9), { colour: c });
+      }
+      writeFileSync(join(o.outDir, 'frames', `${basename(o.names[i]!, extname(o.names[i]!))}.png`), encodePng(canvas));
+      if (kept.length < ANIMATION_MAX_FRAMES) kept.push(canvas);
       bar?.update(i + 1, { people: tracked.length });
     }
   } finally {
@@ -215,33 +267,54 @@ export async function runMoveNetDemo(o: MoveNetDemoOptions): Promise<void> {
 
   // tracks
   const frameCount = new Map<number, number>();
-  for (const f of results) for (const p of f) frameCount.set(p.trackId, (frameCount.get(p.trackId) ?? 0) + 1);
+  for (const f of results) for (let o = 0; o < f.length; o += PACKED) frameCount.set(f[o]!, (frameCount.get(f[o]!) ?? 0) + 1);
   const ids = [...frameCount.keys()].sort((a, b) => a - b);
   console.log(`\n${ids.length} track${ids.length === 1 ? '' : 's'}: ${ids.map((id) => `#${id} (${frameCount.get(id)} frame${frameCount.get(id) === 1 ? '' : 's'})`).join(', ') || 'none (no person found)'}`);
 
-  // outputs
-  mkdirSync(join(o.outDir, 'frames'), { recursive: true });
+  // outputs (the overlays are written already)
   const doc = toPoseTrackJson(
-    o.names.map((file, i) => ({ file, persons: results[i]! })),
+    o.names.map((file, i) => ({ file, persons: unpackFrame(results[i]!) })),
     { videoName: o.videoName, imageSize: [fw, fh] },
   );
   writeFileSync(join(o.outDir, 'keypoints.json'), formatPoseTrackJson(doc));
-  const overlays = o.frames.map((img, i) => {
-    const canvas: RgbaImage = { ...img, data: img.data.slice() };
-    const thick = Math.max(1, Math.round(Math.max(fw, fh) / 400));
-    for (const p of results[i]!) {
-      const c = trackColour(p.trackId);
-      drawRect(canvas, p.box, c, 1, 0.8);
-      drawPose(canvas, p.keypoints, COCO17, { colour: c, minScore: 0.3, thickness: thick, radius: thick + 1 });
-      drawText(canvas, `#${p.trackId}`, Math.round(p.box[0]), Math.max(0, Math.round(p.box[1]) - 9), { colour: c });
-    }
-    writeFileSync(join(o.outDir, 'frames', `${basename(o.names[i]!, extname(o.names[i]!))}.png`), encodePng(canvas));
-    return canvas;
-  });
-  const sheet = contactSheet(overlays.slice(0, 48), { columns: Math.min(4, overlays.length), cellWidth: Math.min(480, fw), labels: o.names.slice(0, 48).map((f, i) => `${f}  ${results[i]!.length} people`) });
+  const sheet = contactSheet(kept.slice(0, 48), { columns: Math.min(4, kept.length), cellWidth: Math.min(480, fw), labels: o.names.slice(0, 48).map((f, i) => `${f}  ${results[i]!.length / PACKED} people`) });
   writeFileSync(join(o.outDir, 'contact-sheet.png'), encodePng(sheet));
-  const gif = await encodeAnimation(overlays, join(o.outDir, 'demo.gif'), o.fps);
-  console.log(`\nwrote ${relative(process.cwd(), join(o.outDir, 'keypoints.json'))} (PoseTrack JSON), ${n} overlays in ${relative(process.cwd(), join(o.outDir, 'frames'))}/, contact-sheet.png${gif ? ' and demo.gif' : ' (demo.gif skipped: ffmpeg not on PATH)'} (from the ${ref.device} results)`);
+  const gif = await encodeAnimation(kept, join(o.outDir, 'demo.gif'), o.fps);
+  const gifNote = gif ? ` and demo.gif${kept.length < n ? ` (the first ${kept.length} frames)` : ''}` : ' (demo.gif skipped: ffmpeg not on PATH)';
+  console.log(`\nwrote ${relative(process.cwd(), join(o.outDir, 'keypoints.json'))} (PoseTrack JSON), ${n} overlays in ${relative(process.cwd(), join(o.outDir, 'frames'))}/, contact-sheet.png${gifNote} (from the ${ref.device} results)`);
+}
+
+/** Floats per tracked person in the kept results: trackId, score, box [x, y, w, h], then x, y, score of each of the 17 keypoints. */
+const PACKED = 6 + 3 * COCO17.numJoints;
+
+/**
+ * A frame's tracked persons packed into one Float64Array (exact), for keypoints.json at the end:
+ * about 460 bytes per person instead of about 1.3 KB as objects, which is what a long clip keeps.
+ * @throws Error when a person does not have the 17 COCO keypoints.
+ */
+function packFrame(persons: readonly TrackedPerson[]): Float64Array {
+  const a = new Float64Array(persons.length * PACKED);
+  persons.forEach((p, i) => {
+    if (p.keypoints.length !== COCO17.numJoints) throw new Error(`packFrame: expected ${COCO17.numJoints} keypoints per person, got ${p.keypoints.length}`);
+    const o = i * PACKED;
+    a.set([p.trackId, p.score, ...p.box], o);
+    p.keypoints.forEach((k, j) => a.set([k.x, k.y, k.score], o + 6 + 3 * j));
+  });
+  return a;
+}
+
+/** The persons of packFrame, as TrackedPerson objects again (keypoints named in COCO order). */
+function unpackFrame(a: Float64Array): TrackedPerson[] {
+  const out: TrackedPerson[] = [];
+  for (let o = 0; o < a.length; o += PACKED) {
+    out.push({
+      trackId: a[o]!,
+      score: a[o + 1]!,
+      box: [a[o + 2]!, a[o + 3]!, a[o + 4]!, a[o + 5]!],
+      keypoints: COCO17.names.map((name, j) => ({ name, x: a[o + 6 + 3 * j]!, y: a[o + 7 + 3 * j]!, score: a[o + 8 + 3 * j]! })),
+    });
+  }
+  return out;
 }
 
 /** A box file's id as a PoseTrack track id: numeric ids keep their value, others are numbered in order of appearance. */

@@ -5,7 +5,7 @@
  *                       [--model thunder|lightning|multipose|rpstn|fasrnet|vremd|glpose]
  *                       [--backend cpu|wasm|webgpu|all] [--out DIR] [--max-frames N]
  *                       [--detector-size PX] [--min-score S] [--fps N]
- *                       [--track iou|oks] [--cpu-frames N]
+ *                       [--track iou|oks] [--cpu-frames N] [--batch N]
  *                       [--preset small|tiny|paper|real] [--weights FILE|none] [--seed N] [--flip]
  *
  * Default (`--model thunder`): Google's pretrained MoveNet. MultiPose finds the people of each frame
@@ -35,9 +35,18 @@
  * back with left/right swapped and shifted one pixel, averaged with the plain ones; cli/models.ts
  * `runDemoModel`).
  *
+ * Memory (docs/memory.md): `--batch N` (default 8) runs at most N persons per forward, MoveNet's
+ * SinglePose crops of a frame as the papers' networks' persons of a window; each batch runs in its
+ * own `tidy` and is read back before the next, so device memory is bounded by one batch (2,000
+ * boxes in one window once took 13.9 GB when they ran as one batch). The keypoints do not depend on
+ * N. Frames are decoded when needed (a small cache) and dropped, never held for the whole clip
+ * (except a `--video`, which cli/video.ts decodes whole, at most --max-frames frames); a paper
+ * network's heatmaps are compared across backends and decoded in segments of at most
+ * SEGMENT_PERSON_OUTPUTS person-frames, then dropped; overlays are written one at a time.
+ *
  * Exit codes: 0 success; 2 a usage or input error (one line on stderr); 1 when no backend could run.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, extname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DeviceName } from '../backends/backend.js';
@@ -49,16 +58,17 @@ import { detectFormat, extractStateDict, loadPth } from '../models/nn/checkpoint
 import { boxToCenterScale, cropPersonArray, type CenterScale } from '../models/pose/affine.js';
 import { decodeArgmax, getFinalPreds, type Keypoint } from '../models/pose/decode.js';
 import { drawPose, drawRect } from '../models/pose/draw.js';
-import { decodeImage, encodePng, type RgbaImage, type RgbaImage as Frame } from '../models/pose/image.js';
+import { decodeImage, encodePng, type RgbaImage } from '../models/pose/image.js';
 import type { PosevalPredPerson } from '../models/pose/metrics/poseval.js';
 import { scorePredictions, type EvalResult } from '../models/train/evaluate.js';
 import { loadSynthDemoClip } from '../models/train/weights.js';
-import { CliError, formatTable, loadFrames, parseBoxes, readFileOrFail, runCli, unionBox, type ClipWindow, type FrameBoxes } from './common.js';
-import { loadShippedMoveNet, runMoveNetDemo } from './demo-movenet.js';
+import { CliError, formatTable, parseBoxes, readFileOrFail, runCli, unionBox, type ClipWindow, type FrameBoxes } from './common.js';
+import { loadShippedMoveNet, runMoveNetDemo, type FrameSource } from './demo-movenet.js';
 import { decodeVideo, listFrameFiles } from './video.js';
-import { MoveNetPipeline } from '../models/movenet/pipeline.js';
+import { batchRanges, DEFAULT_BATCH_SIZE, MoveNetPipeline } from '../models/movenet/pipeline.js';
 import { PoseTracker } from '../models/pose/track.js';
 import { buildShipped, DEMO_MODELS, runDemoModel, shippedPresets, type BuiltModel, type DemoModel } from './models.js';
+import { loadShippedRealHeadInto, type RealHeadName } from '../models/real-weights.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
@@ -84,10 +94,11 @@ const MOVENET_MODELS = ['thunder', 'lightning', 'multipose'] as const;
 type MoveNetModel = (typeof MOVENET_MODELS)[number];
 const ALL_MODELS = [...MOVENET_MODELS, ...Object.keys(DEMO_MODELS)];
 
-const USAGE = `usage: npx tsx cli/demo.ts [--clip ${Object.keys(CLIP_SOURCES).join('|')} | --frames DIR | --video FILE] [--boxes FILE] [--model ${ALL_MODELS.join('|')}] [--backend ${DEVICES.join('|')}|all] [--out DIR] [--max-frames N] [--detector-size PX] [--min-score S] [--fps N] [--track iou|oks] [--cpu-frames N] [--preset NAME] [--weights FILE|none] [--seed N] [--flip]
+const USAGE = `usage: npx tsx cli/demo.ts [--clip ${Object.keys(CLIP_SOURCES).join('|')} | --frames DIR | --video FILE] [--boxes FILE] [--model ${ALL_MODELS.join('|')}] [--backend ${DEVICES.join('|')}|all] [--out DIR] [--max-frames N] [--detector-size PX] [--min-score S] [--fps N] [--track iou|oks] [--cpu-frames N] [--batch N] [--preset NAME] [--weights FILE|none] [--seed N] [--flip]
 
 Default: MoveNet MultiPose finds and tracks the people, SinglePose Thunder estimates each one (pretrained, Apache-2.0).
---model rpstn|fasrnet|vremd|glpose: one of the papers' networks on the person boxes; without --weights the shipped SynthPose weights are loaded when the model and preset have some; --weights none keeps the random initialization.`;
+--model rpstn|fasrnet|vremd|glpose: one of the papers' networks on the person boxes; by default --preset real: the frozen pretrained MoveNet Lightning with the network's head trained on real video (assets/weights/<model>-real); --clip synth defaults to the shipped SynthPose weights; --weights FILE loads others; --weights none keeps the initialization (real: a copy of MoveNet's heatmaps).
+--batch N: persons per forward (default ${DEFAULT_BATCH_SIZE}): the persons of a frame (MoveNet) or of a window (the papers' networks) run in batches of at most N, each freed before the next, so memory is bounded by one batch; the keypoints do not depend on N.`;
 
 interface Options {
   /** Where the frames come from. */
@@ -107,6 +118,8 @@ interface Options {
   weights: string | null;
   /** Load the shipped SynthPose weights (no --weights, and some are shipped for the model and preset). */
   shipped: boolean;
+  /** `--preset real` with the shipped trained head (assets/weights/<model>-real), not `--weights none`. */
+  realHead?: boolean;
   seed: number;
   /** The folder of the clip's ground truth, when the clip has one and --frames/--boxes did not replace it. */
   groundTruth: string | null;
@@ -118,6 +131,8 @@ interface Options {
   detectorSize: number;
   minScore: number;
   fps: number;
+  /** Persons per forward (--batch). */
+  batch: number;
 }
 
 function positive(flag: string, v: string | undefined, dflt: number, integer: boolean): number {
@@ -146,6 +161,7 @@ function parseOptions(argv: string[]): Options | null {
       'min-score': { type: 'string' },
       fps: { type: 'string' },
       'cpu-frames': { type: 'string' },
+      batch: { type: 'string' },
       track: { type: 'string' },
       flip: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -197,7 +213,8 @@ function parseOptions(argv: string[]): Options | null {
   let preset = '';
   if (model) {
     // the held-out SynthPose clip defaults to the preset that has trained weights
-    preset = values.preset ?? (source.kind === 'clip' && clipName === 'synth' && shipped.length > 0 ? shipped[0]! : model.defaultPreset);
+    // real frames default to the `real` preset (MoveNet backbone + the shipped trained head)
+    preset = values.preset ?? (source.kind === 'clip' && clipName === 'synth' && shipped.length > 0 ? shipped[0]! : weights === null && !untrained && model.presets.includes('real') ? 'real' : model.defaultPreset);
     const presets = [...new Set([...model.presets, ...shipped])];
     if (!presets.includes(preset)) throw new CliError(`--preset: expected one of [${presets.join(', ')}] for ${modelName}${untrained || weights ? ' (own presets; the shipped weights are not used with --weights)' : ''}, got '${preset}'`);
   }
@@ -229,6 +246,7 @@ function parseOptions(argv: string[]): Options | null {
     outDir: resolve(values.out!),
     weights,
     shipped: shipped.includes(preset),
+    realHead: preset === 'real' && weights === null && !untrained,
     seed,
     groundTruth,
     flip: values.flip ?? false,
@@ -238,42 +256,93 @@ function parseOptions(argv: string[]): Options | null {
     detectorSize,
     minScore,
     fps: positive('--fps', values.fps, 10, false),
+    batch: positive('--batch', values.batch, DEFAULT_BATCH_SIZE, true),
   };
 }
 
+/** Decoded frames kept by a FrameSource over files (least recently used out): windows and backends re-read a few. */
+const FRAME_CACHE = 16;
+
+/** A FrameSource over frames already in memory (a decoded video). */
+function memorySource(frames: readonly RgbaImage[]): FrameSource {
+  return {
+    length: frames.length,
+    width: frames[0]!.width,
+    height: frames[0]!.height,
+    get: (i) => {
+      const f = frames[i];
+      if (!f) throw new Error(`FrameSource.get: expected a frame index in [0, ${frames.length}), got ${i}`);
+      return f;
+    },
+  };
+}
+
+/**
+ * A FrameSource over image files (`paths`), decoded when asked for and kept in a FRAME_CACHE-frame
+ * LRU cache. The first frame is decoded now: its size is every frame's.
+ * @throws CliError "frame not found: PATH" now for any missing file; "PATH: <decoder message>" or
+ *   "PATH: expected a frame of WxH (the size of the first frame), got ..." when a frame is read.
+ */
+function fileSource(paths: readonly string[]): FrameSource {
+  for (const p of paths) if (!existsSync(p)) throw new CliError(`frame not found: ${p}`);
+  const cache = new Map<number, RgbaImage>();
+  const decode = (i: number): RgbaImage => {
+    const path = paths[i];
+    if (path === undefined) throw new Error(`FrameSource.get: expected a frame index in [0, ${paths.length}), got ${i}`);
+    const bytes = readFileOrFail(path, 'frame');
+    try {
+      return decodeImage(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    } catch (e) {
+      throw new CliError(`${path}: ${(e as Error).message}`);
+    }
+  };
+  const first = decode(0);
+  const source: FrameSource = {
+    length: paths.length,
+    width: first.width,
+    height: first.height,
+    get(i) {
+      const hit = cache.get(i);
+      if (hit) {
+        cache.delete(i);
+        cache.set(i, hit);
+        return hit;
+      }
+      const img = i === 0 ? first : decode(i);
+      if (img.width !== source.width || img.height !== source.height) throw new CliError(`${paths[i]}: expected a frame of ${source.width}x${source.height} (the size of the first frame), got ${img.width}x${img.height}`);
+      cache.set(i, img);
+      if (cache.size > FRAME_CACHE) cache.delete(cache.keys().next().value!);
+      return img;
+    },
+  };
+  return source;
+}
+
 /** The frames and their names: the box file's frames when there is one, else the folder's or the video's. */
-async function loadInput(opts: Options): Promise<{ frames: Frame[]; names: string[]; boxes: FrameBoxes[] | null; videoName: string }> {
+async function loadInput(opts: Options): Promise<{ frames: FrameSource; names: string[]; boxes: FrameBoxes[] | null; videoName: string }> {
   if (opts.boxesFile) {
     if (opts.source.kind === 'video') throw new CliError('--boxes with --video: expected the boxes of a frames folder (--frames DIR), got a video; drop --boxes to detect the people');
     const boxes = parseBoxes(readFileOrFail(opts.boxesFile, 'box file').toString('utf8'), opts.boxesFile);
-    const frames = loadFrames(opts.framesDir!, boxes);
-    return { frames, names: boxes.map((f) => f.file), boxes, videoName: basename(opts.framesDir!) };
+    const dir = opts.framesDir!;
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CliError(`frames directory not found: ${dir}`);
+    if (boxes.length === 0) throw new CliError(`${opts.boxesFile}: expected at least one frame, got none`);
+    return { frames: fileSource(boxes.map((f) => join(dir, f.file))), names: boxes.map((f) => f.file), boxes, videoName: basename(dir) };
   }
   if (opts.source.kind === 'video') {
     const frames = await decodeVideo(opts.source.file, { maxFrames: opts.maxFrames, scale: 960 });
     if (frames.length === 0) throw new CliError(`${opts.source.file}: expected at least one frame, got none`);
-    return { frames, names: frames.map((_, i) => `${String(i + 1).padStart(6, '0')}.png`), boxes: null, videoName: basename(opts.source.file, extname(opts.source.file)) };
+    return { frames: memorySource(frames), names: frames.map((_, i) => `${String(i + 1).padStart(6, '0')}.png`), boxes: null, videoName: basename(opts.source.file, extname(opts.source.file)) };
   }
   const dir = opts.framesDir!;
   const names = listFrameFiles(dir).filter((f) => f !== 'boxes.json').slice(0, opts.maxFrames);
-  const frames = names.map((f) => {
-    const path = join(dir, f);
-    try {
-      return decodeImage(new Uint8Array(readFileOrFail(path, 'frame')));
-    } catch (e) {
-      throw e instanceof CliError ? e : new CliError(`${path}: ${(e as Error).message}`);
-    }
-  });
-  const sizes = new Set(frames.map((f) => `${f.width}x${f.height}`));
-  if (sizes.size > 1) throw new CliError(`${dir}: expected frames of one size, got ${[...sizes].join(', ')}`);
-  return { frames, names, boxes: null, videoName: basename(dir) };
+  return { frames: fileSource(names.map((f) => join(dir, f))), names, boxes: null, videoName: basename(dir) };
 }
 
 /**
  * Person boxes for a paper network when no box file is given: MoveNet MultiPose's detections,
  * tracked by OKS (on the first backend that starts).
  */
-async function detectBoxes(frames: Frame[], names: string[], opts: Options, devices: DeviceName[]): Promise<FrameBoxes[]> {
+async function detectBoxes(frames: FrameSource, names: string[], opts: Options, devices: DeviceName[]): Promise<FrameBoxes[]> {
   let device: DeviceName | null = null;
   for (const d of devices) {
     try {
@@ -291,7 +360,7 @@ async function detectBoxes(frames: Frame[], names: string[], opts: Options, devi
     const tracker = new PoseTracker({ metric: opts.track });
     const out: FrameBoxes[] = [];
     for (let i = 0; i < frames.length; i++) {
-      const people = await pipeline.detect(frames[i]!, device);
+      const people = await pipeline.detect(frames.get(i), device);
       const tracked = tracker.update(people.map((p) => ({ keypoints: p.keypoints, box: p.box!, score: p.score })), i);
       out.push({ file: names[i]!, persons: tracked.map((p) => ({ id: String(p.trackId), box: [...p.box] as [number, number, number, number] })) });
     }
@@ -339,60 +408,106 @@ function planWindows(boxes: readonly FrameBoxes[], windows: ClipWindow[], built:
   });
 }
 
-interface BackendRun {
-  device: DeviceName;
-  /** Heatmaps per window: [persons, outputs, K, h, w] flattened, with the shape. */
-  heatmaps: { data: Float32Array; shape: number[] }[];
-  msPerFrame: number;
+/**
+ * Person-frames (the heatmaps of one person in one output frame) per segment: the papers' networks
+ * run a segment of batches on every backend, compare and decode its heatmaps, and drop them before
+ * the next segment, so the host holds at most about this many heatmaps per backend, however long
+ * the clip. With several backends the network moves between them once per segment.
+ */
+const SEGMENT_PERSON_OUTPUTS = 256;
+
+/** One forward: the persons [p0, p1) of a window's tracks (at most --batch of them). */
+interface BatchItem {
+  plan: WindowPlan;
+  p0: number;
+  p1: number;
 }
 
-async function runOnBackend(device: DeviceName, built: BuiltModel, model: DemoModel, frames: RgbaImage[], plans: WindowPlan[], flip: boolean): Promise<BackendRun> {
-  await built.module.toAsync(device);
-  setDefaultDevice(device);
-  const [W, H] = built.inputSize;
-  const heatmaps: BackendRun['heatmaps'] = [];
-  let ms = 0;
-  let count = 0;
+/**
+ * Every window's persons in batches of at most `batch`, in window order, grouped into segments of
+ * at most SEGMENT_PERSON_OUTPUTS person-frames (a segment has at least one batch).
+ */
+function planSegments(plans: readonly WindowPlan[], batch: number): BatchItem[][] {
+  const segments: BatchItem[][] = [];
+  let cur: BatchItem[] = [];
+  let size = 0;
   for (const plan of plans) {
-    const P = plan.tracks.length;
-    const T = plan.window.frames.length;
-    if (P === 0) {
-      heatmaps.push({ data: new Float32Array(0), shape: [0] });
-      continue;
+    for (const [p0, p1] of batchRanges(plan.tracks.length, batch)) {
+      const n = (p1 - p0) * plan.window.outputs.length;
+      if (cur.length > 0 && size + n > SEGMENT_PERSON_OUTPUTS) {
+        segments.push(cur);
+        cur = [];
+        size = 0;
+      }
+      cur.push({ plan, p0, p1 });
+      size += n;
     }
-    // crops on the host (outside the timed section), stacked as [P, T, 3, H, W]
-    const plane = 3 * H * W;
-    const host = new Float32Array(P * T * plane);
-    plan.tracks.forEach((tr, p) => {
-      plan.window.frames.forEach((f, t) => host.set(cropPersonArray(frames[f]!, tr.crop, built.inputSize), (p * T + t) * plane));
-    });
-    const t0 = performance.now();
-    const out = noGrad(() => tidy(() => runDemoModel(model, built, tensor(host, { shape: [P, T, 3, H, W], device }), { flip })));
-    const data = (await out.data()) as Float32Array;
-    ms += performance.now() - t0;
-    count += plan.window.outputs.length;
-    heatmaps.push({ data: Float32Array.from(data), shape: [...out.shape] });
+  }
+  if (cur.length > 0) segments.push(cur);
+  return segments;
+}
+
+/** What one backend did over the clip. */
+interface BackendStats {
+  device: DeviceName;
+  /** Forward + read-back time in ms, and the output frames it covered. */
+  ms: number;
+  outputs: number;
+  /** Largest |heatmap| (used for the cpu reference's scale) and largest |Δ| against the cpu heatmaps. */
+  maxAbs: number;
+  maxDiff: number;
+  /** The message when the backend failed while running; it then takes no further part. */
+  failed: string | null;
+}
+
+/** The heatmaps of one batch, [b, outputs, K, h, w] flattened, with the shape. */
+interface BatchHeatmaps {
+  data: Float32Array;
+  shape: number[];
+}
+
+/**
+ * Runs one batch (persons p0..p1 of a window) on `device`: the host crops [b, T, 3, H, W], the
+ * forward under noGrad in its own tidy, the heatmaps read back. Every device tensor of the batch is
+ * freed before it returns (also when the forward throws).
+ * @returns the heatmaps and the forward + read-back time in ms.
+ */
+async function runBatch(device: DeviceName, built: BuiltModel, model: DemoModel, frames: FrameSource, item: BatchItem, flip: boolean): Promise<{ heatmaps: BatchHeatmaps; ms: number }> {
+  const [W, H] = built.inputSize;
+  const { plan, p0, p1 } = item;
+  const b = p1 - p0;
+  const T = plan.window.frames.length;
+  const plane = 3 * H * W;
+  // crops on the host (outside the timed section)
+  const host = new Float32Array(b * T * plane);
+  const imgs = plan.window.frames.map((f) => frames.get(f));
+  for (let p = p0; p < p1; p++) imgs.forEach((img, t) => host.set(cropPersonArray(img, plan.tracks[p]!.crop, built.inputSize), ((p - p0) * T + t) * plane));
+  const t0 = performance.now();
+  const out = noGrad(() => tidy(() => runDemoModel(model, built, tensor(host, { shape: [b, T, 3, H, W], device }), { flip })));
+  try {
+    if (out.rank !== 5 || out.shape[0] !== b || out.shape[1] !== plan.window.outputs.length) {
+      throw new Error(`runDemoModel: expected heatmaps [${b}, ${plan.window.outputs.length}, K, h, w] from the network, got [${out.shape.join(', ')}]`);
+    }
+    const data = Float32Array.from((await out.data()) as Float32Array);
+    return { heatmaps: { data, shape: [...out.shape] }, ms: performance.now() - t0 };
+  } finally {
     out.dispose();
   }
-  return { device, heatmaps, msPerFrame: ms / Math.max(1, count) };
 }
 
-function maxAbs(a: BackendRun): number {
-  let m = 0;
-  for (const h of a.heatmaps) for (const v of h.data) m = Math.max(m, Math.abs(v));
+/** max(m, max |a[i]|); NaN (in a or m) gives NaN, never hidden. */
+function maxAbs(a: Float32Array, m: number): number {
+  for (const v of a) m = Math.max(m, Math.abs(v));
   return m;
 }
 
-function maxAbsDiff(a: BackendRun, b: BackendRun): number {
-  let m = 0;
-  a.heatmaps.forEach((h, i) => {
-    const o = b.heatmaps[i]!.data;
-    for (let j = 0; j < h.data.length; j++) {
-      const d = Math.abs(h.data[j]! - o[j]!);
-      if (Number.isNaN(d)) m = NaN; // a NaN on either side is reported, never hidden
-      else if (d > m) m = d;
-    }
-  });
+/** max(m, max |a[i] − b[i]|); a NaN on either side (or in m) gives NaN, never hidden. */
+function maxAbsDiff(a: Float32Array, b: Float32Array, m: number): number {
+  for (let j = 0; j < a.length; j++) {
+    const d = Math.abs(a[j]! - b[j]!);
+    if (Number.isNaN(d) || Number.isNaN(m)) m = NaN;
+    else if (d > m) m = d;
+  }
   return m;
 }
 
@@ -402,27 +517,27 @@ interface PersonResult {
   keypoints: (Keypoint & { name: string })[];
 }
 
-/** Decodes one backend's heatmaps into per-frame, per-person keypoints in image pixels. */
-function decodeRun(run: BackendRun, built: BuiltModel, boxes: readonly FrameBoxes[], plans: WindowPlan[]): PersonResult[][] {
-  const perFrame: PersonResult[][] = boxes.map(() => []);
-  plans.forEach((plan, wi) => {
-    const { data, shape } = run.heatmaps[wi]!;
-    if (plan.tracks.length === 0) return;
-    const [P, O, K, h, w] = shape as [number, number, number, number, number];
-    plan.window.outputs.forEach((frame, o) => {
-      // the [P, K, h, w] heatmaps of output slot o
-      const slice = new Float32Array(P * K * h * w);
-      for (let p = 0; p < P; p++) slice.set(data.subarray(((p * O + o) * K) * h * w, ((p * O + o + 1) * K) * h * w), p * K * h * w);
-      const crops = plan.tracks.map((t) => t.crop);
-      const kps = built.decode === 'argmax' ? decodeArgmax(slice, [P, K, h, w], { crops }) : getFinalPreds(slice, [P, K, h, w], { crops });
-      plan.tracks.forEach((t, p) => {
-        const own = boxes[frame]!.persons.find((q) => q.id === t.id);
-        if (!own) return; // the person has no box in this frame: no prediction reported
-        perFrame[frame]!.push({ id: t.id, box: own.box, keypoints: kps[p]!.map((k, j) => ({ name: built.jointSet.names[j]!, x: round(k.x), y: round(k.y), score: Number(k.score.toPrecision(6)) })) });
-      });
+/**
+ * Decodes one batch's heatmaps [b, O, K, h, w] into keypoints in image pixels, appended to
+ * perFrame[frame] for every output frame of the window where the person has a box.
+ */
+function decodeBatch(h: BatchHeatmaps, item: BatchItem, built: BuiltModel, boxes: readonly FrameBoxes[], perFrame: PersonResult[][]): void {
+  const { data, shape } = h;
+  const [P, O, K, hh, ww] = shape as [number, number, number, number, number];
+  const tracks = item.plan.tracks.slice(item.p0, item.p1);
+  const crops = tracks.map((t) => t.crop);
+  const map = K * hh * ww;
+  item.plan.window.outputs.forEach((frame, o) => {
+    // the [P, K, h, w] heatmaps of output slot o
+    const slice = new Float32Array(P * map);
+    for (let p = 0; p < P; p++) slice.set(data.subarray((p * O + o) * map, (p * O + o + 1) * map), p * map);
+    const kps = built.decode === 'argmax' ? decodeArgmax(slice, [P, K, hh, ww], { crops }) : getFinalPreds(slice, [P, K, hh, ww], { crops });
+    tracks.forEach((t, p) => {
+      const own = boxes[frame]!.persons.find((q) => q.id === t.id);
+      if (!own) return; // the person has no box in this frame: no prediction reported
+      perFrame[frame]!.push({ id: t.id, box: own.box, keypoints: kps[p]!.map((k, j) => ({ name: built.jointSet.names[j]!, x: round(k.x), y: round(k.y), score: Number(k.score.toPrecision(6)) })) });
     });
   });
-  return perFrame;
 }
 
 /** JSON with one line per person (the joints of a person stay together), valid and diff-friendly. */
@@ -497,9 +612,19 @@ function buildWithWeights(opts: Options, model: DemoModel): { built: BuiltModel;
   }
   const avail = shippedPresets(opts.modelName);
   const hint = avail.length ? `trained weights are shipped for --preset ${avail.join('|')}` : 'pass --weights FILE (.safetensors or a PyTorch .pth) for a trained network';
+  if (opts.preset === 'real' && opts.realHead) {
+    let head: ReturnType<typeof loadShippedRealHeadInto>;
+    try {
+      head = loadShippedRealHeadInto(opts.modelName as RealHeadName, built.module);
+    } catch (e) {
+      throw new CliError((e as Error).message);
+    }
+    const path = relative(ROOT, head.path);
+    return { built, weightsNote: `weights: ${path} (${head.note})`, weightsField: path };
+  }
   if (opts.preset === 'real') {
-    // the real presets sit on the pretrained MoveNet and their heads start as a copy of its heatmaps
-    return { built, weightsNote: `weights: frozen pretrained MoveNet Lightning backbone (assets/weights/movenet); the ${opts.modelName} head is not trained yet and starts as an exact copy of MoveNet's heatmaps, so the keypoints are MoveNet's (docs/models/backbone.md)`, weightsField: 'movenet-lightning backbone, untrained head (copy of the backbone heatmaps)' };
+    // --weights none: the real presets sit on the pretrained MoveNet and their heads start as a copy of its heatmaps
+    return { built, weightsNote: `weights: frozen pretrained MoveNet Lightning backbone (assets/weights/movenet); --weights none: the ${opts.modelName} head is untrained and starts as an exact copy of MoveNet's heatmaps, so the keypoints are MoveNet's (docs/models/backbone.md)`, weightsField: 'movenet-lightning backbone, untrained head (copy of the backbone heatmaps)' };
   }
   return { built, weightsNote: `weights: UNTRAINED (random, seed ${opts.seed}); the keypoints it writes are not meaningful (${hint}).`, weightsField: `untrained (seed ${opts.seed})` };
 }
@@ -522,6 +647,7 @@ async function main(): Promise<void> {
       fps: opts.fps,
       cpuFrames: opts.cpuFrames,
       track: opts.track,
+      batch: opts.batch,
       clipNote: opts.clipNote,
       videoName: input.videoName,
     });
@@ -537,55 +663,91 @@ async function main(): Promise<void> {
   const windows = model.windows(built, frames.length);
   const plans = planWindows(boxes, windows, built);
   const persons = plans.reduce((s, p) => s + p.tracks.length * p.window.frames.length, 0);
-  console.log(`clip: ${opts.clipNote}: ${frames.length} frames of ${frames[0]!.width}x${frames[0]!.height}, ${persons} person-frames in ${windows.length} window(s)`);
+  console.log(`clip: ${opts.clipNote}: ${frames.length} frames of ${frames.width}x${frames.height}, ${persons} person-frames in ${windows.length} window(s)`);
   console.log(`model: ${built.summary}${opts.flip ? '; flip test on' : ''}`);
   console.log(weightsNote);
 
-  const runs: BackendRun[] = [];
+  const stats: BackendStats[] = [];
   const failures: [DeviceName, string][] = [];
   for (const device of wanted) {
     try {
       await init(device);
+      stats.push({ device, ms: 0, outputs: 0, maxAbs: 0, maxDiff: 0, failed: null });
     } catch (e) {
       const msg = (e as Error).message;
       console.log(`backend ${device}: cannot start: ${msg}`);
       failures.push([device, msg]);
-      continue;
     }
-    try {
-      runs.push(await runOnBackend(device, built, model, frames, plans, opts.flip));
-    } catch (e) {
-      const msg = (e as Error).message;
-      console.log(`backend ${device}: failed while running: ${msg}`);
-      failures.push([device, msg]);
+  }
+  // Segment by segment: every backend runs the segment's batches (--batch persons per forward, each
+  // in its own tidy), the heatmaps are compared with the cpu's and decoded from the cpu's (else the
+  // first backend's), then dropped.
+  const results: PersonResult[][] = boxes.map(() => []);
+  const sources = new Set<DeviceName>();
+  for (const segment of planSegments(plans, opts.batch)) {
+    const maps = new Map<BackendStats, BatchHeatmaps[]>();
+    for (const st of stats) {
+      if (st.failed !== null) continue;
+      try {
+        await built.module.toAsync(st.device);
+        setDefaultDevice(st.device);
+        const hs: BatchHeatmaps[] = [];
+        for (const item of segment) {
+          const r = await runBatch(st.device, built, model, frames, item, opts.flip);
+          hs.push(r.heatmaps);
+          st.ms += r.ms;
+          if (item.p0 === 0) st.outputs += item.plan.window.outputs.length;
+        }
+        maps.set(st, hs);
+      } catch (e) {
+        if (e instanceof CliError) throw e; // a frame that cannot be read is the input's fault, not the backend's
+        const msg = (e as Error).message;
+        console.log(`backend ${st.device}: failed while running: ${msg}`);
+        st.failed = msg;
+        failures.push([st.device, msg]);
+      }
     }
+    const alive = stats.filter((st) => maps.has(st));
+    if (alive.length === 0) break;
+    const cpu = alive.find((st) => st.device === 'cpu');
+    for (const st of alive) {
+      const hs = maps.get(st)!;
+      hs.forEach((h, i) => {
+        if (st === cpu) st.maxAbs = maxAbs(h.data, st.maxAbs);
+        else if (cpu) st.maxDiff = maxAbsDiff(h.data, maps.get(cpu)![i]!.data, st.maxDiff);
+      });
+    }
+    const source = cpu ?? alive[0]!;
+    sources.add(source.device);
+    maps.get(source)!.forEach((h, i) => decodeBatch(h, segment[i]!, built, boxes, results));
   }
   await built.module.toAsync('cpu');
   setDefaultDevice('cpu');
 
+  const runs = stats.filter((st) => st.failed === null);
   const ref = runs.find((r) => r.device === 'cpu');
   // Untrained heatmaps can be tiny (eval-mode BN with fresh statistics), so the relative error is shown too.
-  const scale = ref ? maxAbs(ref) : 0;
+  const scale = ref ? ref.maxAbs : 0;
   const rows = runs.map((r) => {
-    if (r === ref) return [r.device, r.msPerFrame.toFixed(1), '0 (reference)', `max |heatmap| ${scale.toExponential(2)}`];
-    if (!ref) return [r.device, r.msPerFrame.toFixed(1), 'n/a (cpu did not run)', ''];
-    const d = maxAbsDiff(r, ref);
-    return [r.device, r.msPerFrame.toFixed(1), d.toExponential(2), scale > 0 ? (d / scale).toExponential(2) : 'n/a'];
+    const ms = (r.ms / Math.max(1, r.outputs)).toFixed(1);
+    if (r === ref) return [r.device, ms, '0 (reference)', `max |heatmap| ${scale.toExponential(2)}`];
+    if (!ref) return [r.device, ms, 'n/a (cpu did not run)', ''];
+    return [r.device, ms, r.maxDiff.toExponential(2), scale > 0 ? (r.maxDiff / scale).toExponential(2) : 'n/a'];
   });
   for (const [d, msg] of failures) rows.push([d, 'failed', msg.length > 70 ? `${msg.slice(0, 67)}...` : msg, '']);
   console.log('');
   console.log(formatTable(['backend', 'ms/frame (all persons)', 'max |Δ| heatmaps vs cpu', 'relative to max |heatmap|'], rows));
   if (runs.length === 0) throw new CliError('no backend could run (see the messages above)', 1);
 
-  const source = ref ?? runs[0]!;
-  const results = decodeRun(source, built, boxes, plans);
+  // the backend the keypoints come from (several only when the first one failed part-way)
+  const sourceDevice = sources.size > 0 ? [...sources].join(', then ') : (ref ?? runs[0]!).device;
   let groundTruth: { mAP: Record<string, number>; frames: Record<string, number> } | null = null;
   if (opts.groundTruth) {
     const scored = scoreAgainstGroundTruth(opts.groundTruth, built, boxes, results);
     if (typeof scored === 'string') console.log(`\nground truth: not scored (${scored})`);
     else {
       const f = (k: keyof EvalResult): string => `${scored[k].table.mean.toFixed(1)} (${scored[k].numFrames} frames)`;
-      console.log(`\nground truth (${relative(ROOT, join(opts.groundTruth, 'annotations.json'))}, ${source.device} keypoints): mAP all ${f('all')} | hard ${f('hard')} | clean ${f('clean')}`);
+      console.log(`\nground truth (${relative(ROOT, join(opts.groundTruth, 'annotations.json'))}, ${sourceDevice} keypoints): mAP all ${f('all')} | hard ${f('hard')} | clean ${f('clean')}`);
       const keys = ['all', 'hard', 'clean'] as const;
       groundTruth = { mAP: Object.fromEntries(keys.map((k) => [k, Number(scored[k].table.mean.toFixed(2))])), frames: Object.fromEntries(keys.map((k) => [k, scored[k].numFrames])) };
     }
@@ -595,7 +757,7 @@ async function main(): Promise<void> {
     model: opts.modelName,
     preset: opts.preset,
     weights: weightsField,
-    backend: source.device,
+    backend: sourceDevice,
     jointSet: built.jointSet.name,
     joints: built.jointSet.names,
     decode: built.decode,
@@ -604,15 +766,17 @@ async function main(): Promise<void> {
     frames: boxes.map((f, i) => ({ file: f.file, persons: results[i]! })),
   };
   writeFileSync(join(opts.outDir, 'keypoints.json'), formatKeypointsJson(doc));
-  frames.forEach((img, i) => {
+  // overlays one at a time: decoded, drawn, written, dropped
+  for (let i = 0; i < frames.length; i++) {
+    const img = frames.get(i);
     const canvas: RgbaImage = { ...img, data: img.data.slice() };
     for (const p of results[i]!) {
       drawRect(canvas, p.box, [255, 255, 0], 1, 0.6);
       drawPose(canvas, p.keypoints, built.jointSet, { thickness: 2, radius: 2 });
     }
     writeFileSync(join(opts.outDir, `${basename(boxes[i]!.file, extname(boxes[i]!.file))}.png`), encodePng(canvas));
-  });
-  console.log(`\nwrote ${join(opts.outDir, 'keypoints.json')} and ${frames.length} overlay PNGs (from the ${source.device} results)`);
+  }
+  console.log(`\nwrote ${join(opts.outDir, 'keypoints.json')} and ${frames.length} overlay PNGs (from the ${sourceDevice} results)`);
 }
 
 /**

@@ -113,7 +113,7 @@ function applicationDevice(device: GPUDevice): AcquiredDevice {
 }
 
 /**
- * Every numeric limit of the adapter at its own value, the best the device can ask for (largest
+ * Every numeric limit of the adapter (but the dynamic-offset counts, which posegrad does not use) at its own value, the best the device can ask for (largest
  * sizes and counts, smallest alignments). The adapter's limits are getters on GPUSupportedLimits'
  * prototype: `for...in` lists them (WebIDL attributes are enumerable) in browsers and in Dawn.
  */
@@ -121,6 +121,9 @@ export function adapterLimits(adapter: GPUAdapter): Record<string, number> {
   const out: Record<string, number> = {};
   const lim = adapter.limits as unknown as Record<string, unknown>;
   for (const k in lim) {
+    // posegrad binds no dynamic-offset buffers; asking Dawn for its huge adapter values only makes
+    // it print "artificially reduced" warnings on every start
+    if (k.startsWith('maxDynamic')) continue;
     const v = lim[k];
     if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;
   }

@@ -8,7 +8,7 @@
  * files. Coordinates are image pixels of the frame (x right, y down, pixel centres at integers).
  */
 import type { DeviceName } from '../../backends/backend.js';
-import { noGrad } from '../../engine/engine.js';
+import { noGrad, tidy } from '../../engine/engine.js';
 import { tensor } from '../../ops/creation.js';
 import { affinePoint, invertAffine, warpAffineRgb, type Affine } from '../pose/affine.js';
 import type { RgbaImage } from '../pose/image.js';
@@ -25,6 +25,28 @@ export interface MoveNetPipelineOptions {
   minPersonScore?: number;
   /** The SinglePose crop is a square of side cropPadding · max(w, h) around the box centre (default 1.25). */
   cropPadding?: number;
+  /**
+   * SinglePose crops per forward (default DEFAULT_BATCH_SIZE = 8). A frame's persons run in batches
+   * of at most this many, one after the other, each freed before the next, so device memory is
+   * bounded by one batch however many persons a frame has. The poses do not depend on it.
+   */
+  batchSize?: number;
+}
+
+/** SinglePose crops per forward when no batch size is given (MoveNetPipelineOptions.batchSize, the demo's --batch). */
+export const DEFAULT_BATCH_SIZE = 8;
+
+/**
+ * The [start, end) ranges that split `n` items into consecutive batches of at most `batchSize`
+ * (the last one shorter); none when n = 0.
+ * @throws Error "batchRanges: expected ..." when n is not a non-negative integer or batchSize not a positive integer.
+ */
+export function batchRanges(n: number, batchSize: number): [number, number][] {
+  if (!(Number.isInteger(n) && n >= 0)) throw new Error(`batchRanges: expected n as a non-negative integer, got ${n}`);
+  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batchRanges: expected batchSize as a positive integer, got ${batchSize}`);
+  const out: [number, number][] = [];
+  for (let s = 0; s < n; s += batchSize) out.push([s, Math.min(n, s + batchSize)]);
+  return out;
 }
 
 /** One network input prepared on the host: [B, 3, H, W] RGB 0..255 and the affine of each image (frame → input pixels). */
@@ -79,18 +101,21 @@ export function prepareCrops(frame: RgbaImage, boxes: readonly Box[], size: read
 }
 
 /**
- * Runs a MoveNet on a prepared input, without autograd, and reads its maps back.
+ * Runs a MoveNet on a prepared input (the whole batch in one forward), without autograd, in its own
+ * `tidy` (every intermediate is freed, also when the forward throws), and reads its maps back.
  * @returns the host maps; the device tensors are freed.
  */
 export async function runMoveNet(model: MoveNet, input: PreparedInput, device: DeviceName): Promise<MoveNetHostOutput> {
-  const out = noGrad(() => {
-    const x = tensor(input.data, { shape: input.shape, device });
-    try {
-      return model.forward(x);
-    } finally {
-      x.dispose();
-    }
-  });
+  const out = noGrad(() =>
+    tidy(() => {
+      const x = tensor(input.data, { shape: input.shape, device });
+      try {
+        return model.forward(x);
+      } finally {
+        x.dispose();
+      }
+    }),
+  );
   try {
     return await readMoveNetOutput(out, [input.shape[2], input.shape[3]], model.center_weight);
   } finally {
@@ -137,6 +162,8 @@ export class MoveNetPipeline {
   readonly detectorMaxSize: number;
   readonly minPersonScore: number;
   readonly cropPadding: number;
+  /** SinglePose crops per forward (MoveNetPipelineOptions.batchSize). */
+  readonly batchSize: number;
 
   constructor(
     readonly detector: MoveNet | null,
@@ -149,6 +176,8 @@ export class MoveNetPipeline {
     this.detectorMaxSize = opts.detectorMaxSize ?? 512;
     this.minPersonScore = opts.minPersonScore ?? 0.2;
     this.cropPadding = opts.cropPadding ?? 1.25;
+    this.batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
+    if (!(Number.isInteger(this.batchSize) && this.batchSize >= 1)) throw new Error(`MoveNetPipeline: expected batchSize as a positive integer (crops per forward), got ${opts.batchSize}`);
   }
 
   /** MultiPose on the frame. @throws Error when there is no detector. */
@@ -158,12 +187,19 @@ export class MoveNetPipeline {
     return decodeDetections(await runMoveNet(this.detector, input, device), this.detector, input.transforms[0]!, this.minPersonScore);
   }
 
-  /** SinglePose on a crop around each box, in one batch. @throws Error when there is no refiner. */
+  /**
+   * SinglePose on a crop around each box, `batchSize` crops per forward: each batch's crops are
+   * prepared, run, read back and decoded before the next batch starts, so host and device memory
+   * hold one batch at a time. @returns one pose per box, in box order, with the box.
+   * @throws Error when there is no refiner.
+   */
   async refine(frame: RgbaImage, boxes: readonly Box[], device: DeviceName): Promise<MoveNetPose[]> {
     if (!this.refiner) throw new Error('MoveNetPipeline.refine: expected a SinglePose refiner, got none');
-    if (boxes.length === 0) return [];
-    const input = prepareCrops(frame, boxes, this.refiner.config.inputSize, this.cropPadding);
-    const poses = decodeRefined(await runMoveNet(this.refiner, input, device), this.refiner, input.transforms);
+    const poses: MoveNetPose[] = [];
+    for (const [s, e] of batchRanges(boxes.length, this.batchSize)) {
+      const input = prepareCrops(frame, boxes.slice(s, e), this.refiner.config.inputSize, this.cropPadding);
+      poses.push(...decodeRefined(await runMoveNet(this.refiner, input, device), this.refiner, input.transforms));
+    }
     return poses.map((p, i) => ({ ...p, box: [...boxes[i]!] as Box }));
   }
 }
