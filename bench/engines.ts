@@ -63,6 +63,14 @@ export const PEER_ENGINES: readonly EngineDef[] = [
   { id: 'torch-2t', label: 'torch 2t', kind: 'peer', adapter: 'torch', backend: 'cpu', threads: 2, group: 'torch', runtime: 'python' },
 ];
 
+/**
+ * The peers that also run whole networks (`--suite networks --mode infer`): onnxruntime-node and
+ * onnxruntime-web's wasm build, on the networks exported with nn.exportOnnx (peers/ort-networks.ts).
+ * (ort-web-webgpu is left out: FaSRnet's DeformConv and GLPose's ops have no WebGPU kernel, and its
+ * asyncify module takes minutes to tier up.)
+ */
+export const NETWORK_PEER_IDS: readonly string[] = ['ort-node-1t', 'ort-node-2t', 'ort-web-wasm-1t', 'ort-web-wasm-2t'];
+
 /** Groups engines by child process, keeping their order. */
 export function groupEngines(engines: readonly EngineDef[]): EngineDef[][] {
   const groups = new Map<string, EngineDef[]>();

@@ -8,7 +8,7 @@
  * (protocol.ts); everything is summarized here. See docs/benchmarks.md.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -16,15 +16,17 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import cliProgress from 'cli-progress';
 import { DEVICES, type DeviceName } from '../backends/backend.js';
 import { matchesFilter, parseBenchArgs, USAGE, type BenchArgs } from './args.js';
-import { groupEngines, PEER_ENGINES, posegradEngine, selectPeers, type EngineDef } from './engines.js';
+import { groupEngines, NETWORK_PEER_IDS, PEER_ENGINES, posegradEngine, selectPeers, type EngineDef } from './engines.js';
 import { MODES, workOf } from './formulas.js';
 import { machineInfo } from './machine.js';
 import { runMoveNetSuite } from './movenet/suite.js';
 import { runPeak } from './native/peak.js';
 import { NETWORKS } from './networks/registry.js';
-import { effectivePreset, netWorkloadId } from './networks/suite.js';
+import { effectivePreset, netWorkloadId, planNetworkJobs } from './networks/suite.js';
 import { decodeMessage, type CellMessage, type ChildMessage, type KernelJob, type NetworkJob, type WorkerJob } from './protocol.js';
-import { addThroughput, applyStartDetails, computeRatios, evaluateTargets } from './report/analyze.js';
+import { decodeExportLine } from './peers/ort-export.js';
+import { runTorchMemoryJob, TORCH_MEMORY_ENGINE } from './peers/torch-memory.js';
+import { addThroughput, applyStartDetails, computeNetworkRatios, computeRatios, evaluateTargets, paperMemory } from './report/analyze.js';
 import { renderMarkdown } from './report/markdown.js';
 import type { BenchReport, EngineReport, KernelResult, NetworkResult } from './report/types.js';
 import { renderJson, writeReport } from './report/write.js';
@@ -55,17 +57,6 @@ function chooseBackends(args: BenchArgs, registered: readonly DeviceName[]): Dev
   return args.backends as DeviceName[];
 }
 
-function networkJobs(args: BenchArgs): NetworkJob[] {
-  if (!args.suites.includes('networks')) return [];
-  const jobs: NetworkJob[] = [];
-  for (const n of NETWORKS) {
-    if (!matchesFilter(args.filter, n.name, n.label)) continue;
-    const all: NetworkJob[] = [{ name: n.name, preset: 'small', mode: 'infer' }, { name: n.name, preset: 'tiny', mode: 'train' }, { name: n.name, preset: 'paper', mode: 'paper' }];
-    jobs.push(...all.filter((j) => args.modes.includes(j.mode)));
-  }
-  return jobs;
-}
-
 /** Networks that cannot run at all (not landed), with the reason: reported without starting a process. */
 function unavailableNetworks(args: BenchArgs): Map<string, string> {
   const out = new Map<string, string>();
@@ -82,7 +73,7 @@ function plan(args: BenchArgs, backends: readonly DeviceName[], peers: readonly 
     ? KERNEL_WORKLOADS.filter((w) => matchesFilter(args.filter, w.id, w.label)).map((w) => ({ id: w.id, spec: specOf(w, args.quick), modes: MODES.filter((m) => args.modes.includes(m)) }))
       .filter((k) => k.modes.length > 0)
     : [];
-  const nets = networkJobs(args);
+  const nets = planNetworkJobs(args);
   const plans: ProcessPlan[] = [];
   const expectKernels = (engines: readonly EngineDef[]): ProcessPlan['expected'] =>
     kernels.flatMap((k) => k.modes.flatMap((mode) => engines.map((e) => ({ engineId: e.id, workload: k.id, mode }))));
@@ -100,10 +91,57 @@ function plan(args: BenchArgs, backends: readonly DeviceName[], peers: readonly 
       plans.push({ job: { engines: [e], quick: args.quick, kernels: [], networks: group }, expected: group.map((n) => ({ engineId: e.id, workload: netWorkloadId(n), mode: n.mode })) });
     }
   }
-  if (kernels.length > 0) {
-    for (const group of groupEngines(peers)) plans.push({ job: { engines: group, quick: args.quick, kernels, networks: [] }, expected: expectKernels(group) });
+  // Peers: their kernels, and for the onnxruntime engines of NETWORK_PEER_IDS the inference jobs
+  // on the exported networks (one process per engine group, as for the kernels).
+  const peerNets = nets.filter((n) => n.mode === 'infer' && !unavailable.has(n.name));
+  for (const group of groupEngines(peers)) {
+    const netEngines = group.filter((e) => NETWORK_PEER_IDS.includes(e.id));
+    const networks = netEngines.length > 0 ? peerNets : [];
+    if (kernels.length === 0 && networks.length === 0) continue;
+    plans.push({
+      job: { engines: group, quick: args.quick, kernels, networks },
+      expected: [...expectKernels(group), ...networks.flatMap((n) => netEngines.map((e) => ({ engineId: e.id, workload: netWorkloadId(n), mode: n.mode })))],
+    });
   }
   return plans.filter((p) => p.expected.length > 0);
+}
+
+/** The (network, preset) pairs the onnxruntime engines of `plans` need exported (presets as run: tiny under --quick). */
+function ortExports(plans: readonly ProcessPlan[], quick: boolean): { name: string; preset: string }[] {
+  const out = new Map<string, { name: string; preset: string }>();
+  for (const p of plans) {
+    if (p.job.engines[0]!.kind !== 'peer') continue;
+    for (const n of p.job.networks) {
+      const preset = effectivePreset(n, quick);
+      out.set(`${n.name}:${preset}`, { name: n.name, preset });
+    }
+  }
+  return [...out.values()];
+}
+
+/**
+ * Exports the networks the onnxruntime engines time, in a process of its own
+ * (peers/ort-export.ts), into `dir`. Logs each model; a failed export leaves its cells to say why.
+ */
+function runOrtExports(models: readonly { name: string; preset: string }[], dir: string, preload: string | null): Promise<void> {
+  const flags = ['--import', 'tsx', ...(preload ? ['--import', pathToFileURL(preload).href] : [])];
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...flags, path.join(HERE, 'peers', 'ort-export.ts'), dir, JSON.stringify(models)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    readline.createInterface({ input: child.stdout }).on('line', (line) => {
+      const m = decodeExportLine(line);
+      if (m) log(`bench: onnx export ${m.name} ${m.preset}: ${m.ok ? `${m.nodes} nodes in ${((m.exportMs ?? 0) / 1000).toFixed(1)} s` : `FAILED: ${m.error}`}`);
+    });
+    child.on('error', (e) => {
+      log(`bench: onnx export could not start: ${e.message}`);
+      resolve();
+    });
+    child.on('close', (code) => {
+      if (code !== 0) log(`bench: onnx export exited with code ${code}: ${stderr.trim().split('\n').slice(-3).join(' ')}`);
+      resolve();
+    });
+  });
 }
 
 /** The checkout's commit, and whether files differ from it (the numbers belong to that code). */
@@ -140,16 +178,30 @@ function pythonExecutable(): string {
   return process.env.POSEGRAD_BENCH_PYTHON || (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 }
 
+/**
+ * How long one paper-size inference may take: POSEGRAD_BENCH_PAPER_TIMEOUT_MIN minutes, default 20
+ * (posegrad's cpu backend needs longer for VREMD and GLPose at paper size on a slow machine).
+ */
+function paperTimeoutMs(): number {
+  const v = process.env.POSEGRAD_BENCH_PAPER_TIMEOUT_MIN;
+  if (v === undefined || v === '') return 20 * 60_000;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`POSEGRAD_BENCH_PAPER_TIMEOUT_MIN: expected a positive number of minutes, got '${v}'`);
+  return n * 60_000;
+}
+
 /** Runs one child process, calling `onMessage` per protocol message. Resolves with its exit status. */
-function runChild(p: ProcessPlan, timeoutMs: number, preload: string | null, onMessage: (m: ChildMessage) => void): Promise<{ code: number | null; stderrTail: string; timedOut: boolean }> {
+function runChild(p: ProcessPlan, timeoutMs: number, preload: string | null, onnxDir: string | null, onMessage: (m: ChildMessage) => void): Promise<{ code: number | null; stderrTail: string; timedOut: boolean }> {
   const first = p.job.engines[0]!;
   const nodeFlags = [...(p.job.quick ? first.quickNodeFlags ?? [] : []), '--import', 'tsx'];
   if (preload && first.kind === 'posegrad') nodeFlags.push('--import', pathToFileURL(preload).href);
+  // The paper mode collects garbage before reading its pre-model RSS baseline (networks/suite.ts).
+  if (first.kind === 'posegrad') nodeFlags.push('--expose-gc');
   const [cmd, argv] = first.runtime === 'python'
     ? [pythonExecutable(), [path.join(HERE, 'peers', 'torch_bench.py')]]
     : [process.execPath, [...nodeFlags, path.join(HERE, 'worker.ts'), JSON.stringify(p.job)]];
   return new Promise((resolve) => {
-    const child = spawn(cmd, argv, { cwd: ROOT, env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, argv, { cwd: ROOT, env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', ...(onnxDir ? { POSEGRAD_BENCH_ONNX_DIR: onnxDir } : {}) }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
     let timedOut = false;
     let settled = false;
@@ -214,6 +266,15 @@ async function main(): Promise<number> {
   }
   for (const p of plans) for (const e of p.job.engines) if (!engineReports.has(e.id)) engineReports.set(e.id, { ...e, status: 'not-run' });
 
+  // The networks the onnxruntime engines time: exported once, by a process of their own, into a
+  // directory of this run (removed at the end).
+  const exports = ortExports(plans, args.quick);
+  const onnxDir = exports.length > 0 ? mkdtempSync(path.join(os.tmpdir(), 'posegrad-bench-onnx-')) : null;
+  if (onnxDir) {
+    log(`bench: exporting ${exports.length} networks for onnxruntime (${exports.map((m) => `${m.name} ${m.preset}`).join(', ')})`);
+    await runOrtExports(exports, onnxDir, preload);
+  }
+
   const cells: CellMessage[] = [];
   const total = plans.reduce((n, p) => n + p.expected.length, 0);
   const tty = process.stderr.isTTY === true && !process.env.CI;
@@ -227,10 +288,10 @@ async function main(): Promise<number> {
     bar?.update(done, { engine: ids, task: 'starting' });
     const got = new Set<string>();
     let startError: string | null = null;
-    // Paper-size inferences get 20 minutes each; a suite process 60 (its slow cells run once).
+    // Paper-size inferences get 20 minutes each (POSEGRAD_BENCH_PAPER_TIMEOUT_MIN); a suite process 60 (its slow cells run once).
     const paperJob = p.job.kernels.length === 0 && p.job.networks.every((n) => n.mode === 'paper');
-    const timeoutMs = args.quick ? 5 * 60_000 : paperJob ? 20 * 60_000 : 60 * 60_000;
-    const r = await runChild(p, timeoutMs, preload, (m) => {
+    const timeoutMs = args.quick ? 5 * 60_000 : paperJob ? paperTimeoutMs() : 60 * 60_000;
+    const r = await runChild(p, timeoutMs, preload, onnxDir, (m) => {
       if (m.type === 'engine') {
         for (const id of m.engineIds) {
           const e = engineReports.get(id)!;
@@ -274,11 +335,24 @@ async function main(): Promise<number> {
     if (!bar) log(`bench: ${ids}: done (${r.timedOut ? 'timed out' : `exit ${r.code}`})`);
   }
   bar?.stop();
+  if (onnxDir) rmSync(onnxDir, { recursive: true, force: true });
+  // PyTorch's side of the paper mode's memory comparison: one fresh Python process per network
+  // (peers/torch-memory.ts), when the torch peer is selected.
+  const torchPaper = peers.some((p) => p.id === TORCH_MEMORY_ENGINE) ? planNetworkJobs(args).filter((n) => n.mode === 'paper' && !unavailable.has(n.name)) : [];
+  for (const n of torchPaper) {
+    log(`bench: ${TORCH_MEMORY_ENGINE} ${n.name} paper memory (test/reference/torch_peak_memory.py${args.quick ? ', --quick: its tiny configuration' : ''})`);
+    const c = await runTorchMemoryJob(pythonExecutable(), n, args.quick, args.quick ? 5 * 60_000 : paperTimeoutMs());
+    cells.push(c);
+    const e = engineReports.get(TORCH_MEMORY_ENGINE) ?? { ...PEER_ENGINES.find((x) => x.id === TORCH_MEMORY_ENGINE)!, status: 'not-run' as const };
+    engineReports.set(TORCH_MEMORY_ENGINE, e);
+    if (c.status === 'ok' && e.status !== 'ok') Object.assign(e, { status: 'ok', version: String(c.extra?.runtime ?? 'torch') });
+    else if (c.status !== 'ok' && e.status === 'not-run') Object.assign(e, { status: 'failed', error: c.reason });
+  }
   // The MoveNet race (bench/movenet/): its own engine processes, after the other suites.
   const movenet = args.suites.includes('networks') && args.modes.includes('movenet')
     ? await runMoveNetSuite({ quick: args.quick, filter: args.filter, backends, peers: args.peers, preload, log })
     : null;
-  for (const n of networkJobs(args)) {
+  for (const n of planNetworkJobs(args)) {
     const why = unavailable.get(n.name);
     if (why === undefined) continue;
     for (const b of backends) cells.push({ type: 'cell', engineId: posegradEngine(b).id, workload: netWorkloadId(n), mode: n.mode, status: 'na', reason: why });
@@ -305,6 +379,19 @@ async function main(): Promise<number> {
       if (typeof ex.peakRssBytes === 'number') n.peakRssBytes = ex.peakRssBytes;
       if (typeof ex.rssBeforeBuildBytes === 'number') n.rssBeforeBuildBytes = ex.rssBeforeBuildBytes;
       if (typeof ex.parameters === 'number') n.parameters = ex.parameters;
+      if (typeof ex.runtime === 'string') n.runtime = ex.runtime;
+      if (typeof ex.inferPeakAboveBaselineBytes === 'number') {
+        const num = (k: string): number | undefined => (typeof ex[k] === 'number' ? (ex[k] as number) : undefined);
+        n.memory = {
+          inferPeakAboveBaselineBytes: ex.inferPeakAboveBaselineBytes,
+          buildPeakAboveBaselineBytes: num('buildPeakAboveBaselineBytes'),
+          rssAfterBuildBytes: num('rssAfterBuildBytes'),
+          peakLiveBytes: num('peakLiveBytes'),
+          pooledBytes: num('pooledBytes'),
+          modelBytes: num('modelBytes'),
+          peakRssReset: typeof ex.peakRssReset === 'string' ? ex.peakRssReset === 'yes' : undefined,
+        };
+      }
       networks.push(n);
       continue;
     }
@@ -329,6 +416,8 @@ async function main(): Promise<number> {
 
   addThroughput(kernels, engines, peak, machine);
   const ratios = computeRatios(kernels, engines);
+  const networkRatios = computeNetworkRatios(networks, engines);
+  const memoryRows = paperMemory(networks);
   const report: BenchReport = {
     schema: 1,
     date,
@@ -341,6 +430,8 @@ async function main(): Promise<number> {
     kernels,
     networks,
     ratios,
+    ...(networkRatios.length ? { networkRatios } : {}),
+    ...(memoryRows.length ? { paperMemory: memoryRows } : {}),
     targets: evaluateTargets(kernels, ratios, engines),
     missingBackends: DEVICES.filter((d) => !registered.includes(d)),
     git: gitState(),

@@ -21,7 +21,8 @@ export type NetMode = 'infer' | 'train' | 'paper';
 export interface NetworkJob {
   /** Registry name, e.g. 'rpstn'. */
   name: string;
-  preset: 'paper' | 'small' | 'tiny';
+  /** 'real': the paper's head on the frozen pretrained MoveNet Lightning (docs/models/backbone.md). */
+  preset: 'paper' | 'small' | 'tiny' | 'real';
   mode: NetMode;
 }
 

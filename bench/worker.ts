@@ -1,7 +1,8 @@
 /**
  * An engine process: `node --import tsx bench/worker.ts '<WorkerJob JSON>'`.
  * Starts the engines of one group, times every (workload, mode) it is given, and writes one
- * protocol message per line on stdout (protocol.ts). It never throws past a cell: an engine that
+ * protocol message per line on stdout (protocol.ts). Network jobs run on posegrad engines
+ * (networks/suite.ts) and on the onnxruntime engines (the exported networks, peers/ort-networks.ts). It never throws past a cell: an engine that
  * fails to start, or a workload that fails, is reported with its Error message.
  */
 import type { DeviceName } from '../backends/backend.js';
@@ -100,9 +101,16 @@ async function main(): Promise<void> {
   }
   await runKernels(adapter, job);
   if (job.networks.length > 0) {
-    if (first.adapter !== 'posegrad') throw new Error(`worker: networks run on posegrad engines only, got ${first.id}`);
-    const root = await import('../index.js');
-    for (const n of job.networks) send(await runNetworkJob(root, first.backend as DeviceName, first.id, n, job.quick));
+    if (first.adapter === 'posegrad') {
+      const root = await import('../index.js');
+      for (const n of job.networks) send(await runNetworkJob(root, first.backend as DeviceName, first.id, n, job.quick));
+    } else if (first.adapter === 'ort-node' || first.adapter === 'ort-web') {
+      // Whole networks exported to ONNX (peers/ort-networks.ts), on each engine of the group.
+      const { runOrtNetworkJob } = await import('./peers/ort-networks.js');
+      for (const n of job.networks) for (const def of job.engines) send(await runOrtNetworkJob(def, n, job.quick));
+    } else {
+      throw new Error(`worker: expected a posegrad or onnxruntime engine for the network suite, got ${first.id}`);
+    }
   }
   send({ type: 'done', maxRssBytes: process.resourceUsage().maxRSS * 1024 });
 }

@@ -84,7 +84,8 @@ export function exampleInputs(name: string, module: Module, batch = 1, device: D
       return { inputs: [{ cur: frame(h, w), prev: frame(h, w), next: frame(h, w) }], options: {} };
     }
     case 'vremd': {
-      const [h, w] = (module as VREMD).cfg.backbone.imgSize;
+      // The frames' size: the ViT's image, or 4x its grid over a frozen feature backbone (`real`).
+      const [h, w] = (module as VREMD).inputSize;
       return { inputs: [{ frames: randn([batch, 3, 3, h, w], { device }) }], options: {} };
     }
     case 'glpose': {
@@ -179,7 +180,8 @@ const HELP = `usage: npm run export -- --model NAME [--preset P] [--weights FILE
 Writes a network as an ONNX model (see docs/export.md).
 
   --model NAME        ${Object.keys(EXPORT_MODELS).join(' | ')}
-  --preset P          movenet: ${MOVENET_PRESETS.join(' | ')}; the papers: their presets (tiny, small, paper)
+  --preset P          movenet: ${MOVENET_PRESETS.join(' | ')}; the papers: their presets (tiny, small, paper,
+                      real: the head on the frozen pretrained MoveNet Lightning, in the file too)
   --weights FILE      a posegrad weights file (.safetensors) or an official PyTorch checkpoint; none:
                       random init. Default: the shipped weights of the preset, if any
   --out FILE          the .onnx file (default <model>-<preset>.onnx)

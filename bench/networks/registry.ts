@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { DeviceName } from '../../backends/backend.js';
 import type { Tensor } from '../../engine/tensor.js';
 
-export type Preset = 'paper' | 'small' | 'tiny';
+export type Preset = 'paper' | 'small' | 'tiny' | 'real';
 
 /** A network built on a device, with its input clip and (for training) its optimizer. */
 export interface BenchNetwork {
@@ -41,6 +41,12 @@ export interface NetworkEntry {
   paper: string;
   build(preset: Preset, device: DeviceName): Promise<BenchNetwork | { na: string }>;
   /**
+   * Loads the code `build` needs (the model modules) without building anything: the paper mode calls
+   * it before reading its pre-model RSS baseline, so that the baseline holds the code and the
+   * difference is the network's memory.
+   */
+  preload?(): Promise<unknown>;
+  /**
    * Optional cheap check, run in the bench parent before any process starts: a reason when the
    * network cannot run at all (not landed yet), else null.
    */
@@ -62,6 +68,7 @@ export const NETWORKS: readonly NetworkEntry[] = [
     paper: 'Dang, Yin, Zhang, IEEE TIP 2022',
     unavailable: () => notLandedYet('rpstn'),
     build: async (preset) => (await import('./builders.js')).buildRPSTN(preset),
+    preload: () => import('./builders.js'),
   },
   {
     name: 'fasrnet',
@@ -69,6 +76,7 @@ export const NETWORKS: readonly NetworkEntry[] = [
     paper: 'Zhong et al., FITEE 2024',
     unavailable: () => notLandedYet('fasrnet'),
     build: async (preset) => (await import('./builders.js')).buildFaSRnet(preset),
+    preload: () => import('./builders.js'),
   },
   {
     name: 'vremd',
@@ -76,6 +84,7 @@ export const NETWORKS: readonly NetworkEntry[] = [
     paper: 'Jiao et al.',
     unavailable: () => notLandedYet('vremd'),
     build: async (preset) => (await import('./builders.js')).buildVREMD(preset),
+    preload: () => import('./builders.js'),
   },
   {
     name: 'glpose',
@@ -83,5 +92,6 @@ export const NETWORKS: readonly NetworkEntry[] = [
     paper: 'Jiao et al., ACM TOMM 2022',
     unavailable: () => notLandedYet('glpose'),
     build: async (preset) => (await import('./builders.js')).buildGLPose(preset),
+    preload: () => import('./builders.js'),
   },
 ];

@@ -4,12 +4,14 @@
  * execution provider) and onnxruntime-web (wasm; WebGPU where its provider has every op).
  *
  * Two steps, so that the timed process holds nothing of posegrad:
- * 1. `exportBenchNetwork(name, preset)` traces the network (built as bench/networks/builders.ts
- *    builds it: the preset's random init, batch 1) and writes `<dir>/<name>-<preset>.onnx` with a
- *    sidecar `.json` (input names and shapes, frames per forward, parameters). Run it once per
- *    (network, preset) before the onnxruntime processes start (the bench parent, or any process);
- *    `runOrtNetworkJob` also calls it when the file is missing, with a note (its RSS then includes
- *    the export).
+ * 1. `exportBenchNetwork(name, preset)` traces the network (built by bench/networks/builders.ts's
+ *    `benchModule`, as the posegrad side builds it: the preset's random init, or for `real` the
+ *    shipped MoveNet Lightning under the head's init; batch 1) and writes
+ *    `<dir>/<name>-<preset>.onnx` with a sidecar `.json` (input names and shapes, frames per
+ *    forward, parameters). The bench runs it for every (network, preset) in a process of its own
+ *    (bench/peers/ort-export.ts) before the onnxruntime processes start, into a directory of that
+ *    run; `runOrtNetworkJob` also calls it when the file is missing, with a note (its RSS then
+ *    includes the export).
  * 2. `runOrtNetworkJob(def, job, quick)`, in an onnxruntime engine process (worker.ts, one per
  *    engine group as for the kernels), loads the file and times `session.run` on fixed random
  *    inputs with bench/timing.ts's `measure`, the way suite.ts times posegrad's forward, and
@@ -97,33 +99,14 @@ export async function exportBenchNetwork(name: string, preset: Preset | string, 
 }
 
 async function buildBenchModule(name: string, preset: string): Promise<{ module: import('../../models/nn/module.js').Module; framesPerForward: number }> {
-  switch (name) {
-    case 'rpstn': {
-      const { RPSTN } = await import('../../models/rpstn/model.js');
-      const { rpstnPreset } = await import('../../models/rpstn/presets.js');
-      const cfg = rpstnPreset(preset);
-      return { module: new RPSTN(cfg), framesPerForward: cfg.numFrames };
-    }
-    case 'fasrnet': {
-      const { createFaSRnet } = await import('../../models/fasrnet/presets.js');
-      return { module: createFaSRnet(preset as 'tiny'), framesPerForward: 1 };
-    }
-    case 'vremd': {
-      const { createVREMD } = await import('../../models/vremd/model.js');
-      const { vremdPreset } = await import('../../models/vremd/config.js');
-      return { module: createVREMD(vremdPreset(preset)), framesPerForward: 1 };
-    }
-    case 'glpose': {
-      const { createGLPose } = await import('../../models/glpose/presets.js');
-      return { module: createGLPose(preset as 'tiny'), framesPerForward: 1 };
-    }
-    case 'movenet': {
-      const { buildExportModel } = await import('../../cli/export.js');
-      return { module: buildExportModel('movenet', preset).module, framesPerForward: 1 };
-    }
-    default:
-      throw new Error(`ort-networks: expected one of [${ORT_NETWORKS.join(', ')}], got '${name}'`);
+  if (name === 'movenet') {
+    const { buildExportModel } = await import('../../cli/export.js');
+    return { module: buildExportModel('movenet', preset).module, framesPerForward: 1 };
   }
+  if (!(ORT_NETWORKS as readonly string[]).includes(name)) throw new Error(`ort-networks: expected one of [${ORT_NETWORKS.join(', ')}], got '${name}'`);
+  // The very modules the posegrad side times (bench/networks/builders.ts).
+  const { benchModule } = await import('../networks/builders.js');
+  return benchModule(name, preset as Preset);
 }
 
 /** The exported model of (name, preset): the cached file, or a fresh export when there is none. */

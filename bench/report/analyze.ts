@@ -7,7 +7,7 @@ import type { EngineDef } from '../engines.js';
 import type { Mode } from '../formulas.js';
 import type { PeakResult } from '../native/peak.js';
 import { perSecondG } from '../stats.js';
-import type { EngineReport, KernelResult, MachineInfo, RatioResult, TargetResult } from './types.js';
+import type { EngineReport, KernelResult, MachineInfo, NetworkRatio, NetworkResult, PaperMemoryRow, RatioResult, TargetResult } from './types.js';
 
 /**
  * The peak an engine's throughput is compared with: per-core figures for one thread, the
@@ -140,4 +140,60 @@ export function evaluateTargets(results: readonly KernelResult[], ratios: readon
     }
   }
   return out;
+}
+
+/**
+ * Whole-network ratios for every posegrad × peer pair that measured the same network, preset and
+ * mode (infer): the peer's ms/frame ÷ posegrad's, so that > 1 means posegrad is faster.
+ */
+export function computeNetworkRatios(results: readonly NetworkResult[], engines: readonly EngineReport[]): NetworkRatio[] {
+  const kind = new Map(engines.map((e) => [e.id, e.kind]));
+  const ok = results.filter((r) => r.status === 'ok' && r.mode === 'infer' && r.msPerFrame !== undefined && r.msPerFrame > 0);
+  const out: NetworkRatio[] = [];
+  for (const a of ok) {
+    if (kind.get(a.engineId) !== 'posegrad') continue;
+    for (const b of ok) {
+      if (kind.get(b.engineId) !== 'peer' || b.network !== a.network || b.preset !== a.preset || b.mode !== a.mode) continue;
+      out.push({ network: a.network, preset: a.preset, mode: a.mode, ours: a.engineId, peer: b.engineId, ratio: b.msPerFrame! / a.msPerFrame! });
+    }
+  }
+  return out;
+}
+
+/** The paper-size memory target of issue 14: posegrad's peak ≤ 1.5x PyTorch's for the same network. */
+export const PAPER_MEMORY_MAX_RATIO = 1.5;
+
+/**
+ * The paper-size memory comparison: for each network, each posegrad backend's inference peak RSS
+ * above its baseline against PyTorch's (the torch peer's paper cell), the ratio, and whether it
+ * is ≤ PAPER_MEMORY_MAX_RATIO. Rows exist for every posegrad paper cell; without a PyTorch cell,
+ * or when either side failed, the verdict is 'not measured' with the reason.
+ */
+export function paperMemory(results: readonly NetworkResult[], peerId = 'torch-1t', maxRatio = PAPER_MEMORY_MAX_RATIO): PaperMemoryRow[] {
+  const rows: PaperMemoryRow[] = [];
+  const paper = results.filter((r) => r.mode === 'paper');
+  for (const r of paper) {
+    if (!r.engineId.startsWith('posegrad-')) continue;
+    const t = paper.find((x) => x.engineId === peerId && x.network === r.network && x.preset === r.preset);
+    const row: PaperMemoryRow = { network: r.network, label: r.label, preset: r.ranPreset ?? r.preset, engineId: r.engineId, peerId, status: r.status, maxRatio, verdict: 'not measured' };
+    if (r.parameters !== undefined) row.parameters = r.parameters;
+    if (t?.parameters !== undefined) row.peerParameters = t.parameters;
+    if (r.memory) row.posegrad = r.memory;
+    if (t?.memory) {
+      row.peerInferPeakAboveBaselineBytes = t.memory.inferPeakAboveBaselineBytes;
+      if (t.memory.buildPeakAboveBaselineBytes !== undefined) row.peerBuildPeakAboveBaselineBytes = t.memory.buildPeakAboveBaselineBytes;
+    }
+    const why: string[] = [];
+    if (r.status !== 'ok' || !r.memory) why.push(`${r.engineId}: ${r.status === 'ok' ? 'no memory figures' : `${r.status === 'na' ? 'n/a' : 'error'} (${r.reason ?? ''})`}`);
+    if (!t) why.push(`${peerId}: not run`);
+    else if (t.status !== 'ok' || !t.memory) why.push(`${peerId}: ${t.status === 'ok' ? 'no memory figures' : `${t.status === 'na' ? 'n/a' : 'error'} (${t.reason ?? ''})`}`);
+    if (why.length === 0 && row.posegrad && row.peerInferPeakAboveBaselineBytes !== undefined && row.peerInferPeakAboveBaselineBytes > 0) {
+      row.ratio = row.posegrad.inferPeakAboveBaselineBytes / row.peerInferPeakAboveBaselineBytes;
+      row.verdict = row.ratio <= maxRatio ? 'met' : 'not met';
+    } else {
+      row.reason = why.join('; ') || `${peerId}: a peak of 0 bytes`;
+    }
+    rows.push(row);
+  }
+  return rows;
 }

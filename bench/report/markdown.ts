@@ -6,7 +6,8 @@
  */
 import type { Mode } from '../formulas.js';
 import { MODES } from '../formulas.js';
-import type { BenchReport, EngineReport, KernelResult, RatioResult } from './types.js';
+import type { BenchReport, EngineReport, KernelResult, NetworkResult, RatioResult } from './types.js';
+import { PAPER_MEMORY_MAX_RATIO } from './analyze.js';
 import { renderMoveNetMarkdown } from '../movenet/report.js';
 
 /** Fixed-significance number: 3 significant digits, no exponent for ordinary ranges. */
@@ -161,6 +162,100 @@ export function targetTable(report: BenchReport): string {
   return table(['target', 'workload', 'mode', 'measured', 'goal', 'status'], rows);
 }
 
+/** The row label of a network cell: 'RPSTN small', 'FaSRnet real', 'VREMD tiny (for small)'. */
+function netRow(n: Pick<NetworkResult, 'label' | 'preset' | 'ranPreset'>): string {
+  return `${n.label} ${n.ranPreset && n.ranPreset !== n.preset ? `${n.ranPreset} (for ${n.preset})` : n.preset}`;
+}
+
+/**
+ * Whole-network inference, networks × engines in ms/frame (posegrad's backends and the onnxruntime
+ * peers on the exported networks), "n/a [k]" cells with numbered reasons below.
+ */
+export function networkInferMatrix(report: BenchReport): string {
+  const infer = report.networks.filter((n) => n.mode === 'infer');
+  if (infer.length === 0) return '_No network inference in this run._';
+  const used = new Set(infer.map((n) => n.engineId));
+  const engines = report.engines.filter((e) => used.has(e.id));
+  const notes = new Notes();
+  const rows = [...new Map(infer.map((n) => [`${n.network}|${n.preset}`, n])).values()].map((n) => [
+    netRow(n),
+    ...engines.map((e) => {
+      const c = infer.find((x) => x.network === n.network && x.preset === n.preset && x.engineId === e.id);
+      if (!c) return '';
+      if (c.status !== 'ok') return `${c.status === 'na' ? 'n/a' : 'error'} ${notes.ref(c.reason ?? '')}`;
+      return `${fmt(c.msPerFrame ?? NaN)}${c.stats ? ` (N=${c.stats.n})` : ''}${c.note ? ` ${notes.ref(`${e.label}: ${c.note}`)}` : ''}`;
+    }),
+  ]);
+  const body = table(['network, preset [ms/frame]', ...engines.map((e) => e.label)], rows);
+  return notes.size ? `${body}\n\n${notes.render()}` : body;
+}
+
+/** The network pairs shown in the ratio table (all pairs are in the JSON's networkRatios). */
+export const NETWORK_PAIRS: readonly (readonly [string, string])[] = [
+  ['posegrad-wasm', 'ort-web-wasm-1t'],
+  ['posegrad-wasm', 'ort-web-wasm-2t'],
+  ['posegrad-wasm', 'ort-node-1t'],
+  ['posegrad-wasm', 'ort-node-2t'],
+  ['posegrad-cpu', 'ort-node-1t'],
+  ['posegrad-webgpu', 'ort-web-wasm-1t'],
+];
+
+/** Whole-network ratios (peer ms/frame ÷ posegrad ms/frame) for the pairs that have data. */
+export function networkRatioTable(report: BenchReport, pairs: readonly (readonly [string, string])[] = NETWORK_PAIRS): string {
+  const ratios = report.networkRatios ?? [];
+  const label = new Map(report.engines.map((e) => [e.id, e.label]));
+  const present = pairs.filter(([o, p]) => ratios.some((r) => r.ours === o && r.peer === p));
+  if (present.length === 0) return '_No posegrad backend and onnxruntime peer ran the same network._';
+  const keys = [...new Map(ratios.map((r) => [`${r.network}|${r.preset}`, r])).values()];
+  const rows = keys.map((k) => {
+    const n = report.networks.find((x) => x.network === k.network && x.preset === k.preset && x.mode === 'infer');
+    return [n ? netRow(n) : `${k.network} ${k.preset}`, ...present.map(([o, p]) => {
+      const r = ratios.find((x) => x.network === k.network && x.preset === k.preset && x.ours === o && x.peer === p);
+      return r ? `${fmt(r.ratio)}x` : '–';
+    })];
+  });
+  return table(['network, preset', ...present.map(([o, p]) => `${(label.get(o) ?? o).replace('posegrad ', '')} vs ${label.get(p) ?? p}`)], rows);
+}
+
+/**
+ * Paper-size memory: each network's inference peak RSS above the pre-model baseline on each posegrad
+ * backend (with posegrad's peak live tensor bytes and pooled bytes), beside PyTorch's for the same
+ * network (eval, no_grad, test/reference/torch_peak_memory.py), the ratio and the ≤ 1.5x target.
+ */
+export function paperMemoryTable(report: BenchReport): string {
+  const rows = report.paperMemory ?? [];
+  if (rows.length === 0) return '_No paper-size network in this run._';
+  const label = new Map(report.engines.map((e) => [e.id, e.label]));
+  const notes = new Notes();
+  const b = (x: number | undefined): string => (x === undefined ? '–' : fmtBytes(x));
+  const params = (a?: number, c?: number): string => {
+    if (a === undefined && c === undefined) return '–';
+    const m = (x?: number): string => (x === undefined ? '?' : `${fmt(x / 1e6)}M`);
+    if (a === undefined || c === undefined || a === c) return m(a ?? c);
+    const d = Math.abs(a - c);
+    const what = d / Math.max(a, c) > 1e-3 ? 'not the same network' : 'by under 0.1%: the same network up to small unused or extra layers';
+    return `${a} / ${c} ${notes.ref(`posegrad / PyTorch parameter counts differ by ${d} (${what})`)}`;
+  };
+  const body = table(
+    ['network', 'backend', 'parameters', 'posegrad: inference peak RSS above baseline', 'peak live tensors (memory().peakBytes)', 'pooled after', 'build peak above baseline', 'PyTorch: inference peak RSS above baseline', 'ratio', `≤ ${PAPER_MEMORY_MAX_RATIO}x`],
+    rows.map((r) => [
+      `${r.label} ${r.preset}`,
+      label.get(r.engineId) ?? r.engineId,
+      params(r.parameters, r.peerParameters),
+      r.posegrad ? b(r.posegrad.inferPeakAboveBaselineBytes) : `${r.status === 'ok' ? '–' : r.status === 'na' ? 'n/a' : 'error'}`,
+      b(r.posegrad?.peakLiveBytes),
+      b(r.posegrad?.pooledBytes),
+      b(r.posegrad?.buildPeakAboveBaselineBytes),
+      b(r.peerInferPeakAboveBaselineBytes),
+      r.ratio !== undefined ? `${fmt(r.ratio)}x` : '–',
+      r.verdict === 'not measured' ? `not measured ${notes.ref(r.reason ?? '')}` : r.verdict,
+    ]),
+  );
+  const resetOff = rows.some((r) => r.posegrad?.peakRssReset === false);
+  const foot = resetOff ? '\n\nSome processes could not reset their peak-RSS mark (/proc/self/clear_refs): their "inference peak" is the process maximum since the baseline, build included.' : '';
+  return `${body}${notes.size ? `\n\n${notes.render()}` : ''}${foot}`;
+}
+
 export function networkTable(report: BenchReport): string {
   if (report.networks.length === 0) return '_No network in this run._';
   const label = new Map(report.engines.map((e) => [e.id, e.label]));
@@ -169,7 +264,8 @@ export function networkTable(report: BenchReport): string {
     const s = n.stats;
     const preset = n.ranPreset && n.ranPreset !== n.preset ? `${n.ranPreset} (for ${n.preset})` : n.preset;
     const what = n.status !== 'ok' ? `${n.status === 'na' ? 'n/a' : 'error'} ${notes.ref(n.reason ?? '')}` : n.mode === 'train' ? `${fmt(n.msPerStep ?? NaN)} ms/step` : `${fmt(n.msPerFrame ?? NaN)} ms/frame`;
-    const mem = n.peakRssBytes !== undefined ? `${fmtBytes(n.peakRssBytes)} (RSS before build ${fmtBytes(n.rssBeforeBuildBytes ?? 0)})` : '';
+    const above = n.memory ? `; inference peak ${fmtBytes(n.memory.inferPeakAboveBaselineBytes)} above it` : '';
+    const mem = n.peakRssBytes !== undefined ? `${fmtBytes(n.peakRssBytes)} (RSS before build ${fmtBytes(n.rssBeforeBuildBytes ?? 0)}${above})` : '';
     return [n.label, n.mode, preset, label.get(n.engineId) ?? n.engineId, what, s ? `${fmt(s.median)} (${fmt(s.p25)}–${fmt(s.p75)}, N=${s.n})` : '', mem];
   });
   const body = table(['network', 'mode', 'preset', 'engine', 'result', 'median ms (p25–p75, N)', 'peak RSS'], rows);
@@ -199,7 +295,7 @@ export function machineSection(report: BenchReport): string {
     `- ${peak}`,
     `- posegrad backends not registered yet: ${report.missingBackends.length ? report.missingBackends.join(', ') : 'none'}`,
     `- code: ${report.git ? `commit ${report.git.commit.slice(0, 10)}${report.git.dirty ? ' with uncommitted changes' : ''}` : 'not a git checkout'}`,
-    ...(report.amendments ?? []).map((a) => `- **amended**: the cells of ${a.engines.join(', ')} come from a later run (${a.date}, \`${a.argv.join(' ')}\`, ${a.git ? `commit ${a.git.commit.slice(0, 10)}` : 'no commit'}${a.loadAverage ? `, load ${fmt(a.loadAverage.start)}, ${fmt(a.loadAverage.end)}` : ''}): ${a.reason}`),
+    ...(report.amendments ?? []).map((a) => `- **amended**: ${a.cells ? `the cells ${a.cells.join(', ')}` : `the cells of ${a.engines.join(', ')}`} come from a later run (${a.date}, \`${a.argv.join(' ')}\`, ${a.git ? `commit ${a.git.commit.slice(0, 10)}` : 'no commit'}${a.loadAverage ? `, load ${fmt(a.loadAverage.start)}, ${fmt(a.loadAverage.end)}` : ''}): ${a.reason}`),
   ].join('\n');
 }
 
@@ -220,7 +316,17 @@ export function renderMarkdown(report: BenchReport, chartFiles: readonly string[
     parts.push('', '### Targets', '', ...(report.quick ? ['_--quick: tiny shapes; these statuses say nothing about the targets._', ''] : []), targetTable(report));
     parts.push('', '### Timings', '', detailTable(report));
   }
-  if (report.networks.length) parts.push('', '## Networks', '', networkTable(report));
+  if (report.networks.length) {
+    parts.push('', '## Networks');
+    if (report.networks.some((n) => n.mode === 'infer')) {
+      parts.push('', '### Inference, ms per frame', '', 'Median forward time ÷ the frames whose poses one forward produces (RPSTN: its T frames; the others: the key frame), batch 1. The onnxruntime columns run the same networks exported with `nn.exportOnnx` (bench/peers/ort-networks.ts); `real` is the paper\'s head on the frozen pretrained MoveNet Lightning.', '', networkInferMatrix(report));
+      parts.push('', '### Inference ratios (peer ms/frame ÷ posegrad ms/frame; > 1 means posegrad is faster)', '', networkRatioTable(report));
+    }
+    if (report.paperMemory?.length) {
+      parts.push('', '### Paper-size memory, posegrad against PyTorch', '', `Peak RSS during one inference above the process's RSS before the network was built (the same method on both sides: the peak mark reset after building; bench/networks/suite.ts, test/reference/torch_peak_memory.py, PyTorch in eval mode under no_grad, one thread). The target (issue 14) is ≤ ${PAPER_MEMORY_MAX_RATIO}x PyTorch's. On webgpu over lavapipe the GPU buffers are host memory and count in the RSS.`, '', ...(report.quick ? ['_--quick: tiny configurations on both sides (not the same sizes); these verdicts say nothing._', ''] : []), paperMemoryTable(report));
+    }
+    parts.push('', '### All network cells', '', networkTable(report));
+  }
   if (report.movenet) parts.push('', renderMoveNetMarkdown(report.movenet, report.quick));
   return parts.join('\n') + '\n';
 }

@@ -83,6 +83,61 @@ export interface NetworkResult {
   peakRssBytes?: number;
   rssBeforeBuildBytes?: number;
   parameters?: number;
+  /** The engine's runtime, when the cell says (onnxruntime and torch cells). */
+  runtime?: string;
+  /** paper: memory figures (bench/networks/suite.ts, test/reference/torch_peak_memory.py). */
+  memory?: NetworkMemory;
+}
+
+/** A paper cell's memory, measured from the pre-model RSS baseline (see bench/networks/suite.ts). */
+export interface NetworkMemory {
+  /** Peak RSS during one inference (the peak mark reset after building) above the pre-model baseline: the figure compared across engines. */
+  inferPeakAboveBaselineBytes: number;
+  /** Peak RSS while building the network and its input, above the baseline. */
+  buildPeakAboveBaselineBytes?: number;
+  rssAfterBuildBytes?: number;
+  /** posegrad: `memory().peakBytes` over the inference, after `resetPeakMemory()` (live tensor storage; weights and input included). */
+  peakLiveBytes?: number;
+  /** posegrad: the backend's bytes beyond live tensors (its pool) right after the inference. */
+  pooledBytes?: number;
+  /** posegrad: live tensor bytes after building (weights and input). */
+  modelBytes?: number;
+  /** Whether the peak-RSS mark could be reset (/proc/self/clear_refs); if not, the peaks are process maxima since start. */
+  peakRssReset?: boolean;
+}
+
+/** A whole-network speed ratio: the peer's ms/frame ÷ posegrad's (> 1: posegrad is faster). */
+export interface NetworkRatio {
+  network: string;
+  preset: string;
+  mode: NetMode;
+  ours: string;
+  peer: string;
+  ratio: number;
+}
+
+/** One row of the paper-size memory comparison: a network on one posegrad backend against PyTorch. */
+export interface PaperMemoryRow {
+  network: string;
+  label: string;
+  preset: string;
+  /** The posegrad engine. */
+  engineId: string;
+  /** The PyTorch engine (torch-1t). */
+  peerId: string;
+  status: CellStatus;
+  reason?: string;
+  parameters?: number;
+  peerParameters?: number;
+  posegrad?: NetworkMemory;
+  /** PyTorch's inference peak RSS above its baseline. */
+  peerInferPeakAboveBaselineBytes?: number;
+  peerBuildPeakAboveBaselineBytes?: number;
+  /** posegrad's inference peak above baseline ÷ PyTorch's. */
+  ratio?: number;
+  /** The target: ratio ≤ this (issue 14: 1.5). */
+  maxRatio: number;
+  verdict: 'met' | 'not met' | 'not measured';
 }
 
 export interface RatioResult {
@@ -121,6 +176,10 @@ export interface BenchReport {
   kernels: KernelResult[];
   networks: NetworkResult[];
   ratios: RatioResult[];
+  /** Whole-network speed ratios of posegrad's backends to the onnxruntime peers (--mode infer). */
+  networkRatios?: NetworkRatio[];
+  /** Paper-size memory, posegrad against PyTorch (--mode paper with the torch peer). */
+  paperMemory?: PaperMemoryRow[];
   targets: TargetResult[];
   /** posegrad backends that are not registered yet (DeviceName list minus registered). */
   missingBackends: string[];
@@ -137,6 +196,8 @@ export interface BenchReport {
 
 export interface Amendment {
   engines: string[];
+  /** When only some network cells of those engines were replaced: which ('posegrad-cpu glpose paper paper'). */
+  cells?: string[];
   /** The later run: its date, argv, commit, and load average. */
   date: string;
   argv: string[];

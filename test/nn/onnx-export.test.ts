@@ -1,12 +1,15 @@
 /**
  * ONNX export (models/nn/onnx): every op the networks use is exported and run in onnxruntime-node
  * against posegrad's forward; the encoder agrees with protobufjs on onnx.proto; the networks
- * (MoveNet, and RPSTN, FaSRnet, VREMD, GLPose at `tiny` and `small`) export, with and without a
- * dynamic batch axis, and match in onnxruntime-node and onnxruntime-web (wasm, in Node) within
- * 1e-4 relative (max|Δ| / max|ref|). Unexportable ops fail with an Error that names them.
+ * (MoveNet, and RPSTN, FaSRnet, VREMD, GLPose at `tiny`, `small` and `real` — the papers' heads on
+ * the frozen pretrained MoveNet Lightning) export, with and without a dynamic batch axis, and match
+ * in onnxruntime-node and onnxruntime-web (wasm, in Node) within 1e-4 relative
+ * (max|Δ| / max|ref|). Unexportable ops fail with an Error that names them.
  *
  * The op cases run on the cpu backend; the networks on wasm (the same forward, ~10x faster), the
- * papers' with seeded non-trivial weights (test/helpers/models.ts `randomize`).
+ * papers' with seeded non-trivial weights (test/helpers/models.ts `randomize`); at `real`, MoveNet
+ * keeps its shipped weights and the head's trainable parameters are seeded (its residual last
+ * layers start at zero, which would leave the head out of the comparison).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -29,6 +32,7 @@ import { createFaSRnet } from '../../models/fasrnet/presets.js';
 import { createVREMD } from '../../models/vremd/model.js';
 import { createGLPose } from '../../models/glpose/presets.js';
 import { moveNetFromSafetensors } from '../../models/movenet/load.js';
+import type { MoveNet } from '../../models/movenet/movenet.js';
 import { randomize } from '../helpers/models.js';
 
 type Ort = typeof ortNode;
@@ -229,6 +233,10 @@ describe('exportOnnx: ops in onnxruntime-node (cpu backend, float32)', () => {
       const [a, b] = ops.split(x, [1, 2], 1);
       return [ops.reshape(ops.permute(x, [0, 2, 3, 1]), [2, -1]), ops.slice(x, 2, 1, 8, 3), ops.slice(x, -1, -5, null, 2), ops.concat([b!, a!, b!], 1), ops.stack([a!, a!], 0), ops.pad(x, [1, 2, 0, 3], 0.5), ops.pad(x, [-1, 1]), ops.flip(x, [1, 3]), ops.expand(ops.slice(x, 1, 0, 1), [2, 4, 9, 8]), ops.repeat(a!, [1, 2, 1, 2]), ops.unsqueeze(ops.squeeze(a!, 1), 0)];
     }), [x4()]], ['Reshape', 'Transpose', 'Slice', 'Concat', 'Pad', 'Expand']],
+    ['Computed indices: argmax feeding gather and indexSelect (MoveNet centre picking)', () => [new Fn((_m, x, y) => {
+      const idx = ops.argmax(ops.reshape(x, [2, -1]), 1, true); // [2, 1] int32, from the graph
+      return [ops.gather(ops.reshape(y, [2, -1]), 1, idx), ops.indexSelect(y, 3, ops.reshape(ops.slice(idx, 0, 0, 1), [1]))];
+    }), [r([2, 1, 3, 4]), r([2, 5, 3, 12])]], ['ArgMax', 'GatherElements', 'Gather']],
     ['Gather (GatherElements) and indexSelect (Gather) with int32 indices', () => {
       const idx = ops.tensor(Int32Array.from({ length: 2 * 3 * 4 }, (_, i) => (i * 7) % 5), { dtype: 'int32', shape: [2, 3, 4] }).keep();
       const sel = ops.tensor([3, 0, 2, 2], { dtype: 'int32' }).keep();
@@ -374,6 +382,13 @@ describe('exportOnnx: what cannot be exported is named', () => {
     expect(() => exportOnnx(m, [x()])).toThrow(/^exportOnnx: cannot export a forward that reads a computed tensor back to the host \(the output of reduce\(max\)/);
   });
 
+  it('out-of-range indices still fail as the op does (checked by the tracer)', () => {
+    const m = new Fn((_m, a) => ops.gather(ops.reshape(a, [1, -1]), 1, ops.add(ops.argmax(ops.reshape(a, [1, -1]), 1, true), 40)));
+    expect(() => exportOnnx(m, [x()])).toThrow(/^gather: expected indices in \[0, 31\], got (4\d|5\d|6\d|7\d)$/);
+    const sel = new Fn((_m, a) => ops.indexSelect(a, 1, ops.tensor([0, 2], { dtype: 'int32' })));
+    expect(() => exportOnnx(sel, [x()])).toThrow(/^indexSelect: expected indices in \[0, 1\], got 2$/);
+  });
+
   it('a batch-dependent attribute, for a dynamic batch', () => {
     const m = new Fn((_m, a) => ops.avgPool2d(ops.reshape(a, [1, -1, 4, 4]), [1, a.shape[0]! + 1]));
     expect(() => exportOnnx(m, [x()], { dynamicAxes: { input: [0] } })).toThrow(/^exportOnnx: cannot make the batch axis dynamic: the traced graph differs between batch 2 and 3 at node \d+ \(AveragePool from avgPool2d, whose kernel_shape is \[1,3\] at batch 2 and \[1,4\] at batch 3/);
@@ -396,8 +411,9 @@ function seeded<M extends Module>(m: M): M {
   return m.to('wasm');
 }
 
-function frame(h: number, w: number): Tensor {
-  return ops.rand([1, 3, h, w], { device: 'wasm' }).keep();
+/** A random frame [1, 3, h, w] on wasm: U(0, 1), or N(0, 1) (ImageNet-normalized-like) with `normal`. */
+function frame(h: number, w: number, normal = false): Tensor {
+  return (normal ? ops.randn : ops.rand)([1, 3, h, w], { device: 'wasm' }).keep();
 }
 
 const PAPERS: Net[] = (['tiny', 'small'] as const).flatMap((preset): Net[] => [
@@ -424,7 +440,7 @@ const PAPERS: Net[] = (['tiny', 'small'] as const).flatMap((preset): Net[] => [
     dynamic: preset === 'tiny',
     build: () => {
       const module = seeded(createVREMD(preset));
-      const [h, w] = module.cfg.backbone.imgSize;
+      const [h, w] = module.inputSize;
       return { module, inputs: [{ frames: ops.randn([1, 3, 3, h, w], { device: 'wasm' }).keep() }] };
     },
   },
@@ -440,11 +456,76 @@ const PAPERS: Net[] = (['tiny', 'small'] as const).flatMap((preset): Net[] => [
   },
 ]);
 
+/** The shipped MoveNet of `variant`, on the default device. */
+function shippedMoveNet(variant: 'lightning' | 'thunder' | 'multipose'): MoveNet {
+  return moveNetFromSafetensors(new Uint8Array(readFileSync(join(ROOT, 'assets/weights/movenet', `${variant}.safetensors`))), variant);
+}
+
+/**
+ * A `real` network on wasm: MoveNet keeps its shipped weights (frozen, requiresGrad false); the
+ * head's trainable parameters get seeded values as `randomize` draws them (4-D and 2-D weights
+ * uniform ±√(3/fan_in), the rest N(0, 0.1²)), so that the zero-initialized residual layers do not
+ * hide the head.
+ */
+function seededHead<M extends Module>(m: M): M {
+  const rng = engine.rng;
+  let n = 0;
+  for (const [, t] of m.namedParameters()) {
+    if (!t.requiresGrad) continue;
+    const fanIn = t.rank >= 2 ? t.size / t.shape[0]! : 1;
+    const v = new Float32Array(t.size);
+    for (let i = 0; i < v.length; i++) v[i] = t.rank >= 2 ? (rng.uniform() * 2 - 1) * Math.sqrt(3 / fanIn) : 0.1 * rng.normal();
+    const src = ops.tensor(v, { shape: t.shape, device: t.device });
+    t.assign(src);
+    src.dispose();
+    n++;
+  }
+  expect(n, 'the real preset has trainable head parameters').toBeGreaterThan(0);
+  return m.to('wasm');
+}
+
+const REALS: Net[] = [
+  {
+    label: 'RPSTN real',
+    dynamic: true,
+    build: () => {
+      const cfg = rpstnPreset('real');
+      const module = seededHead(new RPSTN(cfg, { movenet: shippedMoveNet('lightning') }));
+      return { module, inputs: [ops.randn([1, cfg.numFrames, 3, cfg.inputSize[1], cfg.inputSize[0]], { device: 'wasm' }).keep()] };
+    },
+  },
+  {
+    label: 'FaSRnet real',
+    build: () => {
+      const module = seededHead(createFaSRnet('real', {}, { movenet: shippedMoveNet('lightning') }));
+      const [w, h] = module.cfg.inputSize;
+      return { module, inputs: [{ cur: frame(h, w, true), prev: frame(h, w, true), next: frame(h, w, true) }] };
+    },
+  },
+  {
+    label: 'VREMD real',
+    build: () => {
+      const module = seededHead(createVREMD('real', { movenet: shippedMoveNet('lightning') }));
+      const [h, w] = module.inputSize;
+      return { module, inputs: [{ frames: ops.randn([1, 3, 3, h, w], { device: 'wasm' }).keep() }] };
+    },
+  },
+  {
+    label: 'GLPose real',
+    build: () => {
+      const module = seededHead(createGLPose('real', {}, { movenet: shippedMoveNet('lightning') }));
+      const c = module.cfg;
+      const [w, h] = c.inputSize;
+      return { module, inputs: [ops.randn([1, 1 + 2 * c.localFrames + c.globalCandidates, 3, h, w], { device: 'wasm' }).keep()], opts: { method: 'forwardFrames' } };
+    },
+  },
+];
+
 const MOVENETS: Net[] = (['lightning', 'thunder', 'multipose'] as const).map((variant) => ({
   label: `MoveNet ${variant}`,
   dynamic: variant === 'lightning',
   build: () => {
-    const module = moveNetFromSafetensors(new Uint8Array(readFileSync(join(ROOT, 'assets/weights/movenet', `${variant}.safetensors`))), variant).to('wasm');
+    const module = shippedMoveNet(variant).to('wasm');
     const [h, w] = variant === 'multipose' ? [256, 256] : module.config.inputSize;
     return { module, inputs: [ops.mul(ops.rand([1, 3, h, w], { device: 'wasm' }), 255).keep()] };
   },
@@ -475,7 +556,7 @@ describe('exportOnnx: every network, in onnxruntime-node and onnxruntime-web (wa
     if (process.env.POSEGRAD_ONNX_REPORT) process.stderr.write(`${results.join('\n')}\n`);
   });
 
-  for (const net of [...MOVENETS, ...PAPERS]) {
+  for (const net of [...MOVENETS, ...PAPERS, ...REALS]) {
     it(`${net.label}: exports, and matches posegrad within 1e-4 in ort-node and ort-web`, async () => {
       const { module, inputs, opts = {} } = net.build();
       try {

@@ -17,6 +17,7 @@ import { engine, noGrad } from '../../../engine/engine.js';
 import { Tensor } from '../../../engine/tensor.js';
 import { indexSelect } from '../../../ops/shape.js';
 import { tensor } from '../../../ops/creation.js';
+import { trustedIndices } from '../../../ops/internal/indices.js';
 import type { Module } from '../module.js';
 import { encodeModel, type AttrValue, type OnnxGraph, type OnnxNode, type OnnxValue } from './proto.js';
 import { onnxElemType, TracingBackend, TraceGraph, type InitData, type TInit, type TNode, type TValueInfo } from './trace.js';
@@ -152,7 +153,8 @@ function traceOnce(module: Module, args: readonly unknown[], inputNames: readonl
   try {
     engine.tidy(() =>
       noGrad(() => {
-        const result = (fn as (...a: unknown[]) => unknown).apply(module, args as unknown[]);
+        // Index checks run in the tracer (TracingBackend.checkIndices), not as read-backs of the graph's values.
+        const result = trustedIndices(() => (fn as (...a: unknown[]) => unknown).apply(module, args as unknown[]));
         const outs = leaves(result);
         if (outs.length === 0) throw new Error(`exportOnnx: expected ${method} to return tensors (a Tensor, or arrays or objects of them), got ${describeValue(result)}`);
         outputNames = pickNames('output', opts.outputNames, defaultNames(outs, 'output', false));

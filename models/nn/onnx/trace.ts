@@ -661,7 +661,22 @@ export class TracingBackend implements Backend {
     return this.out(s, y, x.shape, x.dtype);
   }
 
+  /**
+   * The index check of gather and indexSelect (ops/internal/indices.ts), done here on the inner
+   * backend: export runs the forward with the ops' own checks off (`trustedIndices`), because their
+   * read-back of computed indices (MoveNet's centre argmax) would look like host data derived from
+   * the example. Same Error as the op's.
+   */
+  private checkIndices(op: string, index: KTensor, n: number): void {
+    const v = this.inner.readSync(index);
+    for (let i = 0; i < v.length; i++) {
+      const x = Number(v[i]);
+      if (!(x >= 0 && x < n)) throw new Error(`${op}: expected indices in [0, ${n - 1}], got ${x}`);
+    }
+  }
+
   gather(x: KTensor, index: KTensor, axis: number): unknown {
+    this.checkIndices('gather', index, x.shape[axis]!);
     const s = this.inner.gather(x, index, axis);
     this.begin('gather');
     return this.out(s, this.g.op('GatherElements', [this.v(x, 'gather'), this.v(index, 'gather')], { axis }), index.shape, x.dtype);
@@ -676,6 +691,7 @@ export class TracingBackend implements Backend {
   }
 
   indexSelect(x: KTensor, axis: number, index: KTensor): unknown {
+    this.checkIndices('indexSelect', index, x.shape[axis]!);
     const s = this.inner.indexSelect(x, axis, index);
     this.begin('indexSelect');
     const shape = [...x.shape];
