@@ -32,7 +32,7 @@
  * models/pose/metrics/pck.ts 'torso') and, second, the person box max(w, h) at α = 0.1. Frames are
  * split into hard (occluded or blurred) and clean by the data's flags.
  *
- * Determinism: the batch of step s is a function of (seed, s) (trainer.ts `epochOrder`, `mixSeed`),
+ * Determinism: the batch of step s is a function of (seed, s) (trainer.ts `batchSchedule`, `mixSeed`),
  * so a run resumed from the checkpoint of step s repeats steps s+1... of the uninterrupted run.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -65,7 +65,7 @@ import { createRealNetwork, realBackbonePrefixOf } from '../real-weights.js';
 import { isHardFrame } from './data.js';
 import { float16Table, readCachedClip, type CacheIndex } from './real-cache.js';
 import { milestoneSteps, type Recipe } from './recipes.js';
-import { epochOrder, mixSeed } from './trainer.js';
+import { AUG, batchSchedule, GLOBAL, mixSeed } from './trainer.js';
 
 export { REAL_HEAD_NAMES as REAL_NETS, type RealHeadName as RealNet } from '../real-weights.js';
 import type { RealHeadName as RealNet } from '../real-weights.js';
@@ -508,8 +508,8 @@ export async function trainRealHead(config: RealTrainConfig, net: Module & { tra
   const videos = new Map(train.videos.map((v) => [v.id, v]));
   const samples = realSamples(train.videos);
   const B = config.batchSize;
-  const perEpoch = Math.floor(samples.length / B);
-  if (perEpoch < 1) fail(op, `at least batchSize = ${B} training samples`, String(samples.length));
+  const schedule = batchSchedule(samples.length, B, config.seed);
+  if (schedule.stepsPerEpoch < 1) fail(op, `at least batchSize = ${B} training samples`, String(samples.length));
   const family = viewFamily(config.model);
   hooks.onStart?.({ startStep, steps: config.steps, samples: samples.length, trainable: params.reduce((s, p) => s + p.size, 0) });
   mkdirSync(config.outDir, { recursive: true });
@@ -523,26 +523,18 @@ export async function trainRealHead(config: RealTrainConfig, net: Module & { tra
     net.train();
     return rec;
   };
-  let order: number[] = [];
-  let orderEpoch = -1;
   net.train();
   const end = Math.min(config.steps, config.stopAfter ?? Infinity);
   for (let step = startStep; step < end; step++) {
     const t0 = performance.now();
-    const epoch = Math.floor(step / perEpoch);
-    if (epoch !== orderEpoch) {
-      order = epochOrder(samples.length, config.seed, epoch);
-      orderEpoch = epoch;
-    }
-    const within = step % perEpoch;
-    const rng = new Rng(mixSeed(config.seed, 2, step));
-    const batch = order.slice(within * B, within * B + B).map((i) => samples[i]!);
+    const rng = new Rng(mixSeed(config.seed, AUG, step));
+    const batch = schedule.indices(step).map((i) => samples[i]!);
     const views = batch.map((s) => {
       const vs = config.augment ? train.viewsOf(s.vid).filter((v) => v === 'plain' || v.startsWith(`${family}-`)) : ['plain'];
       return vs[rng.int(vs.length)]!;
     });
     const bt = buildBatch(config.model, train, videos, batch, views, config.staticInput, true, rng);
-    manualSeed(mixSeed(config.seed, 3, step));
+    manualSeed(mixSeed(config.seed, GLOBAL, step));
     const lr = optimizer.paramGroups[0]!.lr;
     const lossT = tidy(() => {
       const l = headForward(config.model, net, bt, dev, true).loss!;

@@ -12,33 +12,22 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DeviceName } from '../../backends/backend.js';
 import { manualSeed } from '../../engine/engine.js';
 import { fail } from '../../engine/shape.js';
 import { toHostStateDict } from '../nn/checkpoint/index.js';
 import { writeSafetensors, type HostTensor } from '../nn/safetensors.js';
 import { HEAD_METADATA_KEY, TRAINING_METADATA_KEY } from '../real-weights.js';
 import { moduleMetadata } from '../weights-file.js';
-import { buildRealNetwork, CachedClips, evaluateReal, realBackbonePrefix, realHeadState, trainRealHead, viewFamily, type PckRecord, type RealEvalRecord, type RealNet, type RealStepInfo } from './real-heads.js';
+import { buildRealNetwork, CachedClips, evaluateReal, realBackbonePrefix, realHeadState, trainRealHead, viewFamily, type PckRecord, type RealEvalRecord, type RealNet, type RealStepInfo, type RealTrainConfig } from './real-heads.js';
 import { ensureRealCache, LIGHTNING_WEIGHTS, loadLightning, loadRealData, startDevice } from './real-setup.js';
-import type { Recipe } from './recipes.js';
 
-export interface RealRunOptions {
+/** A training run's options: the trainer's (RealTrainConfig), plus where the data is and how to start. */
+export interface RealRunOptions extends Omit<RealTrainConfig, 'model'> {
+  /** 'baseline': MoveNet Lightning alone, evaluated, nothing trained. */
   model: RealNet | 'baseline';
-  staticInput: boolean;
   dataDir: string;
   cacheRoot?: string;
-  device: DeviceName;
   threads: number;
-  steps: number;
-  batchSize: number;
-  seed: number;
-  recipe: Recipe;
-  augment: boolean;
-  evalEvery: number;
-  checkpointEvery: number;
-  stopAfter: number | null;
-  outDir: string;
   resume: string | null;
   /** The command line, recorded in the head file's metadata. */
   command: string;

@@ -127,9 +127,10 @@ export function mixSeed(...parts: number[]): number {
   return h;
 }
 
+/** The seed streams mixed with (seed, index) by mixSeed: epoch permutations, augmentation, global RNG. */
 const PERM = 1;
-const AUG = 2;
-const GLOBAL = 3;
+export const AUG = 2;
+export const GLOBAL = 3;
 
 /** The sample order of epoch `epoch` (Fisher-Yates from an Rng seeded with (seed, epoch)). */
 export function epochOrder(n: number, seed: number, epoch: number): number[] {
@@ -140,6 +141,30 @@ export function epochOrder(n: number, seed: number, epoch: number): number[] {
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
   return order;
+}
+
+/**
+ * The batch schedule both trainers share: step `step` takes the `(step mod stepsPerEpoch)`-th run of
+ * `batchSize` indices of its epoch's order (epochOrder), with `stepsPerEpoch = ⌊n / batchSize⌋` (the
+ * last partial batch of an epoch is dropped). The epoch's permutation is computed once per epoch.
+ * Returns a function from the step number to the sample indices of its batch.
+ */
+export function batchSchedule(n: number, batchSize: number, seed: number): { stepsPerEpoch: number; indices(step: number): number[] } {
+  const stepsPerEpoch = Math.floor(n / batchSize);
+  let order: number[] = [];
+  let orderEpoch = -1;
+  return {
+    stepsPerEpoch,
+    indices(step: number): number[] {
+      const epoch = Math.floor(step / stepsPerEpoch);
+      if (epoch !== orderEpoch) {
+        order = epochOrder(n, seed, epoch);
+        orderEpoch = epoch;
+      }
+      const within = step % stepsPerEpoch;
+      return order.slice(within * batchSize, within * batchSize + batchSize);
+    },
+  };
 }
 
 /** What must match between a checkpoint and the run that resumes it. */
@@ -260,7 +285,8 @@ export async function train(config: TrainConfig, data: TrainData, hooks: TrainHo
     supervise: 'annotated',
   });
   const B = config.batchSize;
-  const stepsPerEpoch = Math.floor(ds.length / B);
+  const schedule = batchSchedule(ds.length, B, config.seed);
+  const stepsPerEpoch = schedule.stepsPerEpoch;
   if (stepsPerEpoch < 1) fail('train', `at least batchSize = ${B} training samples`, String(ds.length));
   hooks.onStart?.({ startStep, steps: config.steps, samples: ds.length, stepsPerEpoch, adapter });
   mkdirSync(config.outDir, { recursive: true });
@@ -277,20 +303,12 @@ export async function train(config: TrainConfig, data: TrainData, hooks: TrainHo
     return rec;
   };
 
-  let order: number[] = [];
-  let orderEpoch = -1;
   adapter.module.train();
   const end = Math.min(config.steps, config.stopAfter ?? Infinity);
   for (let step = startStep; step < end; step++) {
     const t0 = performance.now();
-    const epoch = Math.floor(step / stepsPerEpoch);
-    if (epoch !== orderEpoch) {
-      order = epochOrder(ds.length, config.seed, epoch);
-      orderEpoch = epoch;
-    }
-    const within = step % stepsPerEpoch;
     const rng = new Rng(mixSeed(config.seed, AUG, step));
-    const samples = order.slice(within * B, within * B + B).map((i) => ds.sample(i, rng));
+    const samples = schedule.indices(step).map((i) => ds.sample(i, rng));
     manualSeed(mixSeed(config.seed, GLOBAL, step));
     const lr = optimizer.paramGroups[0]!.lr;
     const lossT = tidy(() => {
