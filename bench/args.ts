@@ -14,7 +14,7 @@
  *   --out <dir>          where to write the report (default bench/results)
  *   --no-write           do not write report files
  *   --preload <module>   a module imported first by the parent and the posegrad workers (not the
- *                        peers), e.g. one that registers a backend (bench/dev/register-wip-backends.ts)
+ *                        peers), e.g. one that registers a backend with options (bench/dev/wasm-options.ts)
  *   --help
  */
 import { parseArgs } from 'node:util';

@@ -55,8 +55,10 @@ export const MOVENET_WEIGHTS_DIR = join(ROOT, 'assets', 'weights', 'movenet');
 export const ANIMATION_MAX_FRAMES = 100;
 
 /**
- * The frames of a clip, decoded on demand (cli/demo.ts builds one over a frames folder or decoded
- * video), so that a long clip is never held in memory whole.
+ * The frames of a clip, decoded on demand (cli/demo.ts builds one over a frames folder or over a
+ * video streamed by ffmpeg, cli/video.ts streamVideo), so that a long clip is never held in memory
+ * whole. Sources keep a small cache of recent frames: reading forward (or within a window of recent
+ * frames) is cheap; a video source re-decodes from the start to go further back.
  */
 export interface FrameSource {
   /** Number of frames. */
@@ -68,7 +70,9 @@ export interface FrameSource {
    * Frame `i` (0-based) as RGBA. The image may be shared with a small cache: draw on a copy.
    * @throws CliError when the frame cannot be read, cannot be decoded or has another size than the first.
    */
-  get(i: number): RgbaImage;
+  get(i: number): Promise<RgbaImage>;
+  /** Releases what the source holds open (a video's ffmpeg process); get() may reopen it. */
+  close?(): Promise<void>;
 }
 
 export interface MoveNetDemoOptions {
@@ -183,7 +187,7 @@ export async function runMoveNetDemo(o: MoveNetDemoOptions): Promise<void> {
   bar?.start(n, 0, { people: 0 });
   try {
     for (let i = 0; i < n; i++) {
-      const frame = o.frames.get(i);
+      const frame = await o.frames.get(i);
       const others = othersAt(i);
       const times = new Map<BackendModels, number>([ref, ...others].map((r) => [r, 0]));
       const timed = async <T>(r: BackendModels, f: () => Promise<T>): Promise<T> => {

@@ -40,7 +40,8 @@
  * own `tidy` and is read back before the next, so device memory is bounded by one batch (2,000
  * boxes in one window once took 13.9 GB when they ran as one batch). The keypoints do not depend on
  * N. Frames are decoded when needed (a small cache) and dropped, never held for the whole clip
- * (except a `--video`, which cli/video.ts decodes whole, at most --max-frames frames); a paper
+ * (a `--video` is streamed by ffmpeg, cli/video.ts streamVideo, and read again from the start when
+ * an older frame is needed); a paper
  * network's heatmaps are compared across backends and decoded in segments of at most
  * SEGMENT_PERSON_OUTPUTS person-frames, then dropped; overlays are written one at a time.
  *
@@ -64,7 +65,7 @@ import { scorePredictions, type EvalResult } from '../models/train/evaluate.js';
 import { loadSynthDemoClip } from '../models/train/weights.js';
 import { CliError, formatTable, parseBoxes, readFileOrFail, runCli, unionBox, type ClipWindow, type FrameBoxes } from './common.js';
 import { loadShippedMoveNet, runMoveNetDemo, type FrameSource } from './demo-movenet.js';
-import { decodeVideo, listFrameFiles } from './video.js';
+import { listFrameFiles, streamVideo, type VideoFrame } from './video.js';
 import { batchRanges, DEFAULT_BATCH_SIZE, MoveNetPipeline } from '../models/movenet/pipeline.js';
 import { PoseTracker } from '../models/pose/track.js';
 import { buildShipped, DEMO_MODELS, runDemoModel, shippedPresets, type BuiltModel, type DemoModel } from './models.js';
@@ -263,18 +264,80 @@ function parseOptions(argv: string[]): Options | null {
 /** Decoded frames kept by a FrameSource over files (least recently used out): windows and backends re-read a few. */
 const FRAME_CACHE = 16;
 
-/** A FrameSource over frames already in memory (a decoded video). */
-function memorySource(frames: readonly RgbaImage[]): FrameSource {
-  return {
-    length: frames.length,
-    width: frames[0]!.width,
-    height: frames[0]!.height,
-    get: (i) => {
-      const f = frames[i];
-      if (!f) throw new Error(`FrameSource.get: expected a frame index in [0, ${frames.length}), got ${i}`);
-      return f;
-    },
+/** The widest video frame the demo decodes, in pixels: wider videos are downscaled (keeping the aspect ratio). */
+const VIDEO_MAX_WIDTH = 960;
+
+/**
+ * A FrameSource over a video decoded by ffmpeg as a stream (cli/video.ts streamVideo: at most
+ * `maxFrames` frames, at most VIDEO_MAX_WIDTH pixels wide) that holds at most FRAME_CACHE decoded
+ * frames, however long the clip. A first decoding pass counts the frames (keeping the first
+ * FRAME_CACHE, dropping the others as they come); get(i) then reads the stream forward to frame i,
+ * keeping the last FRAME_CACHE frames read, and starts a new ffmpeg from the beginning when asked
+ * for an older frame than those (the overlay pass after detection; a window network's next backend):
+ * decoding costs about 2 ms per 768x576 frame, little next to the networks. Calls to get() are
+ * served one at a time, in call order.
+ * @throws CliError from streamVideo (no ffmpeg, not a video, ffmpeg failing), or when decoding again
+ *   gives fewer frames than the first pass.
+ */
+async function videoSource(file: string, maxFrames: number): Promise<FrameSource> {
+  const opts = { maxFrames, scale: VIDEO_MAX_WIDTH };
+  const cache = new Map<number, RgbaImage>();
+  const keep = (f: VideoFrame): RgbaImage => {
+    const img: RgbaImage = { width: f.width, height: f.height, channels: 4, data: f.data };
+    cache.delete(f.index);
+    cache.set(f.index, img);
+    if (cache.size > FRAME_CACHE) cache.delete(cache.keys().next().value!);
+    return img;
   };
+  let length = 0;
+  let width = 0;
+  let height = 0;
+  for await (const f of streamVideo(file, opts)) {
+    if (f.index === 0) [width, height] = [f.width, f.height];
+    if (f.index < FRAME_CACHE) keep(f);
+    length++;
+  }
+  let stream: AsyncGenerator<VideoFrame, void, undefined> | null = null;
+  /** The index of the frame `stream` yields next. */
+  let next = 0;
+  const stop = async (): Promise<void> => {
+    const s = stream;
+    stream = null;
+    await s?.return(); // kills ffmpeg and waits for it
+  };
+  const read = async (i: number): Promise<RgbaImage> => {
+    if (!(Number.isInteger(i) && i >= 0 && i < length)) throw new Error(`FrameSource.get: expected a frame index in [0, ${length}), got ${i}`);
+    const hit = cache.get(i);
+    if (hit) {
+      cache.delete(i);
+      cache.set(i, hit);
+      return hit;
+    }
+    if (stream === null || next > i) {
+      await stop();
+      stream = streamVideo(file, opts);
+      next = 0;
+    }
+    try {
+      for (;;) {
+        const r = await stream.next();
+        if (r.done) throw new CliError(`${file}: expected ${length} frames (counted by the first decoding pass), got ${next} when decoding it again`);
+        next = r.value.index + 1;
+        if (r.value.index === i) return keep(r.value);
+        if (r.value.index > i - FRAME_CACHE) keep(r.value); // frames skipped on the way are dropped
+      }
+    } catch (e) {
+      await stop();
+      throw e;
+    }
+  };
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(f: () => Promise<T>): Promise<T> => {
+    const p = queue.then(f);
+    queue = p.catch(() => undefined);
+    return p;
+  };
+  return { length, width, height, get: (i) => serial(() => read(i)), close: () => serial(stop) };
 }
 
 /**
@@ -301,7 +364,7 @@ function fileSource(paths: readonly string[]): FrameSource {
     length: paths.length,
     width: first.width,
     height: first.height,
-    get(i) {
+    async get(i) {
       const hit = cache.get(i);
       if (hit) {
         cache.delete(i);
@@ -329,9 +392,8 @@ async function loadInput(opts: Options): Promise<{ frames: FrameSource; names: s
     return { frames: fileSource(boxes.map((f) => join(dir, f.file))), names: boxes.map((f) => f.file), boxes, videoName: basename(dir) };
   }
   if (opts.source.kind === 'video') {
-    const frames = await decodeVideo(opts.source.file, { maxFrames: opts.maxFrames, scale: 960 });
-    if (frames.length === 0) throw new CliError(`${opts.source.file}: expected at least one frame, got none`);
-    return { frames: memorySource(frames), names: frames.map((_, i) => `${String(i + 1).padStart(6, '0')}.png`), boxes: null, videoName: basename(opts.source.file, extname(opts.source.file)) };
+    const frames = await videoSource(opts.source.file, opts.maxFrames);
+    return { frames, names: Array.from({ length: frames.length }, (_, i) => `${String(i + 1).padStart(6, '0')}.png`), boxes: null, videoName: basename(opts.source.file, extname(opts.source.file)) };
   }
   const dir = opts.framesDir!;
   const names = listFrameFiles(dir).filter((f) => f !== 'boxes.json').slice(0, opts.maxFrames);
@@ -360,7 +422,7 @@ async function detectBoxes(frames: FrameSource, names: string[], opts: Options, 
     const tracker = new PoseTracker({ metric: opts.track });
     const out: FrameBoxes[] = [];
     for (let i = 0; i < frames.length; i++) {
-      const people = await pipeline.detect(frames.get(i), device);
+      const people = await pipeline.detect(await frames.get(i), device);
       const tracked = tracker.update(people.map((p) => ({ keypoints: p.keypoints, box: p.box!, score: p.score })), i);
       out.push({ file: names[i]!, persons: tracked.map((p) => ({ id: String(p.trackId), box: [...p.box] as [number, number, number, number] })) });
     }
@@ -480,7 +542,8 @@ async function runBatch(device: DeviceName, built: BuiltModel, model: DemoModel,
   const plane = 3 * H * W;
   // crops on the host (outside the timed section)
   const host = new Float32Array(b * T * plane);
-  const imgs = plan.window.frames.map((f) => frames.get(f));
+  const imgs: RgbaImage[] = [];
+  for (const f of plan.window.frames) imgs.push(await frames.get(f));
   for (let p = p0; p < p1; p++) imgs.forEach((img, t) => host.set(cropPersonArray(img, plan.tracks[p]!.crop, built.inputSize), ((p - p0) * T + t) * plane));
   const t0 = performance.now();
   const out = noGrad(() => tidy(() => runDemoModel(model, built, tensor(host, { shape: [b, T, 3, H, W], device }), { flip })));
@@ -633,6 +696,14 @@ async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   if (!opts) return;
   const input = await loadInput(opts);
+  try {
+    await runDemo(opts, input);
+  } finally {
+    await input.frames.close?.(); // a video's ffmpeg, also when the demo fails part-way
+  }
+}
+
+async function runDemo(opts: Options, input: Awaited<ReturnType<typeof loadInput>>): Promise<void> {
   const wanted = opts.backends === 'all' ? engine.registeredBackends() : opts.backends;
   if (!opts.model) {
     await runMoveNetDemo({
@@ -768,7 +839,7 @@ async function main(): Promise<void> {
   writeFileSync(join(opts.outDir, 'keypoints.json'), formatKeypointsJson(doc));
   // overlays one at a time: decoded, drawn, written, dropped
   for (let i = 0; i < frames.length; i++) {
-    const img = frames.get(i);
+    const img = await frames.get(i);
     const canvas: RgbaImage = { ...img, data: img.data.slice() };
     for (const p of results[i]!) {
       drawRect(canvas, p.box, [255, 255, 0], 1, 0.6);

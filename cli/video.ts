@@ -1,7 +1,8 @@
 /**
  * Video and frame-folder I/O for the command-line tools (Node only): list a folder's frames in
- * natural order, decode a video file to RGBA frames with the `ffmpeg` executable, and write frames as
- * an animated GIF or an MP4.
+ * natural order, decode a video file to RGBA frames with the `ffmpeg` executable (streamVideo: one
+ * frame at a time, the decoder every caller uses; decodeVideo: all of them in memory), and write
+ * frames as an animated GIF or an MP4.
  *
  * ffmpeg is not a dependency: it is looked up on PATH when a function is called (not at import), so
  * a missing ffmpeg only matters to the commands that read or write video. `ffprobe` (shipped with
@@ -21,7 +22,7 @@ import { CliError } from './common.js';
 /** The message of the error thrown when a video must be decoded and ffmpeg is not on PATH. */
 export const FFMPEG_NOT_FOUND = 'ffmpeg not found on PATH: install it (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg) or pass --frames DIR';
 
-/** Default time limit of one decodeVideo / encodeAnimation call, in ms. */
+/** Default time limit of one decodeVideo / encodeAnimation call, or of one wait for a streamVideo frame, in ms. */
 export const DEFAULT_FFMPEG_TIMEOUT_MS = 120_000;
 
 export interface FfmpegOptions {
@@ -29,17 +30,23 @@ export interface FfmpegOptions {
   ffmpeg?: string;
   /** The ffprobe executable (default: `ffprobe` on PATH; without it the size is read from `ffmpeg -i`). */
   ffprobe?: string;
-  /** Time limit for the whole call in ms (default 120000); ffmpeg is killed when it runs out. */
+  /** Time limit in ms (default 120000) for the whole call, or for each wait for a frame of streamVideo; ffmpeg is killed when it runs out. */
   timeoutMs?: number;
 }
 
 export interface DecodeVideoOptions extends FfmpegOptions {
-  /** Decode at most this many frames (default: all; every frame costs width·height·4 bytes of memory). */
+  /** Decode at most this many frames (default: all; with decodeVideo every frame costs width·height·4 bytes of memory). */
   maxFrames?: number;
   /** Resample to this frame rate in frames per second (ffmpeg's `fps` filter; default: the video's own). */
   fps?: number;
   /** Maximum output width in pixels: wider videos are downscaled (area averaging), keeping the aspect ratio. */
   scale?: number;
+  /**
+   * Accept a video whose decoding ffmpeg reports errors on (a truncated or damaged file: ffmpeg then
+   * exits with code 0 after the frames it could decode, some of them damaged). Default false: an
+   * Error naming the file and ffmpeg's message, thrown after the last frame.
+   */
+  allowDecodeErrors?: boolean;
 }
 
 export interface VideoInfo {
@@ -128,11 +135,43 @@ export async function probeVideo(file: string, opts: FfmpegOptions = {}): Promis
   return probe('probeVideo', file, opts, Date.now() + timeoutMs, timeoutMs);
 }
 
+/** One decoded video frame: an RGBA image (`channels` 4, data = width·height·4 bytes) and its position. */
+export interface VideoFrame extends RgbaImage {
+  /** 0-based position of the frame in the decoded stream (after `fps` resampling). */
+  readonly index: number;
+}
+
 /**
- * Decodes `file` to RGBA frames with `ffmpeg -i FILE [-vf fps=..,scale=W:H] [-frames:v N]
- * -f rawvideo -pix_fmt rgba pipe:1`, after reading the size with probeVideo. Frames are in
- * presentation order; each is `{width, height, channels: 4, data}` with data = width·height·4 bytes.
- * With `scale`, videos wider than `scale` pixels come out `scale` wide and round(h·scale/w) high.
+ * Decodes `file` as a stream: an async iterator of RGBA frames (presentation order, `index` 0, 1, …),
+ * read from `ffmpeg -i FILE -vf [fps=..,]scale=W:H -frames:v N -f rawvideo -pix_fmt rgba pipe:1`
+ * after probeVideo has read the size (W x H: the video's, or `scale` wide and round(h·scale/w) high
+ * when it is wider than `scale`). ffmpeg is started when the first frame is asked for.
+ *
+ * Memory is flat in the clip length: ffmpeg's stdout is read only while the consumer waits for the
+ * next frame, so besides the frames the consumer keeps, at most one partly filled frame and the pipe
+ * buffers (about 128 KiB) are held; a stalled consumer blocks ffmpeg on its pipe (backpressure).
+ * Leaving the loop early (`break`, `return`, an exception: the iterator's `return()`) kills ffmpeg
+ * and waits for it to exit, so no process is left behind. `timeoutMs` (default 120000) bounds each
+ * wait for ffmpeg (the probe, then every frame); the time the consumer spends between frames does
+ * not count.
+ * @throws CliError "streamVideo: video not found: FILE", FFMPEG_NOT_FOUND when ffmpeg is not on PATH,
+ *   "streamVideo: ffmpeg could not decode FILE: <ffmpeg's last stderr line>" (not a video, or ffmpeg
+ *   exited non-zero, also after some frames), "streamVideo: ffmpeg decoded no frames from FILE", or,
+ *   after the last frame, "streamVideo: expected a video that decodes without errors, got ffmpeg
+ *   errors in FILE ..." (a truncated or damaged file, unless `allowDecodeErrors`);
+ *   Error for bad options, a stream ending inside a frame ("expected whole WxH RGBA frames ...") or
+ *   "streamVideo: ffmpeg produced no frame of FILE within N ms" (ffmpeg is killed).
+ */
+export function streamVideo(file: string, opts: DecodeVideoOptions = {}): AsyncGenerator<VideoFrame, void, undefined> {
+  const op = 'streamVideo';
+  const timeoutMs = timeoutOf(op, opts);
+  checkDecodeOptions(op, opts);
+  return frameStream(op, file, opts, () => timeoutMs, `produced no frame of ${file} within ${timeoutMs} ms`);
+}
+
+/**
+ * Decodes `file` to RGBA frames in memory (every frame costs width·height·4 bytes: prefer
+ * streamVideo for long clips); the frames of streamVideo, collected. `timeoutMs` bounds the whole call.
  * @throws CliError "decodeVideo: video not found: FILE", FFMPEG_NOT_FOUND when ffmpeg is not on
  *   PATH, or "decodeVideo: ffmpeg could not decode FILE: <ffmpeg's last stderr line>"; Error for bad
  *   options, or "decodeVideo: ffmpeg did not finish ... within N ms" on timeout.
@@ -140,11 +179,29 @@ export async function probeVideo(file: string, opts: FfmpegOptions = {}): Promis
 export async function decodeVideo(file: string, opts: DecodeVideoOptions = {}): Promise<RgbaImage[]> {
   const op = 'decodeVideo';
   const timeoutMs = timeoutOf(op, opts);
+  checkDecodeOptions(op, opts);
+  const deadline = Date.now() + timeoutMs;
+  const frames: RgbaImage[] = [];
+  for await (const f of frameStream(op, file, opts, () => deadline - Date.now(), `did not finish decoding ${file} within ${timeoutMs} ms (killed; raise timeoutMs or lower maxFrames)`)) {
+    frames.push({ width: f.width, height: f.height, channels: 4, data: f.data });
+  }
+  return frames;
+}
+
+function checkDecodeOptions(op: string, opts: DecodeVideoOptions): void {
   if (opts.maxFrames !== undefined && !(Number.isInteger(opts.maxFrames) && opts.maxFrames > 0)) throw new Error(`${op}: expected maxFrames as a positive integer, got ${opts.maxFrames}`);
   if (opts.fps !== undefined && !(Number.isFinite(opts.fps) && opts.fps > 0)) throw new Error(`${op}: expected fps > 0 (frames per second), got ${opts.fps}`);
   if (opts.scale !== undefined && !(Number.isInteger(opts.scale) && opts.scale > 0)) throw new Error(`${op}: expected scale as a positive integer (maximum width in pixels), got ${opts.scale}`);
-  const deadline = Date.now() + timeoutMs;
-  const info = await probe(op, file, opts, deadline, timeoutMs);
+}
+
+/**
+ * The one ffmpeg frame reader behind streamVideo and decodeVideo. `waitMs()` is the time allowed for
+ * the current wait on ffmpeg (the probe, then each chunk of stdout and the exit); when it runs out
+ * ffmpeg is killed and Error "OP: ffmpeg TIMEOUT_TEXT" is thrown.
+ */
+async function* frameStream(op: string, file: string, opts: DecodeVideoOptions, waitMs: () => number, timeoutText: string): AsyncGenerator<VideoFrame, void, undefined> {
+  const probeMs = Math.max(1, waitMs());
+  const info = await probe(op, file, opts, Date.now() + probeMs, probeMs);
   const ffmpeg = resolveFfmpeg(opts)!;
   const ow = opts.scale !== undefined && info.width > opts.scale ? opts.scale : info.width;
   const oh = ow === info.width ? info.height : Math.max(1, Math.round((info.height * ow) / info.width));
@@ -152,12 +209,42 @@ export async function decodeVideo(file: string, opts: DecodeVideoOptions = {}): 
   const filters = [...(opts.fps !== undefined ? [`fps=${opts.fps}`] : []), `scale=${ow}:${oh}${ow < info.width ? ':flags=area' : ''}`];
   const args = ['-hide_banner', '-nostdin', '-v', 'error', '-i', file, '-an', '-sn', '-dn', '-vf', filters.join(','), ...(opts.maxFrames !== undefined ? ['-frames:v', String(opts.maxFrames)] : []), '-f', 'rawvideo', '-pix_fmt', 'rgba', 'pipe:1'];
   const frameBytes = ow * oh * 4;
-  const frames: RgbaImage[] = [];
+  const child = spawn(ffmpeg, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (c: Buffer) => {
+    stderr = (stderr + c.toString('utf8')).slice(-16384);
+  });
+  // settles once: the exit (after stdio closed) or the spawn error
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
+    child.once('error', (error) => resolve({ code: null, signal: null, error }));
+    child.once('close', (code, signal) => resolve({ code, signal }));
+  });
+  const running = (): boolean => child.exitCode === null && child.signalCode === null;
+  /** `p`, or ffmpeg killed and the timeout Error when waitMs() runs out first. */
+  const timed = async <T>(p: Promise<T>): Promise<T> => {
+    p.catch(() => undefined); // settled after a timeout: nobody listens any more
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`${op}: ffmpeg ${timeoutText}`));
+      }, Math.max(1, waitMs()));
+    });
+    try {
+      return await Promise.race([p, limit]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const chunks = (child.stdout as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   let cur = new Uint8Array(frameBytes);
   let filled = 0;
-  const r = await run(ffmpeg, args, {
-    timeoutMs: deadline - Date.now(),
-    onStdout: (chunk) => {
+  let index = 0;
+  try {
+    for (;;) {
+      const r = await timed(chunks.next());
+      if (r.done) break;
+      const chunk = r.value;
       let off = 0;
       while (off < chunk.length) {
         const n = Math.min(frameBytes - filled, chunk.length - off);
@@ -165,18 +252,30 @@ export async function decodeVideo(file: string, opts: DecodeVideoOptions = {}): 
         filled += n;
         off += n;
         if (filled === frameBytes) {
-          frames.push({ width: ow, height: oh, channels: 4, data: cur });
+          const frame: VideoFrame = { index: index++, width: ow, height: oh, channels: 4, data: cur };
           cur = new Uint8Array(frameBytes);
           filled = 0;
+          yield frame;
         }
       }
-    },
-  });
-  if (r.timedOut) throw new Error(`${op}: ffmpeg did not finish decoding ${file} within ${timeoutMs} ms (killed; raise timeoutMs or lower maxFrames)`);
-  if (r.code !== 0) throw new CliError(`${op}: ffmpeg could not decode ${file}: ${lastLine(r.stderr) || `exit code ${r.code ?? r.signal}`}`);
-  if (filled !== 0) throw new Error(`${op}: expected whole ${ow}x${oh} RGBA frames from ffmpeg, got ${frames.length} frames and ${filled} extra bytes for ${file}`);
-  if (frames.length === 0) throw new CliError(`${op}: ffmpeg decoded no frames from ${file}${lastLine(r.stderr) ? `: ${lastLine(r.stderr)}` : ''}`);
-  return frames;
+    }
+    const end = await timed(ended);
+    if (end.error) throw new CliError(`${op}: could not run ${ffmpeg} to decode ${file}: ${end.error.message}`);
+    const msg = lastLine(stderr);
+    if (end.code !== 0) throw new CliError(`${op}: ffmpeg could not decode ${file}: ${msg || `exit ${end.code === null ? `signal ${end.signal}` : `code ${end.code}`}`}${index > 0 ? ` (after ${index} frames)` : ''}`);
+    if (filled !== 0) throw new Error(`${op}: expected whole ${ow}x${oh} RGBA frames from ffmpeg, got ${index} frames and ${filled} extra bytes for ${file} (a truncated stream)${msg ? `: ${msg}` : ''}`);
+    if (index === 0) throw new CliError(`${op}: ffmpeg decoded no frames from ${file}${msg ? `: ${msg}` : ''}`);
+    // `-v error` prints nothing for a clean file; a truncated or damaged one exits 0 with messages
+    if (msg && !opts.allowDecodeErrors) throw new CliError(`${op}: expected a video that decodes without errors, got ffmpeg errors in ${file} after ${index} frames (truncated or damaged? allowDecodeErrors accepts it): ${msg}`);
+  } finally {
+    // early stop (break/return/throw in the consumer), an error or a timeout: stop ffmpeg and reap it
+    if (running()) {
+      child.stdout!.destroy();
+      child.kill('SIGKILL');
+    }
+    await chunks.return?.();
+    await ended;
+  }
 }
 
 async function probe(op: string, file: string, opts: FfmpegOptions, deadline: number, totalMs: number): Promise<VideoInfo> {

@@ -42,9 +42,8 @@ import type { DeviceName } from '../backends/backend.js';
 import { DEVICES } from '../backends/backend.js';
 import { init, memory, setDefaultDevice, type MemoryInfo } from '../engine/engine.js';
 import { loadShippedMoveNet } from '../cli/demo-movenet.js';
-import { probeVideo } from '../cli/video.js';
+import { streamVideo } from '../cli/video.js';
 import { DEFAULT_BATCH_SIZE, MoveNetPipeline } from '../models/movenet/pipeline.js';
-import type { RgbaImage } from '../models/pose/image.js';
 import { PoseTracker } from '../models/pose/track.js';
 import { cachedFrameLoader, ensureSynthPose, loadSplit, type SynthPoseSpec } from '../models/train/data.js';
 import { defaultConfig, train } from '../models/train/trainer.js';
@@ -248,40 +247,6 @@ async function soakTrain(device: DeviceName, steps: number, every: number): Prom
   return finish('train', 'steps', steps, seconds, notes, samples, seriesFor('train', device));
 }
 
-/** Decodes `file` with ffmpeg as a stream of RGBA frames (at most `max`), one frame in memory at a time. */
-async function* videoFrames(file: string, max: number): AsyncGenerator<RgbaImage> {
-  const { width, height } = await probeVideo(file);
-  const child = spawn('ffmpeg', ['-hide_banner', '-nostdin', '-v', 'error', '-i', file, '-an', '-frames:v', String(max), '-f', 'rawvideo', '-pix_fmt', 'rgba', 'pipe:1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (c: Buffer) => {
-    stderr = (stderr + c.toString('utf8')).slice(-4096);
-  });
-  const exit = new Promise<number | null>((res) => child.on('close', (code) => res(code)));
-  const frameBytes = width * height * 4;
-  let cur = new Uint8Array(frameBytes);
-  let filled = 0;
-  try {
-    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
-      let off = 0;
-      while (off < chunk.length) {
-        const n = Math.min(frameBytes - filled, chunk.length - off);
-        cur.set(chunk.subarray(off, off + n), filled);
-        filled += n;
-        off += n;
-        if (filled === frameBytes) {
-          yield { width, height, channels: 4, data: cur };
-          cur = new Uint8Array(frameBytes);
-          filled = 0;
-        }
-      }
-    }
-    const code = await exit;
-    if (code !== 0) throw new Error(`soak: ffmpeg could not decode ${file}: ${stderr.trim().split('\n').pop() ?? `exit code ${code}`}`);
-  } finally {
-    child.kill();
-  }
-}
-
 async function soakPipeline(device: DeviceName, frames: number, every: number, refinerName: 'lightning' | 'thunder', batch: number): Promise<PartResult> {
   const detector = await loadShippedMoveNet('multipose').toAsync(device);
   const refiner = await loadShippedMoveNet(refinerName).toAsync(device);
@@ -298,7 +263,7 @@ async function soakPipeline(device: DeviceName, frames: number, every: number, r
   try {
     for (const [file, take] of clipParts(frames)) {
       notes.push(`${relative(DATA, file)}: ${take} frames`);
-      for await (const frame of videoFrames(file, take)) {
+      for await (const frame of streamVideo(file, { maxFrames: take })) {
         const found = await pipeline.detect(frame, device);
         const refined = await pipeline.refine(frame, found.map((p) => p.box!), device);
         const tracked = tracker.update(refined.map((p, k) => ({ keypoints: p.keypoints, box: p.box!, score: found[k]!.score })), i);

@@ -82,6 +82,15 @@ describe('demo CLI errors', () => {
     expect(demoLines(clip.stderr)).toEqual(["demo: --clip: expected one of [bundled, synth], got 'posetrack'"]);
   });
 
+  it.skipIf(!findOnPath('ffmpeg'))('--video with a file that is not a video: one line naming the file and ffmpeg\'s message', () => {
+    const bogus = join(tmp, 'bogus.mp4');
+    writeFileSync(bogus, Buffer.from(Array.from({ length: 8192 }, (_, i) => (i * 7919) % 251)));
+    const r = demo('--video', bogus, '--backend', 'wasm', '--out', join(tmp, 'bogus-out'));
+    expect(r.code).toBe(2);
+    expect(demoLines(r.stderr)).toHaveLength(1);
+    expect(demoLines(r.stderr)[0]).toMatch(/^demo: streamVideo: ffmpeg could not decode .*bogus\.mp4: .*Invalid data found when processing input$/);
+  });
+
   it('a weights file that is not safetensors', () => {
     const w = join(tmp, 'weights.safetensors');
     writeFileSync(w, 'not a checkpoint');

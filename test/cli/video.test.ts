@@ -1,16 +1,18 @@
 /**
  * Video pipeline output pieces: frame folders (cli/video.ts listFrameFiles), decoding a real video
- * and writing GIF/MP4 with ffmpeg (decodeVideo, probeVideo, encodeAnimation), the missing-ffmpeg
+ * (streamVideo, the streaming decoder, and decodeVideo) and writing GIF/MP4 with ffmpeg (probeVideo,
+ * encodeAnimation), the missing-ffmpeg
  * message, the contact sheet (models/pose/contact-sheet.ts) and the per-track colours of draw.ts.
  *
  * Tests that need ffmpeg or the OpenCV sample video (Debian package opencv-doc) skip with a message
  * when they are absent, except under CI=true, where they fail (CI installs both).
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodeVideo, encodeAnimation, FFMPEG_NOT_FOUND, findOnPath, listFrameFiles, naturalCompare, probeVideo } from '../../cli/video.js';
+import { decodeVideo, encodeAnimation, FFMPEG_NOT_FOUND, findOnPath, listFrameFiles, naturalCompare, probeVideo, streamVideo, type VideoFrame } from '../../cli/video.js';
 import { CliError } from '../../cli/common.js';
 import { contactSheet, drawText, textWidth } from '../../models/pose/contact-sheet.js';
 import { resizeArea } from '../../models/pose/resize.js';
@@ -54,6 +56,32 @@ function solid(w: number, h: number, rgb: [number, number, number]): RgbaImage {
 
 const px = (img: RgbaImage, x: number, y: number): number[] => Array.from(img.data.subarray((y * img.width + x) * 4, (y * img.width + x) * 4 + 4));
 
+async function collect(frames: AsyncIterable<VideoFrame>): Promise<VideoFrame[]> {
+  const out: VideoFrame[] = [];
+  for await (const f of frames) out.push(f);
+  return out;
+}
+
+/** The live child processes of this process named `comm` (Linux /proc), as pid → state letter (Z: a zombie). */
+function children(comm: string): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // pid (comm) state ppid ...: comm may hold spaces, so split after its closing parenthesis
+    const close = stat.lastIndexOf(')');
+    const name = stat.slice(stat.indexOf('(') + 1, close);
+    const [state, ppid] = stat.slice(close + 2).split(' ');
+    if (name === comm && Number(ppid) === process.pid) out.set(Number(d), state!);
+  }
+  return out;
+}
+
 describe('listFrameFiles', () => {
   it('lists .jpg/.jpeg/.png files in natural order', () => {
     const dir = join(TMP, 'frames');
@@ -94,6 +122,7 @@ describe('without ffmpeg on PATH', () => {
       expect((err as Error).message).toBe('ffmpeg not found on PATH: install it (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg) or pass --frames DIR');
       expect((err as Error).message).toBe(FFMPEG_NOT_FOUND);
       await expect(probeVideo(video)).rejects.toThrow(FFMPEG_NOT_FOUND);
+      await expect(collect(streamVideo(video))).rejects.toThrow(FFMPEG_NOT_FOUND);
       const out = join(TMP, 'skipped', 'anim.gif');
       await expect(encodeAnimation([solid(4, 4, [1, 2, 3])], out, 5)).resolves.toBeNull();
       expect(existsSync(out)).toBe(false);
@@ -105,6 +134,9 @@ describe('without ffmpeg on PATH', () => {
     await expect(decodeVideo(VTEST, { maxFrames: 0 })).rejects.toThrow(/decodeVideo: expected maxFrames as a positive integer, got 0/);
     await expect(decodeVideo(VTEST, { scale: 0.5 })).rejects.toThrow(/decodeVideo: expected scale as a positive integer/);
     await expect(decodeVideo(VTEST, { timeoutMs: 0 })).rejects.toThrow(/decodeVideo: expected timeoutMs > 0/);
+    expect(() => streamVideo(VTEST, { maxFrames: 1.5 })).toThrow(/^streamVideo: expected maxFrames as a positive integer, got 1.5$/);
+    expect(() => streamVideo(VTEST, { fps: -1 })).toThrow(/^streamVideo: expected fps > 0/);
+    await expect(collect(streamVideo(join(TMP, 'nope.avi')))).rejects.toThrow(`streamVideo: video not found: ${join(TMP, 'nope.avi')}`);
     await expect(encodeAnimation([], join(TMP, 'a.gif'), 5)).rejects.toThrow(/encodeAnimation: expected at least one frame, got 0/);
     await expect(encodeAnimation([solid(4, 4, [0, 0, 0]), solid(4, 5, [0, 0, 0])], join(TMP, 'a.gif'), 5)).rejects.toThrow(/encodeAnimation: expected every frame to be 4x4 RGBA .* got frames\[1\] 4x5/);
     await expect(encodeAnimation([solid(4, 4, [0, 0, 0])], join(TMP, 'a.avi'), 5)).rejects.toThrow(/encodeAnimation: expected an output file ending in \.gif or \.mp4, got .*a\.avi/);
@@ -178,6 +210,128 @@ describe('decodeVideo (ffmpeg, vtest.avi)', () => {
     const t0 = Date.now();
     await expect(decodeVideo(VTEST, { timeoutMs: 50 })).rejects.toThrow(/decodeVideo: ffmpeg did not finish (reading|decoding) .*vtest\.avi within 50 ms/);
     expect(Date.now() - t0).toBeLessThan(5000);
+  });
+});
+
+describe('streamVideo (ffmpeg, a generated testsrc clip)', () => {
+  // 30 frames of ffmpeg's test pattern (a moving counter), 320x240: 300 KiB per RGBA frame, so the
+  // whole clip (9 MB) cannot sit in the pipe buffers: ffmpeg blocks until frames are read
+  const clip = join(TMP, 'testsrc.avi');
+  const makeClip = (): void => {
+    if (existsSync(clip)) return;
+    const r = spawnSync(FFMPEG!, ['-hide_banner', '-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=10', '-frames:v', '30', '-c:v', 'mpeg4', '-q:v', '5', clip], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`could not generate ${clip}: ${r.stderr}`);
+  };
+  /** The clip's frames decoded by ffmpeg in one piece (the oracle): N×W×H×4 bytes. */
+  const rawFrames = (extra: string[]): Buffer => {
+    const r = spawnSync(FFMPEG!, ['-hide_banner', '-v', 'error', '-i', clip, ...extra, '-f', 'rawvideo', '-pix_fmt', 'rgba', 'pipe:1'], { maxBuffer: 64 * 2 ** 20 });
+    if (r.status !== 0) throw new Error(`ffmpeg failed on ${clip}: ${r.stderr}`);
+    return r.stdout;
+  };
+  /** A fake ffmpeg (a shell script) for the failure paths ffmpeg itself will not produce on demand. */
+  const fakeFfmpeg = (name: string, body: string): string => {
+    const path = join(TMP, name);
+    writeFileSync(path, `#!/bin/sh\n${body}\n`);
+    chmodSync(path, 0o755);
+    return path;
+  };
+
+  it('yields every frame in order, byte-identical to one ffmpeg run, with maxFrames and scale', async (ctx) => {
+    need(ctx, ['ffmpeg']);
+    makeClip();
+    const frames = await collect(streamVideo(clip));
+    expect(frames.map((f) => f.index)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    const raw = rawFrames([]);
+    const bytes = 320 * 240 * 4;
+    expect(raw.length).toBe(30 * bytes);
+    frames.forEach((f, i) => {
+      expect([f.width, f.height, f.channels, f.data.length]).toEqual([320, 240, 4, bytes]);
+      expect(Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength).equals(raw.subarray(i * bytes, (i + 1) * bytes))).toBe(true);
+    });
+    expect(Buffer.from(frames[0]!.data).equals(Buffer.from(frames[10]!.data))).toBe(false); // the counter moves
+    const few = await collect(streamVideo(clip, { maxFrames: 5, scale: 160 }));
+    expect(few.map((f) => [f.index, f.width, f.height])).toEqual([0, 1, 2, 3, 4].map((i) => [i, 160, 120]));
+    const small = rawFrames(['-vf', 'scale=160:120:flags=area', '-frames:v', '5']);
+    few.forEach((f, i) => expect(Buffer.from(f.data).equals(small.subarray(i * 160 * 120 * 4, (i + 1) * 160 * 120 * 4))).toBe(true));
+    // decodeVideo collects the same frames
+    const all = await decodeVideo(clip, { maxFrames: 5, scale: 160 });
+    all.forEach((f, i) => expect(Buffer.from(f.data).equals(Buffer.from(few[i]!.data))).toBe(true));
+  });
+
+  it('reads only when asked (backpressure); leaving the loop early kills ffmpeg and reaps it', async (ctx) => {
+    need(ctx, ['ffmpeg']);
+    if (process.platform !== 'linux') ctx.skip(); // reads /proc
+    makeClip();
+    expect(children('ffmpeg').size).toBe(0);
+    let pids = new Map<number, string>();
+    let seen = 0;
+    for await (const f of streamVideo(clip)) {
+      seen++;
+      expect(f.index).toBe(0);
+      // held for 300 ms: an eager reader would have let ffmpeg decode all 30 small frames and exit
+      await new Promise((r) => setTimeout(r, 300));
+      pids = children('ffmpeg');
+      break;
+    }
+    expect(seen).toBe(1);
+    expect(pids.size).toBe(1);
+    expect([...pids.values()][0]).not.toBe('Z'); // alive, blocked on its full pipe
+    // the loop's exit awaited the iterator's return(): ffmpeg is gone, not even a zombie
+    expect(children('ffmpeg').size).toBe(0);
+    for (const pid of pids.keys()) expect(existsSync(`/proc/${pid}`)).toBe(false);
+    // the same after an exception in the consumer
+    await expect((async () => {
+      for await (const f of streamVideo(clip)) if (f.index === 2) throw new Error('consumer failed');
+    })()).rejects.toThrow('consumer failed');
+    expect(children('ffmpeg').size).toBe(0);
+  });
+
+  it('a bogus or truncated file: an Error naming the file and ffmpeg\'s message', async (ctx) => {
+    need(ctx, ['ffmpeg']);
+    makeClip();
+    const bogus = join(TMP, 'bogus.mp4');
+    writeFileSync(bogus, Buffer.from(Array.from({ length: 8192 }, (_, i) => (i * 7919) % 251)));
+    const err = (await collect(streamVideo(bogus)).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(CliError);
+    expect(err.message).toMatch(new RegExp(`^streamVideo: ffmpeg could not decode ${bogus.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .*Invalid data found when processing input$`));
+    // the first half of the clip: ffmpeg decodes what is there, reports the damage and exits with 0
+    const bytes = readFileSync(clip);
+    const cut = join(TMP, 'truncated.avi');
+    writeFileSync(cut, bytes.subarray(0, bytes.length >> 1));
+    let got = 0;
+    const err2 = (await (async () => {
+      for await (const _ of streamVideo(cut)) got++;
+    })().catch((e: unknown) => e)) as Error;
+    expect(got).toBeGreaterThan(0);
+    expect(got).toBeLessThan(30);
+    expect(err2).toBeInstanceOf(CliError);
+    expect(err2.message).toContain(`streamVideo: expected a video that decodes without errors, got ffmpeg errors in ${cut} after ${got} frames`);
+    expect(err2.message).toMatch(/\[mpeg4 @ [^\]]+\] .+$/);
+    const tolerated = await collect(streamVideo(cut, { allowDecodeErrors: true }));
+    expect(tolerated.length).toBe(got);
+    expect(children('ffmpeg').size).toBe(0);
+  });
+
+  it('ffmpeg failing part-way, a stream ending inside a frame, a stalled ffmpeg: errors, no process left', async (ctx) => {
+    need(ctx, ['ffmpeg']);
+    if (!findOnPath('ffprobe')) ctx.skip(); // the fake ffmpeg cannot describe the clip: ffprobe must
+    makeClip();
+    const frame = 320 * 240 * 4;
+    const dies = fakeFfmpeg('ffmpeg-dies', `head -c ${frame} /dev/zero; echo "fake: decoder exploded" >&2; exit 3`);
+    let got = 0;
+    const e1 = (await (async () => {
+      for await (const _ of streamVideo(clip, { ffmpeg: dies })) got++;
+    })().catch((e: unknown) => e)) as Error;
+    expect(got).toBe(1);
+    expect(e1.message).toBe(`streamVideo: ffmpeg could not decode ${clip}: fake: decoder exploded (after 1 frames)`);
+    const short = fakeFfmpeg('ffmpeg-short', `head -c ${frame + 1000} /dev/zero; exit 0`);
+    await expect(collect(streamVideo(clip, { ffmpeg: short }))).rejects.toThrow(`streamVideo: expected whole 320x240 RGBA frames from ffmpeg, got 1 frames and 1000 extra bytes for ${clip} (a truncated stream)`);
+    const stalls = fakeFfmpeg('ffmpeg-stalls', 'exec sleep 30');
+    const t0 = Date.now();
+    // (the limit also covers ffprobe, which takes up to a second on a loaded machine)
+    await expect(collect(streamVideo(clip, { ffmpeg: stalls, timeoutMs: 4000 }))).rejects.toThrow(`streamVideo: ffmpeg produced no frame of ${clip} within 4000 ms`);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(children('ffmpeg-stalls').size + children('sleep').size).toBe(0);
   });
 });
 
