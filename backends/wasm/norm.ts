@@ -10,6 +10,15 @@
  * thread (threads.ts splitRange), when each thread gets at least THREAD_MIN_ELEMENTS elements;
  * results are bit-identical to one thread, but for layerNorm's dGamma/dBeta (the same or the next
  * float32: the threads' float64 partial sums are added at the end, see assembly/norm.ts).
+ * The threshold is high because these kernels are fast (memory-bound, 2.2 elements/ns forward,
+ * 1.2 backward on one thread) while a split costs a fixed delay: on the 2-core VM of
+ * docs/benchmarks.md (2026-12-05, quiet) layerNorm 192x1024 took 90 µs on one thread and 100 µs
+ * split in two (fwd+bwd 250 → 230 µs), i.e. d ≈ 50-55 µs per dispatch (probably waking the
+ * worker, then waking the caller that slept waiting for it, plus bringing the worker's half into
+ * its cache), not the 12-20 µs of an empty round trip. Two threads take W/2 + d: not slower than
+ * one thread (W) from W = 2d, and 1.8x from W = 18d ≈ 1 ms. 2^18 elements per
+ * thread (120 µs of forward work, twice that backward) keeps every call below W ≈ 240 µs (forward)
+ * on one thread, so a split is at least 1.3x (forward; 1.6x backward) where it happens.
  */
 import { checkDtype, kernel, type WasmContext, type WT } from './context.js';
 import type { WasmStorage } from './memory.js';
@@ -18,8 +27,11 @@ import { f64Words, splitRange, threadsFor } from './threads.js';
 
 type S = WasmStorage;
 
-/** Elements per thread below which a norm kernel uses fewer threads (about 10-20 µs of work). */
-export const THREAD_MIN_ELEMENTS = 2 ** 15;
+/**
+ * Elements per thread below which a norm kernel uses fewer threads: about 120 µs of layerNorm
+ * forward work, twice the cost of a dispatch (see the file comment).
+ */
+export const THREAD_MIN_ELEMENTS = 2 ** 18;
 
 const ptr = (t: WT | null): number => (t ? t.storage.ptr : 0);
 

@@ -1,6 +1,7 @@
 /**
- * JS side of softmax / logSoftmax and their backward passes (assembly/softmax.ts): two-pass,
- * max-subtracted, SIMD along contiguous rows (inner == 1) or across four neighbouring rows.
+ * JS side of softmax / logSoftmax and their backward passes (assembly/softmax.ts): max, then
+ * exp and sum (each exp once), then scale; SIMD along contiguous rows (inner == 1) or across four
+ * neighbouring rows.
  *
  * Threads: the kernels run over a range of independent units (rows when inner == 1, else
  * (row, 16-column group) pairs), so with worker threads the units are split into contiguous
@@ -12,8 +13,12 @@ import { checkDtype, kernel, type WasmContext, type WT } from './context.js';
 import type { WasmStorage } from './memory.js';
 import { splitRange, threadsFor } from './threads.js';
 
-/** Elements per thread below which softmax stays on fewer threads (about 20-40 µs of work). */
-export const THREAD_MIN_ELEMENTS = 2 ** 15;
+/**
+ * Elements per thread below which softmax stays on fewer threads: about 110 µs of forward work
+ * (0.85 ns per element on the 2-core VM), twice the cost of a dispatch there (about 55 µs, see
+ * norm.ts), so that a split is never slower than one thread.
+ */
+export const THREAD_MIN_ELEMENTS = 2 ** 17;
 
 /** Independent units of [outer, size, inner] (see assembly/softmax.ts THREADS). */
 function units(outer: number, inner: number): number {

@@ -49,11 +49,11 @@ describeEnvs('layerNorm, groupNorm', () => {
     x.data = x.data.map((v) => 1000 + v);
     await parity('layerNorm offset data', (t) => layerNorm(t, 257), [x], { atol: 2e-3, rtol: 1e-3 });
   });
-  it('threaded: rows split between wasm threads (layerNorm [90, 800], groupNorm [2, 32, 40, 30] in 8 groups)', async () => {
-    // 72k and 77k elements: above 2 x 2^15 (backends/wasm/norm.ts THREAD_MIN_ELEMENTS); dGamma/dBeta
+  it('threaded: rows split between wasm threads (layerNorm [660, 800], groupNorm [2, 32, 92, 90] in 8 groups)', async () => {
+    // 528k and 530k elements: above 2 x 2^18 (backends/wasm/norm.ts THREAD_MIN_ELEMENTS); dGamma/dBeta
     // add the threads' partial column sums
-    await parity('layerNorm threaded', (x, w, b) => layerNorm(x, 800, w, b), [f([90, 800], 41, -2, 3), f([800], 42, 0.5, 1.5), f([800], 43)], TOL, { bwd: BWD });
-    await parity('groupNorm threaded', (x, w, b) => groupNorm(x, 8, w, b), [f([2, 32, 40, 30], 44, -2, 3), f([32], 45, 0.5, 1.5), f([32], 46)], TOL, { bwd: BWD });
+    await parity('layerNorm threaded', (x, w, b) => layerNorm(x, 800, w, b), [f([660, 800], 41, -2, 3), f([800], 42, 0.5, 1.5), f([800], 43)], TOL, { bwd: BWD });
+    await parity('groupNorm threaded', (x, w, b) => groupNorm(x, 8, w, b), [f([2, 32, 92, 90], 44, -2, 3), f([32], 45, 0.5, 1.5), f([32], 46)], TOL, { bwd: BWD });
   });
   it('groupNorm (layerNorm kernels on [N·G, C/G·S])', async () => {
     await parity('groupNorm', (x, w, b) => groupNorm(x, 3, w, b), [f([2, 6, 5, 7], 13), f([6], 14), f([6], 15)], TOL, { bwd: BWD });
@@ -85,9 +85,9 @@ describeEnvs('batchNorm2d', () => {
       await parity(`eval no affine ${shape}`, (x, m, v) => batchNorm2d(x, m!, v!, null, null, { training: false }), [f(shape, 12), rm, rv], TOL, { bwd: BWD });
     }
   });
-  it('threaded: channels split between wasm threads ([2, 8, 70, 70], training and eval)', async () => {
-    // 78k elements in 8 channels: above 2 x 2^15 (backends/wasm/norm.ts THREAD_MIN_ELEMENTS)
-    const shape = [2, 8, 70, 70];
+  it('threaded: channels split between wasm threads ([2, 8, 182, 182], training and eval)', async () => {
+    // 530k elements in 8 channels: above 2 x 2^18 (backends/wasm/norm.ts THREAD_MIN_ELEMENTS)
+    const shape = [2, 8, 182, 182];
     await parity('train threaded', (x, w, b) => batchNorm2d(x, null, null, w, b, { training: true }), [f(shape, 51, -1, 2), f([8], 52, 0.5, 1.5), f([8], 53)], TOL, { bwd: BWD });
     await parity('eval threaded', (x, w, b, m, v) => batchNorm2d(x, m!, v!, w, b, { training: false }), [f(shape, 54), f([8], 55, 0.5, 1.5), f([8], 56), fixed([8], 57, -0.5, 0.5), fixed([8], 58, 0.5, 2)], TOL, { bwd: BWD });
   });

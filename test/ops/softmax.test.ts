@@ -36,11 +36,11 @@ describeEnvs('softmax', () => {
     }
   }
   it('threaded: rows, and 16-column groups of strided rows, split between wasm threads', async () => {
-    // 82k and 72k elements: above 2 x 2^15 (backends/wasm/softmax.ts THREAD_MIN_ELEMENTS)
-    await parity('softmax rows [80, 1030]', (x) => softmax(x, 1), [f([80, 1030], 31, -4, 4)], TOL);
-    await parity('logSoftmax rows [80, 1030]', (x) => logSoftmax(x, 1), [f([80, 1030], 32, -4, 4)], TOL);
-    await parity('softmax strided [2, 40, 901] dim 1', (x) => softmax(x, 1), [f([2, 40, 901], 33, -4, 4)], TOL);
-    await parity('logSoftmax strided [2, 40, 901] dim 1', (x) => logSoftmax(x, 1), [f([2, 40, 901], 34, -4, 4)], TOL);
+    // 268k and 264k elements: above 2 x 2^17 (backends/wasm/softmax.ts THREAD_MIN_ELEMENTS)
+    await parity('softmax rows [260, 1030]', (x) => softmax(x, 1), [f([260, 1030], 31, -4, 4)], TOL);
+    await parity('logSoftmax rows [260, 1030]', (x) => logSoftmax(x, 1), [f([260, 1030], 32, -4, 4)], TOL);
+    await parity('softmax strided [2, 40, 3301] dim 1', (x) => softmax(x, 1), [f([2, 40, 3301], 33, -4, 4)], TOL);
+    await parity('logSoftmax strided [2, 40, 3301] dim 1', (x) => logSoftmax(x, 1), [f([2, 40, 3301], 34, -4, 4)], TOL);
   });
   it('large logits and fully masked rows', async () => {
     const big = f([3, 6], 1, -1, 1);
@@ -65,6 +65,18 @@ describeEnvs('softmax', () => {
     const c = fixed([2, 9, 5], 4);
     c.data[7] = NaN;
     await parity('softmax NaN across rows', (x) => softmax(x, 1), [c], TOL, { grad: false });
+  });
+  it('strided rows in whole 16-column groups (wasm cols16): masked and NaN columns', async () => {
+    // dim 0 of [5, 20]: columns 0-15 form a full group, 16-19 the 4-column tail
+    const m = fixed([5, 20], 5);
+    for (let r = 0; r < 5; r++) m.data[r * 20 + 3] = m.data[r * 20 + 18] = -Infinity;
+    m.data[2 * 20 + 7] = -Infinity; // one masked logit in a live column
+    await parity('masked softmax cols16', (x) => softmax(x, 0), [m], TOL, { grad: false });
+    await parity('masked logSoftmax cols16', (x) => logSoftmax(x, 0), [m], TOL, { grad: false });
+    const t = fixed([4, 20], 6);
+    t.data[20 + 5] = NaN; // column 5 (inside the full group) becomes NaN, the others not
+    await parity('softmax NaN cols16', (x) => softmax(x, 0), [t], TOL, { grad: false });
+    await parity('logSoftmax NaN cols16', (x) => logSoftmax(x, 0), [t], TOL, { grad: false });
   });
   it('backward through a weighted output (softmax then mul)', async () => {
     await parity('softmax·w', (x, w) => mul(softmax(x, 2), w), [f([2, 3, 11], 7), f([2, 3, 11], 8)], TOL);

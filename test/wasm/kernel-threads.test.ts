@@ -10,8 +10,9 @@
  *   sums are added at the end (layerNorm's dGamma/dBeta, attention's dQ of a head split between
  *   threads, deformConv2d's dx and dWeight, gridSample's dx of a sample split between threads).
  * Every case is large enough that 16 threads really take the threaded path (asserted against the
- * wrappers' thresholds), and the shapes are chosen so that ranges cut through heads, samples and
- * weight groups. Values against cpu/PyTorch are checked in the op suite (test/ops/*).
+ * wrappers' thresholds; softmax and the norms, whose thresholds are 2^17 and 2^18 elements per
+ * thread, split 4 ways at 16 threads), and the shapes are chosen so that ranges cut through
+ * heads, samples and weight groups. Values against cpu/PyTorch are checked in the op suite (test/ops/*).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeformConv2dParams, GridSampleParams, KTensor } from '../../backends/backend.js';
@@ -83,9 +84,9 @@ interface Case {
 
 const n = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
 
-function softmaxCase(name: string, outer: number, size: number, inner: number): Case {
+function softmaxCase(name: string, outer: number, size: number, inner: number, minThreads = 16): Case {
   return {
-    name, work: outer * size * inner, min: SOFTMAX_MIN, units: inner === 1 ? outer : outer * Math.ceil(inner / 16),
+    name, work: outer * size * inner, min: SOFTMAX_MIN, units: inner === 1 ? outer : outer * Math.ceil(inner / 16), minThreads,
     run(r) {
       const N = outer * size * inner;
       const x = r.up([N], 1, -4, 4);
@@ -136,12 +137,12 @@ function gridCase(name: string, x: number[], P: [number, number], p: GridSampleP
 }
 
 const CASES: Case[] = [
-  softmaxCase('softmax rows [520, 1030]', 520, 1030, 1),
-  softmaxCase('softmax strided [3, 70, 2503] dim 1', 3, 70, 2503),
+  softmaxCase('softmax rows [520, 1030] (4 threads at 16)', 520, 1030, 1, 4),
+  softmaxCase('softmax strided [3, 70, 2503] dim 1 (4 threads at 16)', 3, 70, 2503, 4),
   {
-    name: 'layerNorm [700, 750] with and without weight/bias', work: 700 * 750, min: NORM_MIN, units: 700,
+    name: 'layerNorm [1400, 750] with and without weight/bias (4 threads at 16)', work: 1400 * 750, min: NORM_MIN, units: 1400, minThreads: 4,
     run(r) {
-      const [rows, cols] = [700, 750];
+      const [rows, cols] = [1400, 750];
       const x = r.up([rows, cols], 1, -3, 5);
       const gamma = r.up([cols], 2);
       const beta = r.up([cols], 3);
@@ -161,9 +162,9 @@ const CASES: Case[] = [
     },
   },
   {
-    name: 'batchNorm [4, 40, 3300]: statistics, forward, backward (training and eval)', work: 4 * 40 * 3300, min: NORM_MIN, units: 40,
+    name: 'batchNorm [4, 40, 6600]: statistics, forward, backward (training and eval; 4 threads at 16)', work: 4 * 40 * 6600, min: NORM_MIN, units: 40, minThreads: 4,
     run(r) {
-      const [N, C, S] = [4, 40, 3300];
+      const [N, C, S] = [4, 40, 6600];
       const x = r.up([N, C, S], 1, -2, 3);
       const gamma = r.up([C], 2);
       const beta = r.up([C], 3);

@@ -114,6 +114,17 @@ const MATH_K = memory.data<f32>([
   reinterpret<f32>(<i32>126),
   reinterpret<f32>(<i32>0x807fffff),
   reinterpret<f32>(<i32>0x3f000000),
+  // 36..: exp_nonpos_v (see there)
+  -88.0,
+  reinterpret<f32>(<i32>0x4b40007f),
+  -0.693359375,
+  2.12194440e-4,
+  1.3843592023476958e-3,
+  8.374207653105259e-3,
+  4.166800528764725e-2,
+  1.6666430234909058e-1,
+  4.999999403953552e-1,
+  1.0,
 ]);
 @inline function K(i: i32): v128 {
   return v128.load32_splat(MATH_K + ((<usize>i) << 2));
@@ -154,28 +165,37 @@ const MATH_K = memory.data<f32>([
   return out;
 }
 
-/** exp_v for x ≤ 0 (softmax after subtracting the row max): no overflow handling needed. */
-@inline export function exp_nonpos_v(x: v128): v128 {
-  const lo = K(1);
-  const xc = f32x4.pmax(x, lo);
-  // n = round(x·log2e) by the 1.5·2^23 trick: after the add, n sits in the low mantissa bits
-  const magic = K(2);
-  const t = madd(xc, K(3), magic);
-  const fx = f32x4.sub(t, magic);
-  let r = f32x4.sub(xc, f32x4.mul(fx, K(4)));
-  r = f32x4.sub(r, f32x4.mul(fx, K(5)));
-  let y = K(6);
-  y = madd(y, r, K(7));
-  y = madd(y, r, K(8));
-  y = madd(y, r, K(9));
-  y = madd(y, r, K(10));
-  y = madd(y, r, K(11));
-  y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(y, r), r), r), K(12));
-  // 2^n: (n + 127) << 23, with n = bits(t) - bits(magic)
-  const scale = i32x4.shl(i32x4.add(i32x4.sub(t, KI(31)), KI(32)), 23);
-  let out = f32x4.mul(y, scale);
-  out = v128.bitselect(K(14), out, f32x4.lt(x, lo));
-  return out;
+/**
+ * e^x on four lanes for x ≤ 0 (softmax and attention, after subtracting the row max); correct up
+ * to x = 88, undefined above (no overflow handling). Cody-Waite range reduction x = n·ln2 + r:
+ *   - x is clamped below at -88 (pmax keeps a NaN x, so NaN propagates);
+ *   - t = x·log2e + M with M = 1.5·2^23 + 127: t's low mantissa bits hold n + 127 with
+ *     n = round(x·log2e), so s = 2^n is just bits(t) << 23 (no integer add), and n = t - M exactly;
+ *   - r = x - n·ln2hi - n·ln2lo (ln2hi has 9 significant bits, so n·ln2hi is exact), |r| ≤ ln2/2;
+ *   - e^x = s + (r·s)·p(r), p a degree-5 polynomial fitted to (e^r - 1)/r on |r| ≤ 0.3468
+ *     (minimax in relative error by iteratively reweighted least squares, coefficients rounded to
+ *     float32: relative error 1.8e-8 of e^r), evaluated by Horner.
+ * At the clamp n = -127 gives s = +0 and the result exactly 0: e^x flushes to 0 below about -87.68
+ * (between -87.68 and -87.34, the smallest normal float32, it gives the subnormal). Measured against
+ * Math.exp on every 97th float32 in [-88.72, 0] (11.5M points): at most 1.30 ulp, relative error
+ * 1.1e-7 (relaxed build, fused madd: 1.00 ulp); test/wasm/exp.test.ts checks 1.5 ulp on 373k of
+ * them. 22 SIMD operations, 10 constants loaded by splat, and a dependency chain of 19 of them, so
+ * hot loops should keep several calls in flight (softmax.ts runs 8 at a time).
+ */
+@inline export function exp_nonpos_v(x0: v128): v128 {
+  const x = f32x4.pmax(x0, K(36));
+  const magic = K(37);
+  const t = madd(x, K(3), magic);
+  const s = i32x4.shl(t, 23);
+  const n = f32x4.sub(t, magic);
+  let r = madd(n, K(38), x);
+  r = madd(n, K(39), r);
+  let p = madd(K(40), r, K(41));
+  p = madd(p, r, K(42));
+  p = madd(p, r, K(43));
+  p = madd(p, r, K(44));
+  p = madd(p, r, K(45));
+  return madd(f32x4.mul(r, s), p, s);
 }
 
 /**
