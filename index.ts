@@ -11,7 +11,7 @@
 // Registers the built-in backends with the engine: cpu now, wasm and webgpu as `init` factories.
 import './backends/index.js';
 export type {
-  AttentionParams, Backend, BackendMemoryInfo, Conv2dParams, DeformConv2dParams, DeviceName, GridSampleParams, InterpolateParams,
+  AttentionParams, Backend, BackendMemoryInfo, Conv2dParams, ConvPadding, DeformConv2dParams, DeviceName, GridSampleParams, InterpolateParams,
   KTensor, MatmulParams, Pool2dParams,
 } from './backends/backend.js';
 export type { DType, TypedArray } from './engine/dtype.js';

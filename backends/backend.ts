@@ -30,19 +30,52 @@ export interface MatmulParams {
   readonly transB: boolean;
 }
 
-/** conv2d geometry. Padding is symmetric per axis. The weight is [Cout, Cin/groups, kh, kw]. */
+/**
+ * Zero padding of a conv: [top, bottom, left, right] (per side, as TF's explicit padding), or the
+ * symmetric shorthand [h, w] = [h, h, w, w]. ops/ always passes the four sides.
+ */
+export type ConvPadding = readonly [number, number] | readonly [number, number, number, number];
+
+/**
+ * conv2d geometry and fused epilogue. The weight is [Cout, Cin/groups, kh, kw]; the output is
+ * [N, Cout, Ho, Wo] with Ho = ⌊(H + top + bottom − dh·(kh − 1) − 1)/sh⌋ + 1 (Wo likewise with
+ * left + right). Kernels index the input as iy = oy·sh − top + i·dh, so the bottom/right padding
+ * only enters through Ho/Wo (for the backward passes, through dy's shape).
+ */
 export interface Conv2dParams {
+  readonly stride: readonly [number, number];
+  readonly padding: ConvPadding;
+  readonly dilation: readonly [number, number];
+  readonly groups: number;
+  /**
+   * Forward only (conv2d; the backward kernels never receive it): out = min(max(conv + bias, lo), hi)
+   * in the kernel's epilogue, NaN propagating as torch.clamp (on webgpu as WGSL's min/max).
+   * ReLU is [0, Infinity], ReLU6 [0, 6]; ±Infinity means that side is open. ops/conv.ts sets it only
+   * when no gradient is recorded (otherwise it composes conv2d and clamp).
+   */
+  readonly clamp?: readonly [number, number];
+}
+
+/** The four sides [top, bottom, left, right] of a conv's padding (either form of ConvPadding). */
+export function convPads(padding: ConvPadding): [number, number, number, number] {
+  return padding.length === 4 ? [padding[0], padding[1], padding[2], padding[3]] : [padding[0], padding[0], padding[1], padding[1]];
+}
+
+/** Output size of a conv along one axis, padded `before` and `after` (PyTorch's/TF's formula). */
+export function convOutLength(inSize: number, k: number, stride: number, before: number, after: number, dilation: number): number {
+  return Math.floor((inSize + before + after - dilation * (k - 1) - 1) / stride) + 1;
+}
+
+/**
+ * Deformable conv geometry (torchvision.ops.deform_conv2d): symmetric padding [h, w], no fused
+ * epilogue. Offsets are [B, 2·OG·kh·kw, Ho, Wo] with interleaved (dy, dx) pairs per kernel tap, per
+ * offset group; the mask is [B, OG·kh·kw, Ho, Wo].
+ */
+export interface DeformConv2dParams {
   readonly stride: readonly [number, number];
   readonly padding: readonly [number, number];
   readonly dilation: readonly [number, number];
   readonly groups: number;
-}
-
-/**
- * Deformable conv geometry (torchvision.ops.deform_conv2d). Offsets are [B, 2·OG·kh·kw, Ho, Wo] with
- * interleaved (dy, dx) pairs per kernel tap, per offset group; the mask is [B, OG·kh·kw, Ho, Wo].
- */
-export interface DeformConv2dParams extends Conv2dParams {
   readonly offsetGroups: number;
 }
 
@@ -171,7 +204,10 @@ export interface Backend<S = unknown> {
   indexSelect(x: KTensor<S>, axis: number, index: KTensor<S>): S;
 
   // ---------------------------------------------------------------- convolution
-  /** x [N, Cin, H, W], w [Cout, Cin/groups, kh, kw], bias [Cout] or null -> [N, Cout, Ho, Wo]. */
+  /**
+   * x [N, Cin, H, W], w [Cout, Cin/groups, kh, kw], bias [Cout] or null -> [N, Cout, Ho, Wo], the
+   * bias added and p.clamp (if any) applied in the same kernel.
+   */
   conv2d(x: KTensor<S>, w: KTensor<S>, bias: KTensor<S> | null, p: Conv2dParams): S;
   /** dL/dx for conv2d: dy [N, Cout, Ho, Wo], w -> [xShape]. Also the forward of convTranspose2d. */
   conv2dBackwardInput(dy: KTensor<S>, w: KTensor<S>, xShape: readonly number[], p: Conv2dParams): S;

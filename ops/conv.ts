@@ -3,23 +3,64 @@
  * The weight may itself be a graph tensor (RPSTN builds a per-sample depthwise kernel): gradients
  * flow to input, weight and bias. convTranspose2d is the adjoint of conv2d, so its forward is
  * conv2d's input-gradient kernel and its backward reuses conv2d and the weight-gradient kernel.
+ * conv2d also takes per-side padding (TF's explicit padding, e.g. its 'SAME' with an odd total) and
+ * an output clamp (ReLU, ReLU6) that the kernels apply in their epilogue when no gradient is
+ * recorded: one kernel instead of pad, conv and clamp (Conv2dParams in backends/backend.ts).
  */
-import type { Conv2dParams } from '../backends/backend.js';
+import { convOutLength, type Conv2dParams } from '../backends/backend.js';
 import { fmtShape } from '../engine/shape.js';
 import type { Tensor } from '../engine/tensor.js';
-import { intPair } from './internal/args.js';
+import { clamp as clampOp, relu } from './elementwise.js';
+import { intPair, show } from './internal/args.js';
 import { sum } from './reduce.js';
 import { pad as padOp } from './shape.js';
-import { backendOf, check, countMacs, fail, kt, record, requireFloat, requireInt, sameDeviceDtype, wrap } from './util.js';
+import { backendOf, check, countMacs, fail, kt, needsGrad, record, requireFloat, requireInt, sameDeviceDtype, wrap } from './util.js';
 
 export type IntOrPair = number | readonly [number, number];
 
+/** Explicit per-side padding, as TF's explicit padding: [[top, bottom], [left, right]]. */
+export type ExplicitPadding = readonly [readonly [number, number], readonly [number, number]];
+
 export interface Conv2dOptions {
   stride?: IntOrPair;
-  /** A number, a pair, or 'valid' (0) / 'same' (stride 1 only; odd totals pad one more after). */
-  padding?: IntOrPair | 'same' | 'valid';
+  /**
+   * Zeros around the input, in pixels: a number (all sides), a pair [h, w] (PyTorch: h above and
+   * below, w left and right), explicit sides [[top, bottom], [left, right]] (TF's explicit
+   * padding; e.g. TF's 'SAME' at stride 2 on an even size is [[0, 1], [0, 1]] for a 3x3 kernel),
+   * or 'valid' (0) / 'same' (stride 1 only; odd totals pad one more after, as an explicit pad op).
+   */
+  padding?: IntOrPair | ExplicitPadding | 'same' | 'valid';
   dilation?: IntOrPair;
   groups?: number;
+  /**
+   * Clamps the output (after the bias) to [lo, hi], as torch.clamp(conv2d(...), lo, hi): ReLU is
+   * [0, Infinity], ReLU6 [0, 6] (±Infinity leaves a side open; NaN propagates). Fused into the
+   * conv kernel's epilogue when no gradient is recorded (inference); with autograd it is conv2d
+   * followed by the clamp op ([0, Infinity]: the relu op, whose gradient at exactly 0 is 0 as
+   * F.relu's), so gradients are exactly those of the composition.
+   */
+  clamp?: readonly [number, number];
+}
+
+/** Validates `clamp` ([lo, hi], numbers, lo ≤ hi; ±Infinity allowed). @internal */
+function clampOption(op: string, v: unknown): [number, number] | undefined {
+  if (v === undefined) return undefined;
+  const ok = Array.isArray(v) && v.length === 2 && v.every((e) => typeof e === 'number' && !Number.isNaN(e)) && v[0] <= v[1];
+  if (!ok) fail(op, 'clamp as [lo, hi] with numbers lo ≤ hi (±Infinity for an open side)', show(v));
+  return [v[0] as number, v[1] as number];
+}
+
+/** Parses `padding` (number, [h, w] or [[top, bottom], [left, right]]) into [top, bottom, left, right]. @internal */
+function explicitPadding(op: string, v: unknown): [number, number, number, number] {
+  if (Array.isArray(v) && v.length === 2 && (Array.isArray(v[0]) || Array.isArray(v[1]))) {
+    const sides = v as unknown[];
+    const ok = sides.every((s) => Array.isArray(s) && s.length === 2 && s.every((e) => Number.isInteger(e) && (e as number) >= 0));
+    if (!ok) fail(op, 'padding as [[top, bottom], [left, right]] of integers ≥ 0', show(v));
+    const [[t, b], [l, r]] = sides as [[number, number], [number, number]];
+    return [t, b, l, r];
+  }
+  const [ph, pw] = positivePair(op, 'padding', v as IntOrPair | undefined, 0, 0, "'same' or 'valid'");
+  return [ph, ph, pw, pw];
 }
 
 function positivePair(op: string, name: string, v: IntOrPair | undefined, dflt: number, min: number, alternatives = ''): [number, number] {
@@ -32,11 +73,13 @@ export function convOutSize(inSize: number, k: number, stride: number, pad: numb
 }
 
 /**
- * 2-D convolution (torch.nn.functional.conv2d).
+ * 2-D convolution (torch.nn.functional.conv2d; with explicit per-side padding, TF's tf.nn.conv2d
+ * with explicit paddings), optionally clamped (`opts.clamp`).
  * Shapes: input [N, Cin, H, W], weight [Cout, Cin/groups, kh, kw], bias [Cout] -> [N, Cout, Ho, Wo]
- * with Ho = ⌊(H + 2·pad - dilation·(kh-1) - 1)/stride⌋ + 1.
+ * with Ho = ⌊(H + top + bottom - dilation·(kh-1) - 1)/stride⌋ + 1 (top = bottom = pad for a
+ * number or a pair), Wo likewise with left + right.
  * @throws Error on a wrong rank, a channel count that does not match groups, a bias of the wrong
- *   size, or an empty output.
+ *   size, a malformed padding or clamp, or an empty output.
  */
 export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
   const op = 'conv2d';
@@ -55,29 +98,36 @@ export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, opts
   if (bias && (bias.rank !== 1 || bias.shape[0] !== Cout)) fail(op, `bias of shape [${Cout}]`, fmtShape(bias.shape));
   const stride = positivePair(op, 'stride', opts.stride, 1, 1);
   const dilation = positivePair(op, 'dilation', opts.dilation, 1, 1);
+  const clamp = clampOption(op, opts.clamp);
   let x = input;
-  let padding: [number, number];
-  if (opts.padding === 'valid') padding = [0, 0];
+  let padding: [number, number, number, number];
+  if (opts.padding === 'valid') padding = [0, 0, 0, 0];
   else if (opts.padding === 'same') {
     if (stride[0] !== 1 || stride[1] !== 1) fail(op, "stride 1 with padding='same'", `stride ${fmtShape(stride)}`);
     const th = dilation[0] * (kh - 1);
     const tw = dilation[1] * (kw - 1);
-    padding = [Math.floor(th / 2), Math.floor(tw / 2)];
+    padding = [Math.floor(th / 2), Math.floor(th / 2), Math.floor(tw / 2), Math.floor(tw / 2)];
     if (th % 2 || tw % 2) x = padOp(input, [0, tw % 2, 0, th % 2]);
-  } else padding = positivePair(op, 'padding', opts.padding as IntOrPair | undefined, 0, 0, "'same' or 'valid'");
+  } else padding = explicitPadding(op, opts.padding);
   const [H, W] = x.shape.slice(2) as [number, number];
-  const Ho = convOutSize(H, kh, stride[0], padding[0], dilation[0]);
-  const Wo = convOutSize(W, kw, stride[1], padding[1], dilation[1]);
+  const Ho = convOutLength(H, kh, stride[0], padding[0], padding[1], dilation[0]);
+  const Wo = convOutLength(W, kw, stride[1], padding[2], padding[3], dilation[1]);
   if (Ho <= 0 || Wo <= 0) fail(op, 'a kernel that fits the padded input', `input ${fmtShape(input.shape)}, kernel ${kh}x${kw}, padding ${fmtShape(padding)}, dilation ${fmtShape(dilation)}`);
+  // The clamp is fused only when nothing is recorded: with autograd, conv2d then clamp (exact gradients).
+  const fuse = clamp !== undefined && !needsGrad([x, weight, bias]);
   const p: Conv2dParams = { stride, padding, dilation, groups };
   countMacs(op, N * Cout * Ho * Wo * Cg * kh * kw);
   const be = backendOf(x);
-  const out = wrap(x.device, be.conv2d(kt(op, x), kt(op, weight), bias ? kt(op, bias) : null, p), [N, Cout, Ho, Wo], x.dtype);
-  return record(op, out, [x, weight, bias], (g) => [
+  const out = wrap(x.device, be.conv2d(kt(op, x), kt(op, weight), bias ? kt(op, bias) : null, fuse ? { ...p, clamp } : p), [N, Cout, Ho, Wo], x.dtype);
+  const y = record(op, out, [x, weight, bias], (g) => [
     x.requiresGrad ? wrap(g.device, be.conv2dBackwardInput(kt(op, g), kt(op, weight), x.shape, p), x.shape, g.dtype) : null,
     weight.requiresGrad ? wrap(g.device, be.conv2dBackwardWeight(kt(op, x), kt(op, g), weight.shape, p), weight.shape, g.dtype) : null,
     bias?.requiresGrad ? sum(g, [0, 2, 3]) : null,
   ]);
+  // unfused (a gradient is recorded): the graph keeps y for the clamp's backward
+  if (clamp === undefined || fuse) return y;
+  // [0, ∞) is a ReLU: its backward passes no gradient at exactly 0, as F.relu (torch.clamp's does)
+  return clamp[0] === 0 && clamp[1] === Infinity ? relu(y) : clampOp(y, clamp[0], clamp[1]);
 }
 
 export interface ConvTranspose2dOptions {
@@ -119,7 +169,7 @@ export function convTranspose2d(input: Tensor, weight: Tensor, bias?: Tensor | n
   const Wo = (W - 1) * stride[1] - 2 * padding[1] + dilation[1] * (kw - 1) + outPad[1] + 1;
   if (Ho <= 0 || Wo <= 0) fail(op, 'a positive output size', `${Ho}x${Wo}`);
   // As a conv2d, the output [N, Cout, Ho, Wo] is the "input" and our input is its "output".
-  const p: Conv2dParams = { stride, padding, dilation, groups };
+  const p: Conv2dParams = { stride, padding: [padding[0], padding[0], padding[1], padding[1]], dilation, groups };
   const outShape = [N, Cout, Ho, Wo];
   countMacs(op, N * Cin * H * W * Coutg * kh * kw);
   const be = backendOf(input);

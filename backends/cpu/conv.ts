@@ -6,8 +6,11 @@
  * - backward input:  dcol = W_gᵀ · dy[n, g], then col2im adds each column back onto its taps
  * - backward weight: dW_g += dy[n, g] · colᵀ
  * Sums run in float64 and are rounded once into the output dtype.
+ * Padding is per side (Conv2dParams): im2col and col2im use only the top/left sides (ph, pw), the
+ * bottom/right ones enter through the output size. The forward's epilogue adds the bias and
+ * applies p.clamp (min(max(v, lo), hi), NaN propagating) before rounding.
  */
-import type { Conv2dParams } from '../backend.js';
+import { convOutLength, convPads, type Conv2dParams } from '../backend.js';
 import type { TypedArray } from '../../engine/dtype.js';
 import { gemm } from './matmul.js';
 import { alloc, type CT, type CpuStorage } from './util.js';
@@ -23,10 +26,10 @@ export function convGeometry(xShape: readonly number[], wShape: readonly number[
   const [N, C, H, W] = xShape as [number, number, number, number];
   const [Cout, Cg, kh, kw] = wShape as [number, number, number, number];
   const [sh, sw] = p.stride;
-  const [ph, pw] = p.padding;
+  const [ph, pb, pw, pr] = convPads(p.padding);
   const [dh, dw] = p.dilation;
-  const Ho = outHW ? outHW[0]! : Math.floor((H + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
-  const Wo = outHW ? outHW[1]! : Math.floor((W + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
+  const Ho = outHW ? outHW[0]! : convOutLength(H, kh, sh, ph, pb, dh);
+  const Wo = outHW ? outHW[1]! : convOutLength(W, kw, sw, pw, pr, dw);
   return { N, C, H, W, Cout, Cg, Coutg: Cout / p.groups, kh, kw, Ho, Wo, G: p.groups, sh, sw, ph, pw, dh, dw };
 }
 
@@ -97,6 +100,10 @@ export function conv2d(x: CT, w: CT, bias: CT | null, p: Conv2dParams): CpuStora
       const off = (n * Cout + co) * P;
       for (let q = 0; q < P; q++) acc[off + q]! += bs[co]!;
     }
+  }
+  if (p.clamp) {
+    const [lo, hi] = p.clamp;
+    for (let q = 0; q < acc.length; q++) acc[q] = Math.min(Math.max(acc[q]!, lo), hi);
   }
   const out = alloc(x.dtype, acc.length);
   out.set(acc);

@@ -17,14 +17,21 @@
  * Scratch (scratch.ts): 'col' (per thread: the column chunk, the depthwise padded plane or spread
  * row), 'packA'/'packB'/'tile' (per thread: the GEMM panels, shared with matmul.ts).
  * Padding: every kernel here uses only the top/left padding and the output size (Ho, Wo), so
- * per-side padding needs no kernel change, only Ho/Wo from both sides in `geometry`.
+ * per-side padding (Conv2dParams: [top, bottom, left, right]) needs no kernel change, only Ho/Wo
+ * from both sides in `geometry`.
+ * Epilogue (forward): the bias and p.clamp. The depthwise kernel starts from the bias and clamps
+ * each output row while it is in L1; the GEMM path adds the bias and clamps with bias_clamp_f32:
+ * on one thread the GEMM runs by column chunks of about 256 KB of output and each chunk's epilogue
+ * follows while it is in L2; with threads (the GEMM splits its columns between them) one pass
+ * over the whole output afterwards, split over its (n, c) rows. Either replaces a separate clamp op
+ * that allocated a new tensor and read and wrote it again.
  */
-import type { Conv2dParams } from '../backend.js';
+import { convOutLength, convPads, type Conv2dParams } from '../backend.js';
 import { checkDtype, kernel, type WasmContext, type WT } from './context.js';
 import { GEMM_BLOCKS, gemmInto, THREAD_MIN_MACS } from './matmul.js';
 import type { WasmStorage } from './memory.js';
 import { scratch } from './scratch.js';
-import { splitRange, threadsFor } from './threads.js';
+import { f32Bits, splitRange, threadsFor } from './threads.js';
 
 type S = WasmStorage;
 
@@ -37,10 +44,10 @@ function geometry(xShape: readonly number[], wShape: readonly number[], p: Conv2
   const [N, C, H, W] = xShape as [number, number, number, number];
   const [Cout, Cg, kh, kw] = wShape as [number, number, number, number];
   const [sh, sw] = p.stride;
-  const [ph, pw] = p.padding;
+  const [ph, pb, pw, pr] = convPads(p.padding);
   const [dh, dw] = p.dilation;
-  const Ho = outHW ? outHW[0]! : Math.floor((H + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
-  const Wo = outHW ? outHW[1]! : Math.floor((W + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
+  const Ho = outHW ? outHW[0]! : convOutLength(H, kh, sh, ph, pb, dh);
+  const Wo = outHW ? outHW[1]! : convOutLength(W, kw, sw, pw, pr, dw);
   const G = p.groups;
   return {
     N, C, H, W, Cout, Cg, Coutg: Cout / G, kh, kw, Ho, Wo, G, R: Cg * kh * kw, P: Ho * Wo,
@@ -50,7 +57,7 @@ function geometry(xShape: readonly number[], wShape: readonly number[], p: Conv2
 
 const isDepthwise = (g: Geo): boolean => g.Cg === 1 && g.Coutg === 1 && g.G > 1;
 const isPointwise = (g: Geo, p: Conv2dParams): boolean =>
-  g.kh === 1 && g.kw === 1 && p.stride[0] === 1 && p.stride[1] === 1 && p.padding[0] === 0 && p.padding[1] === 0;
+  g.kh === 1 && g.kw === 1 && p.stride[0] === 1 && p.stride[1] === 1 && convPads(p.padding).every((e) => e === 0);
 
 /**
  * Minimum multiply-adds per thread for the depthwise kernels (about 25-50 µs of work: waking a
@@ -67,7 +74,7 @@ const DEPTHWISE_MIN_MACS = 2 ** 17;
  */
 function depthwisePadded(g: Geo, p: Conv2dParams): boolean {
   const [sh, sw] = p.stride;
-  const [ph, pw] = p.padding;
+  const [ph, , pw] = convPads(p.padding);
   const [dh, dw] = p.dilation;
   const pb = (g.Ho - 1) * sh + (g.kh - 1) * dh + 1 - ph - g.H;
   const pr = (g.Wo - 1) * sw + (g.kw - 1) * dw + 1 - pw - g.W;
@@ -98,6 +105,7 @@ export function conv2d(ctx: WasmContext, x: WT, w: WT, bias: WT | null, p: Conv2
   const { N, C, H, W, Cout, Cg, Coutg, G, R, P } = g;
   const out = ctx.mem.alloc('conv2d', N * Cout * P * 4);
   if (N * Cout * P === 0) return out;
+  const cl = clampArgs(p);
   if (isDepthwise(g)) {
     const units = N * C * g.Ho;
     const T = threadsFor(ctx.pool, N * C * P * g.kh * g.kw, DEPTHWISE_MIN_MACS, units);
@@ -105,20 +113,64 @@ export function conv2d(ctx: WasmContext, x: WT, w: WT, bias: WT | null, p: Conv2
     const args = ctx.mem.args([C, ...g.args.slice(1)]);
     const padFloats = depthwisePadded(g, p) ? kernel(ctx, 'depthwise_pad_floats')(args) : 0;
     const pads = Array.from({ length: T }, (_, t) => (padFloats ? scratch(ctx.mem, 'col', padFloats * 4 + 64, 'conv2d', t) : 0));
-    runThreads(ctx, 'depthwise_fwd_f32', T, (t) => [x.storage.ptr, w.storage.ptr, bias ? bias.storage.ptr : 0, bias ? 1 : 0, out.ptr, args, b[t]!, b[t + 1]!, pads[t]!]);
+    runThreads(ctx, 'depthwise_fwd_f32', T, (t) => [x.storage.ptr, w.storage.ptr, bias ? bias.storage.ptr : 0, bias ? 1 : 0, out.ptr, args, b[t]!, b[t + 1]!, pads[t]!, ...cl]);
     return out;
   }
   const direct = isPointwise(g, p);
   // implicit im2col: the GEMM packs its B panels straight from x (no col buffer)
   const convArgs = direct ? 0 : ctx.mem.args(g.args);
+  const epilogue = bias !== null || p.clamp !== undefined;
+  if (epilogue && !ctx.pool && Coutg >= 4 && P >= 4) {
+    // one thread: the GEMM by column chunks, each chunk's epilogue right after it (still in L2)
+    const gemm = kernel(ctx, 'gemm_f32');
+    const [packA, packB, tile] = gemmScratch(ctx, 'conv2d', 0);
+    const CH = epilogueChunk(Coutg);
+    if (convArgs) kernel(ctx, 'conv_geometry')(convArgs);
+    for (let n = 0; n < N; n++) {
+      for (let gi = 0; gi < G; gi++) {
+        const xg = x.storage.ptr + 4 * (n * C + gi * Cg) * H * W;
+        const r0 = n * Cout + gi * Coutg;
+        for (let j0 = 0; j0 < P; j0 += CH) {
+          const j1 = Math.min(P, j0 + CH);
+          gemm(Coutg, P, R, w.storage.ptr + 4 * gi * Coutg * R, R, 1, xg, P, 1, out.ptr + 4 * r0 * P, P, 0, packA!, packB!, tile!, convArgs ? 1 : 0, j0, j1);
+          kernel(ctx, 'bias_clamp_f32')(out.ptr, bias ? bias.storage.ptr : 0, bias ? 1 : 0, Cout, P, r0, r0 + Coutg, j0, j1, ...cl);
+        }
+      }
+    }
+    return out;
+  }
   for (let n = 0; n < N; n++) {
     for (let gi = 0; gi < G; gi++) {
       const xg = x.storage.ptr + 4 * (n * C + gi * Cg) * H * W;
       gemmInto(ctx, Coutg, P, R, w.storage.ptr + 4 * gi * Coutg * R, R, 1, xg, P, 1, out.ptr + 4 * (n * Cout + gi * Coutg) * P, P, false, convArgs);
     }
   }
-  if (bias) kernel(ctx, 'bias_add_f32')(out.ptr, bias.storage.ptr, N, Cout, P);
+  if (epilogue) {
+    // threads: one pass over the output after the (column-split) GEMM, split over its (n, c) rows
+    const rows = N * Cout;
+    const T = threadsFor(ctx.pool, rows * P, EPILOGUE_MIN_FLOATS, rows);
+    const b = splitRange(rows, T);
+    runThreads(ctx, 'bias_clamp_f32', T, (t) => [out.ptr, bias ? bias.storage.ptr : 0, bias ? 1 : 0, Cout, P, b[t]!, b[t + 1]!, 0, P, ...cl]);
+  }
   return out;
+}
+
+/** Minimum output floats per thread for the forward's bias/clamp pass (about 30 µs of work). */
+const EPILOGUE_MIN_FLOATS = 2 ** 16;
+
+/**
+ * Output columns per GEMM call when the epilogue follows each chunk (one thread): about 64 KiB
+ * floats of output (256 KB, in L2 when the epilogue reads it back), a multiple of the 8-column
+ * micro-tile, between 64 and 1024 (the GEMM's own column panel, so the A panels are packed no more
+ * often than in one call for the common sizes).
+ */
+function epilogueChunk(rows: number): number {
+  return Math.max(64, Math.min(1024, Math.floor(65536 / rows / 8) * 8));
+}
+
+/** [clampOn, lo bits, hi bits] for the kernels: the clamp's bounds travel as f32 bits (i32 arguments only). */
+function clampArgs(p: Conv2dParams): [number, number, number] {
+  return p.clamp ? [1, f32Bits(p.clamp[0]), f32Bits(p.clamp[1])] : [0, 0, 0];
 }
 
 /** The GEMM scratch of thread t: [packA, packB, tile]. */

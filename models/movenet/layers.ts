@@ -1,7 +1,9 @@
 /**
  * The layers MoveNet is made of, with TensorFlow's 'SAME' padding: a stride-2 3x3 conv on an
  * even-sized map pads 0 before and 1 after (TF pads the odd remainder after), which no symmetric
- * PyTorch padding reproduces, so such convs pad explicitly first.
+ * PyTorch padding reproduces; conv2d takes it as explicit per-side padding [[top, bottom],
+ * [left, right]] (no separate pad op). The ReLU / ReLU6 after a conv is conv2d's `clamp`, fused
+ * into the conv kernel when no gradient is recorded (with autograd, conv2d then clamp).
  *
  * The TF.js graph folds each batch norm into the conv before it (weights and a bias), so every conv
  * here has a bias and no BatchNorm follows.
@@ -10,8 +12,6 @@ import { engine } from '../../engine/engine.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { conv2d } from '../../ops/conv.js';
 import { zeros } from '../../ops/creation.js';
-import { clamp, relu } from '../../ops/elementwise.js';
-import { pad } from '../../ops/shape.js';
 import { fans, kaimingUniform_, uniform_ } from '../nn/init.js';
 import { Module } from '../nn/module.js';
 
@@ -61,21 +61,10 @@ export class TfConv2d extends Module {
   forward(x: Tensor): Tensor {
     const stride = this.opts.stride ?? 1;
     const k = this.kernelSize;
-    const [pt, pb] = samePadding(x.shape[2]!, k, stride);
-    const [pl, pr] = samePadding(x.shape[3]!, k, stride);
-    let y: Tensor;
-    if (pt === pb && pl === pr) {
-      y = conv2d(x, this.weight, this.bias, { stride, padding: [pt, pl], groups: this.opts.groups ?? 1 });
-    } else {
-      const xp = pad(x, [pl, pr, pt, pb]);
-      y = conv2d(xp, this.weight, this.bias, { stride, padding: 0, groups: this.opts.groups ?? 1 });
-      release(xp);
-    }
+    const padding = [samePadding(x.shape[2]!, k, stride), samePadding(x.shape[3]!, k, stride)] as const;
     const act = this.opts.activation;
-    if (!act) return y;
-    const z = act === 'relu' ? relu(y) : clamp(y, 0, 6);
-    release(y);
-    return z;
+    const clamp = act === 'relu' ? ([0, Infinity] as const) : act === 'relu6' ? ([0, 6] as const) : undefined;
+    return conv2d(x, this.weight, this.bias, { stride, padding, groups: this.opts.groups ?? 1, clamp });
   }
 }
 

@@ -8,11 +8,17 @@
  * B panels pack_b_conv gathers straight from x (implicit im2col), so the unrolled matrix
  * [Cg·kh·kw, Ho·Wo] never goes through memory; the GEMM splits its columns between threads.
  *
- * Geometry args (i32 words): [C, H, W, kh, kw, Ho, Wo, sh, sw, ph, pw, dh, dw] (C = Cg here).
+ * The epilogue (bias_clamp_f32) adds the bias and applies conv2d's fused clamp in one pass over
+ * a block of the output: on one thread JS runs the GEMM by column chunks and the epilogue after
+ * each chunk (still in L2); with threads, once over the whole output, split over its (n, c) rows.
+ *
+ * Geometry args (i32 words): [C, H, W, kh, kw, Ho, Wo, sh, sw, ph, pw, dh, dw] (C = Cg here; ph,
+ * pw are the top and left padding: the bottom/right sides only enter through Ho, Wo).
  */
 export * from './conv-backward';
 export * from './depthwise';
 import { ldi } from './common';
+import { clampRow } from './depthwise';
 
 let C = 0, H = 0, W = 0, KH = 0, KW = 0, HO = 0, WO = 0, SH = 0, SW = 0, PH = 0, PW = 0, DH = 0, DW = 0;
 
@@ -102,6 +108,39 @@ export function bias_add_f32(po: usize, pb: usize, N: i32, Cc: i32, P: i32): voi
       let k = 0;
       for (; k + 4 <= P; k += 4) { const p = row + ((<usize>k) << 2); v128.store(p, f32x4.add(v128.load(p), b)); }
       for (; k < P; k++) { const p = row + ((<usize>k) << 2); store<f32>(p, load<f32>(p) + f32x4.extract_lane(b, 0)); }
+    }
+  }
+}
+
+/**
+ * conv2d's epilogue over the rows [r0, r1) and columns [c0, c1) of the output [N·Cc, P] (row
+ * r = n·Cc + c): out[r, c0:c1] = min(max(out[r, c0:c1] + bias[c], lo), hi). hasBias = 0: no bias
+ * (pb unused); clampOn = 0: no clamp. lo, hi are the bits of two f32 (thread jobs pass i32
+ * arguments only).
+ */
+export function bias_clamp_f32(po: usize, pb: usize, hasBias: i32, Cc: i32, ld: i32, r0: i32, r1: i32, c0: i32, c1: i32, clampOn: i32, loBits: i32, hiBits: i32): void {
+  const lo = reinterpret<f32>(loBits);
+  const hi = reinterpret<f32>(hiBits);
+  const P = c1 - c0;
+  if (P <= 0) return;
+  for (let r = r0; r < r1; r++) {
+    const row = po + ((<usize>r * <usize>ld + <usize>c0) << 2);
+    if (!hasBias) {
+      if (clampOn) clampRow(row, P, lo, hi);
+      continue;
+    }
+    const bs = load<f32>(pb + ((<usize>(r % Cc)) << 2));
+    const b = f32x4.splat(bs);
+    let k = 0;
+    if (clampOn) {
+      // one pass: add, then clamp, per f32x4
+      const vl = f32x4.splat(lo);
+      const vh = f32x4.splat(hi);
+      for (; k + 4 <= P; k += 4) { const p = row + ((<usize>k) << 2); v128.store(p, f32x4.min(f32x4.max(f32x4.add(v128.load(p), b), vl), vh)); }
+      for (; k < P; k++) { const p = row + ((<usize>k) << 2); store<f32>(p, min<f32>(max<f32>(load<f32>(p) + bs, lo), hi)); }
+    } else {
+      for (; k + 4 <= P; k += 4) { const p = row + ((<usize>k) << 2); v128.store(p, f32x4.add(v128.load(p), b)); }
+      for (; k < P; k++) { const p = row + ((<usize>k) << 2); store<f32>(p, load<f32>(p) + bs); }
     }
   }
 }

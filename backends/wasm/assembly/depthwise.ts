@@ -31,6 +31,8 @@
  * (w·0 = NaN there, as in PyTorch). Memory traffic: each input row is read by kh output rows
  * from L1/L2, each output written once.
  * Work units: (plane, output row) pairs, u = (n·C + c)·Ho + oy; a thread computes [u0, u1).
+ * Epilogue: the accumulators start from the bias; with a clamp (conv2d's fused ReLU/ReLU6), each
+ * finished output row is clamped in place while it is in L1 (f32x4.min/max, NaN propagating).
  *
  * Backward input (depthwise_bwd_input_f32): for each output row and tap, a row of dx (in L1) gets
  * w·(dy row) added over the span of columns where the tap lands inside the image, f32x4; for
@@ -260,15 +262,33 @@ function fwdRow(x: usize, wc: usize, b: f32, orow: usize, oy: i32, oxA: i32, oxB
   }
 }
 
+/** p[0..n) = min(max(p[k], lo), hi) in place, NaN propagating (f32x4.min/max, f32.min/max). */
+export function clampRow(p: usize, n: i32, lo: f32, hi: f32): void {
+  const vl = f32x4.splat(lo);
+  const vh = f32x4.splat(hi);
+  let k = 0;
+  for (; k + 4 <= n; k += 4) {
+    const q = p + ((<usize>k) << 2);
+    v128.store(q, f32x4.min(f32x4.max(v128.load(q), vl), vh));
+  }
+  for (; k < n; k++) {
+    const q = p + ((<usize>k) << 2);
+    store<f32>(q, min<f32>(max<f32>(load<f32>(q), lo), hi));
+  }
+}
+
 /**
  * Depthwise forward over the units [u0, u1) of u = (n·C + c)·Ho + oy (output rows of every
  * plane): out[n, c, oy, :] = bias[c] + Σ_taps w[c, i, j]·x[n, c, oy·sh − ph + i·dh, ox·sw − pw + j·dw]
  * (zero outside the image). hasBias = 0: no bias (pbias unused). pad ≠ 0: scratch of
  * depthwise_pad_floats(args) floats; each plane is first copied into it with a zero border and
  * computed there without border groups (for narrow rows, where the masked border groups would
- * be a large share of the work).
+ * be a large share of the work). clampOn ≠ 0: every output is then clamped to [lo, hi], given as
+ * the bits of two f32 (loBits, hiBits; thread jobs pass i32 arguments only).
  */
-export function depthwise_fwd_f32(px: usize, pw: usize, pbias: usize, hasBias: i32, po: usize, args: usize, u0: i32, u1: i32, pad: usize): void {
+export function depthwise_fwd_f32(px: usize, pw: usize, pbias: usize, hasBias: i32, po: usize, args: usize, u0: i32, u1: i32, pad: usize, clampOn: i32, loBits: i32, hiBits: i32): void {
+  const lo = reinterpret<f32>(loBits);
+  const hi = reinterpret<f32>(hiBits);
   geometry(args);
   if (HO <= 0 || WO <= 0) return;
   const h = H, w = W, ph = PH, pwl = PW;
@@ -293,6 +313,7 @@ export function depthwise_fwd_f32(px: usize, pw: usize, pbias: usize, hasBias: i
     if (!allFinite(wc, KH * KW)) {
       for (let oy = oyBegin; oy < oyEnd; oy++) {
         for (let ox = 0; ox < WO; ox++) store<f32>(out + ((<usize>(oy * WO + ox)) << 2), outPadded(x, wc, b, oy, ox));
+        if (clampOn) clampRow(out + ((<usize>(oy * WO)) << 2), WO, lo, hi);
       }
     } else {
       if (pad) {
@@ -305,7 +326,11 @@ export function depthwise_fwd_f32(px: usize, pw: usize, pbias: usize, hasBias: i
       const oxB = max(oxA, oxEnd(KW - 1));
       // columns the last output's taps reach past the row end (the right padding)
       const simdBorders = (WO - 1) * SW - PW + (KW - 1) * DW - (W - 1) <= RIGHT_MAX;
-      for (let oy = oyBegin; oy < oyEnd; oy++) fwdRow(x, wc, b, out + ((<usize>(oy * WO)) << 2), oy, oxA, oxB, simdBorders);
+      for (let oy = oyBegin; oy < oyEnd; oy++) {
+        const orow = out + ((<usize>(oy * WO)) << 2);
+        fwdRow(x, wc, b, orow, oy, oxA, oxB, simdBorders);
+        if (clampOn) clampRow(orow, WO, lo, hi);
+      }
       H = h; W = w; PH = ph; PW = pwl;
     }
     u += oyEnd - oyBegin;

@@ -20,7 +20,11 @@
  *   2. compute: for each k, each invocation loads its CV vec4s of B (4 adjacent channels, from a
  *      packed copy of the weight or of dy: [G][K][channels rounded up to 4]) and does BM x CV
  *      vec4 multiply-adds with A values that every invocation reads at the same address.
- * The store writes 4 channels per vec4 accumulator (channel stride H·W in NCHW), adding the bias.
+ * The store writes 4 channels per vec4 accumulator (channel stride H·W in NCHW), adding the bias
+ * and, for the forward, applying conv2d's fused clamp (`ep`: max with lo, then min with hi, each
+ * behind a uniform flag; a fused ReLU/ReLU6 costs no dispatch and no extra pass over the output).
+ * Padding is per side (Conv2dParams: [top, bottom, left, right]); the kernels index with the top
+ * and left sides (ph, pw) only, the bottom and right ones enter through Ho, Wo.
  * No float atomics anywhere: each output element is owned by exactly one invocation, and the
  * weight gradient sums over all pixels inside its own K loop.
  *
@@ -39,7 +43,7 @@
  * uniforms; the weight gradients add the chunks' sums (`accum`). One image above the limit is
  * refused, naming the op.
  */
-import type { Conv2dParams, KTensor } from '../../backend.js';
+import { convOutLength, convPads, type Conv2dParams, type KTensor } from '../../backend.js';
 import { fail } from '../../../engine/shape.js';
 import { entry, GRID_GROUP, GRID_INDEX, grid, GRID3_ARGS, GRID3_DECODE, grid3, Uniforms, type BufferWindow, type GPUStorage, type Runtime } from '../runtime.js';
 
@@ -66,11 +70,30 @@ interface Geo {
 function geometry(xShape: readonly number[], wShape: readonly number[], p: Conv2dParams, outHW: readonly number[]): Geo {
   const [N, C, H, W] = xShape as [number, number, number, number];
   const [Cout, Cg, kh, kw] = wShape as [number, number, number, number];
+  const [top, , left] = convPads(p.padding);
   return {
     N, C, H, W, Cout, Cg, Coutg: Cout / p.groups, kh, kw, Ho: outHW[0]!, Wo: outHW[1]!, G: p.groups,
-    sh: p.stride[0], sw: p.stride[1], ph: p.padding[0], pw: p.padding[1], dh: p.dilation[0], dw: p.dilation[1],
+    sh: p.stride[0], sw: p.stride[1], ph: top, pw: left, dh: p.dilation[0], dw: p.dilation[1],
   };
 }
+
+/**
+ * The forward's clamp as uniforms: a flag and a finite bound per side (an infinite bound is an
+ * open side, flag 0), so that no uniform holds an infinity.
+ */
+function clampUniforms(u: Uniforms, clamp: readonly [number, number] | undefined): Uniforms {
+  const lo = clamp && clamp[0] !== -Infinity ? clamp[0] : null;
+  const hi = clamp && clamp[1] !== Infinity ? clamp[1] : null;
+  return u.u32('clampLo', lo === null ? 0 : 1).u32('clampHi', hi === null ? 0 : 1).f32('lo', lo ?? 0).f32('hi', hi ?? 0);
+}
+
+/** WGSL of the forward's epilogue `ep` (uniform branches on the clamp flags of clampUniforms). */
+const EPILOGUE_WGSL = `fn ep(v: f32) -> f32 {
+  var r = v;
+  if (p.clampLo == 1u) { r = max(r, p.lo); }
+  if (p.clampHi == 1u) { r = min(r, p.hi); }
+  return r;
+}`;
 
 function geoUniforms(g: Geo): Uniforms {
   return new Uniforms()
@@ -249,7 +272,9 @@ export function convGemmWGSL(mode: Mode, tile: ConvTile, u: Uniforms, hasBias: b
         // bwdWeight over batch chunks: the chunks after the first add to the partial sums (p.accum)
         const store = mode === 'bwdWeight'
           ? `let q = p.oOff + ${chanOut}; var v = ${acc(m, c)}[${e}]; if (p.accum == 1u) { v += out[q]; } out[q] = v;`
-          : `out[p.oOff + ${chanOut}] = ${acc(m, c)}[${e}]${bias};`;
+          : mode === 'fwd'
+            ? `out[p.oOff + ${chanOut}] = ep(${acc(m, c)}[${e}]${bias});`
+            : `out[p.oOff + ${chanOut}] = ${acc(m, c)}[${e}]${bias};`;
         lines.push(`{ let ch = ${ch}; if (ch < p.Nc) { ${store} } }`);
       }
     }
@@ -264,6 +289,7 @@ ${hasBias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;' : ''}
 @group(0) @binding(${hasBias ? 4 : 3}) var<uniform> p: P;
 // The staged A tile, k-major: As[kk·${BM4} + m/4][m%4] = A[row0 + m, k0 + kk].
 var<workgroup> As: array<vec4<f32>, ${BK * BM4}>;
+${mode === 'fwd' ? EPILOGUE_WGSL : ''}
 @compute @workgroup_size(${WG})
 fn main(${GRID3_ARGS}) {
   ${GRID3_DECODE}
@@ -314,7 +340,7 @@ function imagesPerChunk(rt: Runtime, N: number, perImage: readonly number[]): nu
  * One pass, over chunks of images when a tensor is above the binding limit (one dispatch per
  * chunk, the images' windows bound at offsets; bwdWeight adds each chunk's sums to the previous).
  */
-function gemmPass(rt: Runtime, mode: Mode, g: Geo, a: GPUStorage, bSrc: GPUStorage, bias: GPUStorage | null, outElems: number, tile: ConvTile = CONV_TILE): GPUStorage {
+function gemmPass(rt: Runtime, mode: Mode, g: Geo, a: GPUStorage, bSrc: GPUStorage, bias: GPUStorage | null, outElems: number, tile: ConvTile = CONV_TILE, clamp?: readonly [number, number]): GPUStorage {
   const { Nc, K } = gemmSizes(mode, g);
   const out = rt.alloc(outElems * 4);
   if (outElems === 0) return out;
@@ -344,7 +370,7 @@ function gemmPass(rt: Runtime, mode: Mode, g: Geo, a: GPUStorage, bSrc: GPUStora
       const dw = rt.window(bSrc, n0 * yImg, n1 * yImg);
       bp = packB(rt, mode, gc, dw.binding, n0 * yImg - dw.base);
     }
-    const u = geoUniforms(gc).u32('M', M).u32('K', gemmSizes(mode, gc).K).u32('N4', N4).u32('Nc', Nc).u32('hasBias', bias ? 1 : 0).u32('biasLen', bias ? g.Cout : 1)
+    const u = clampUniforms(geoUniforms(gc), clamp).u32('M', M).u32('K', gemmSizes(mode, gc).K).u32('N4', N4).u32('Nc', Nc).u32('hasBias', bias ? 1 : 0).u32('biasLen', bias ? g.Cout : 1)
       .u32('aOff', n0 * aImg - aw.base).u32('oOff', n0 * oImg - ow.base).u32('accum', n0 > 0 ? 1 : 0);
     const workgroups = grid3(rt, u, [Math.ceil(M / BM), Math.ceil(N4 / (WG * CV)), g.G]);
     rt.run({
@@ -370,7 +396,7 @@ function isDirect(g: Geo): boolean {
 
 const DWG = 64;
 
-function directForward(rt: Runtime, g: Geo, x: GPUStorage, w: GPUStorage, bias: GPUStorage | null): GPUStorage {
+function directForward(rt: Runtime, g: Geo, x: GPUStorage, w: GPUStorage, bias: GPUStorage | null, clamp?: readonly [number, number]): GPUStorage {
   const n = g.N * g.Cout * g.Ho * g.Wo;
   const out = rt.alloc(n * 4);
   if (n === 0) return out;
@@ -382,7 +408,7 @@ function directForward(rt: Runtime, g: Geo, x: GPUStorage, w: GPUStorage, bias: 
     const n1 = Math.min(g.N, n0 + nb);
     const xw = rt.window(x, n0 * xImg, n1 * xImg);
     const ow = rt.window(out, n0 * yImg, n1 * yImg);
-    const u = geoUniforms({ ...g, N: n1 - n0 }).u32('hasBias', bias ? 1 : 0).u32('xOff', n0 * xImg - xw.base).u32('oOff', n0 * yImg - ow.base);
+    const u = clampUniforms(geoUniforms({ ...g, N: n1 - n0 }), clamp).u32('hasBias', bias ? 1 : 0).u32('xOff', n0 * xImg - xw.base).u32('oOff', n0 * yImg - ow.base);
     const workgroups = grid3(rt, u, [Math.ceil(plane / DWG), g.Cout, n1 - n0]);
     rt.run({
       name: 'conv2d:direct',
@@ -393,6 +419,7 @@ function directForward(rt: Runtime, g: Geo, x: GPUStorage, w: GPUStorage, bias: 
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<uniform> p: P;
+${EPILOGUE_WGSL}
 // grid: x = pixel tiles of ${DWG}, y = output channel, z = image (of the chunk); the weights of
 // channel y are the same for every invocation of the workgroup.
 @compute @workgroup_size(${DWG})
@@ -420,7 +447,7 @@ fn main(${GRID3_ARGS}) {
       }
     }
   }
-  if (live) { out[p.oOff + (nn * p.Cout + co) * p.Ho * p.Wo + pix] = acc; }
+  if (live) { out[p.oOff + (nn * p.Cout + co) * p.Ho * p.Wo + pix] = ep(acc); }
 }`,
       bindings: [xw.binding, w, ow.binding, bias ?? w],
       uniforms: u,
@@ -564,11 +591,12 @@ export const conv2dWithTile = entry('conv2d', (rt: Runtime, x: GT, w: GT, bias: 
   requireF32('conv2d', x, w, bias);
   const [N, C, H, W] = x.shape as [number, number, number, number];
   const [Cout, , kh, kw] = w.shape as [number, number, number, number];
-  const Ho = Math.floor((H + 2 * p.padding[0] - p.dilation[0] * (kh - 1) - 1) / p.stride[0]) + 1;
-  const Wo = Math.floor((W + 2 * p.padding[1] - p.dilation[1] * (kw - 1) - 1) / p.stride[1]) + 1;
+  const [top, bottom, left, right] = convPads(p.padding);
+  const Ho = convOutLength(H, kh, p.stride[0], top, bottom, p.dilation[0]);
+  const Wo = convOutLength(W, kw, p.stride[1], left, right, p.dilation[1]);
   const g = geometry([N, C, H, W], w.shape, p, [Ho, Wo]);
-  if (isDirect(g)) return directForward(rt, g, x.storage, w.storage, bias?.storage ?? null);
-  return gemmPass(rt, 'fwd', g, x.storage, w.storage, bias?.storage ?? null, N * Cout * Ho * Wo, tile);
+  if (isDirect(g)) return directForward(rt, g, x.storage, w.storage, bias?.storage ?? null, p.clamp);
+  return gemmPass(rt, 'fwd', g, x.storage, w.storage, bias?.storage ?? null, N * Cout * Ho * Wo, tile, p.clamp);
 });
 
 export const conv2dBackwardInput = entry('conv2dBackwardInput', (rt: Runtime, dy: GT, w: GT, xShape: readonly number[], p: Conv2dParams): GPUStorage => {

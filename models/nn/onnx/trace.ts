@@ -15,7 +15,7 @@
  * slots, with what they are for, so that export.ts can compare two traces at two batch sizes and
  * turn the slots that depend on the batch into computed shapes (a dynamic batch axis).
  */
-import type { Backend, BackendMemoryInfo, Conv2dParams, DeformConv2dParams, GridSampleParams, InterpolateParams, KTensor, MatmulParams, Pool2dParams, AttentionParams } from '../../../backends/backend.js';
+import { convOutLength, convPads, type Backend, type BackendMemoryInfo, type Conv2dParams, type DeformConv2dParams, type GridSampleParams, type InterpolateParams, type KTensor, type MatmulParams, type Pool2dParams, type AttentionParams } from '../../../backends/backend.js';
 import type { BinaryOp, ReduceOp, UnaryOp } from '../../../backends/spec.js';
 import type { DType, TypedArray } from '../../../engine/dtype.js';
 import { toTypedArray } from '../../../engine/dtype.js';
@@ -701,14 +701,26 @@ export class TracingBackend implements Backend {
 
   // ------------------------------------------------------------------------ convolution
 
-  private convAttrs(w: KTensor, p: Conv2dParams): Record<string, AttrValue> {
+  /** ONNX Conv/ConvTranspose/DeformConv attributes; pads are [top, left, bottom, right] (begins, then ends). */
+  private convAttrs(w: KTensor, p: Conv2dParams | DeformConv2dParams): Record<string, AttrValue> {
+    const [top, bottom, left, right] = convPads(p.padding);
     return {
       kernel_shape: [w.shape[2]!, w.shape[3]!],
       strides: [...p.stride],
-      pads: [p.padding[0], p.padding[1], p.padding[0], p.padding[1]],
+      pads: [top, left, bottom, right],
       dilations: [...p.dilation],
       group: p.groups,
     };
+  }
+
+  /** conv2d's fused clamp as its own node after the conv: Relu for [0, Infinity], else Clip (opset ≥ 11: bounds as optional inputs). */
+  private clampAfter(y: string, clamp: readonly [number, number] | undefined, dtype: DType): string {
+    if (!clamp) return y;
+    const [lo, hi] = clamp;
+    if (lo === 0 && hi === Infinity) return this.g.op('Relu', [y]);
+    const ins = [y, lo === -Infinity ? '' : this.g.scalar(lo, dtype), hi === Infinity ? '' : this.g.scalar(hi, dtype)];
+    while (ins[ins.length - 1] === '') ins.pop();
+    return ins.length === 1 ? y : this.g.op('Clip', ins);
   }
 
   conv2d(x: KTensor, w: KTensor, bias: KTensor | null, p: Conv2dParams): unknown {
@@ -716,14 +728,15 @@ export class TracingBackend implements Backend {
     this.begin('conv2d');
     const [N, , H, W] = x.shape as [number, number, number, number];
     const [Cout, , kh, kw] = w.shape as [number, number, number, number];
-    const Ho = Math.floor((H + 2 * p.padding[0] - p.dilation[0] * (kh - 1) - 1) / p.stride[0]) + 1;
-    const Wo = Math.floor((W + 2 * p.padding[1] - p.dilation[1] * (kw - 1) - 1) / p.stride[1]) + 1;
+    const [top, bottom, left, right] = convPads(p.padding);
+    const Ho = convOutLength(H, kh, p.stride[0], top, bottom, p.dilation[0]);
+    const Wo = convOutLength(W, kw, p.stride[1], left, right, p.dilation[1]);
     if (this.batchAgnostic && p.groups > 1 && w.shape[1] === 1 && p.groups === x.shape[1] && p.groups === Cout && !this.isConst(w)) {
-      return this.out(s, this.depthwiseByTaps(x, w, bias, p, Ho, Wo), [N, Cout, Ho, Wo], x.dtype);
+      return this.out(s, this.clampAfter(this.depthwiseByTaps(x, w, bias, p, Ho, Wo), p.clamp, x.dtype), [N, Cout, Ho, Wo], x.dtype);
     }
     const ins = [this.v(x, 'conv2d'), this.v(w, 'conv2d')];
     if (bias) ins.push(this.v(bias, 'conv2d'));
-    return this.out(s, this.g.op('Conv', ins, this.convAttrs(w, p)), [N, Cout, Ho, Wo], x.dtype);
+    return this.out(s, this.clampAfter(this.g.op('Conv', ins, this.convAttrs(w, p)), p.clamp, x.dtype), [N, Cout, Ho, Wo], x.dtype);
   }
 
   /** A depthwise conv as Σ over taps of (shifted input) · (the tap's kernel value): no group attribute. */
@@ -731,7 +744,8 @@ export class TracingBackend implements Backend {
     const g = this.g;
     const [, , kh, kw] = w.shape as [number, number, number, number];
     let src = this.v(x, 'conv2d');
-    if (p.padding[0] || p.padding[1]) src = g.op('Pad', [src, g.ints([0, 0, p.padding[0], p.padding[1], 0, 0, p.padding[0], p.padding[1]]), g.scalar(0, x.dtype)], { mode: 'constant' });
+    const [top, bottom, left, right] = convPads(p.padding);
+    if (top || bottom || left || right) src = g.op('Pad', [src, g.ints([0, 0, top, left, 0, 0, bottom, right]), g.scalar(0, x.dtype)], { mode: 'constant' });
     const wt = g.op('Transpose', [this.v(w, 'conv2d')], { perm: [1, 0, 2, 3] }); // [1, G, kh, kw]
     let acc = '';
     for (let ty = 0; ty < kh; ty++) {
@@ -754,7 +768,9 @@ export class TracingBackend implements Backend {
     this.begin('convTranspose2d');
     const [, , H, W] = dy.shape as [number, number, number, number];
     const [, , kh, kw] = w.shape as [number, number, number, number];
-    const natural = (i: number, n: number, k: number): number => (n - 1) * p.stride[i]! - 2 * p.padding[i]! + p.dilation[i]! * (k - 1) + 1;
+    const [top, bottom, left, right] = convPads(p.padding);
+    const padSum = [top + bottom, left + right];
+    const natural = (i: number, n: number, k: number): number => (n - 1) * p.stride[i]! - padSum[i]! + p.dilation[i]! * (k - 1) + 1;
     const outPad = [xShape[2]! - natural(0, H, kh), xShape[3]! - natural(1, W, kw)];
     const attrs = { ...this.convAttrs(w, p) };
     if (outPad.some((o) => o !== 0)) attrs.output_padding = outPad;
