@@ -71,7 +71,12 @@
  *   chunked kernels: elementwise (unary, binary, where, cast, fill, unaryGrad), reductions
  *   (sum/prod/max/min), batchNormForward, strided copies (permute/slice/flip), concat, conv2d
  *   (forward and both backwards, split over the batch) and matmul (blocks of batches or of rows
- *   of A, on buffer copies).
+ *   of A, on buffer copies); pad, gather, indexSelect and scatterAdd (ranges of output elements).
+ *   Kernels whose work is independent over an outer index (softmax, layerNorm, pooling,
+ *   interpolate, gridSample, deformConv2d, attention) use `rt.splitOuter(outer, parts, what, f)`
+ *   instead: it cuts each batched storage into views (`rt.view`, a GPUStorage with an `offset`)
+ *   of whole slices at aligned offsets, and `f` runs the unchanged kernel on each block as on a
+ *   smaller tensor.
  *   Every other kernel that is handed a tensor above the limit throws at the op's call, before any
  *   GPU work: `"<op>: expected at most <limit> bytes per tensor bound by a webgpu kernel
  *   (maxStorageBufferBindingSize), got <bytes> bytes ..."`.
@@ -124,6 +129,14 @@ export interface GPUStorage {
    * host from it, without a GPU readback (see `checkIndices`).
    */
   readonly host?: Int32Array;
+  /**
+   * Set on a view (`Runtime.view`): the byte offset of its data in `buffer` (a multiple of
+   * minStorageBufferOffsetAlignment). A view is bound, copied and read at that offset; it owns
+   * nothing and is never freed. Absent on every allocated storage. (A view and its storage are
+   * never bound by one dispatch, one read and the other written: WebGPU forbids a writable binding
+   * beside any other binding of the same buffer.)
+   */
+  readonly offset?: number;
 }
 
 /** int32 uploads up to this many elements keep a host copy (`GPUStorage.host`). */
@@ -357,14 +370,17 @@ export function stridedSpan(shape: readonly number[], strides: readonly number[]
 // ------------------------------------------------------------------------------------ buffer pool
 
 /**
- * Size class of a request: powers of two up to 4 KiB, then four classes per power of two (at most
- * 25% waste), so that a freed buffer serves later requests of similar size.
+ * Size class of a request: powers of two up to 256 bytes, then eight classes per power of two (at
+ * most 12.5% waste: buffers are host memory on lavapipe, and weights keep theirs for the model's
+ * life; with four classes per power of two, the buffers FaSRnet's paper build held were 26% above
+ * its tensors' bytes, 9% with eight), so that a freed buffer serves later requests of similar size
+ * (and `BufferPool.acquire` also takes one of a larger class, up to twice).
  */
 export function sizeClass(bytes: number): number {
   const b = Math.max(16, bytes);
-  if (b <= 4096) return 2 ** Math.ceil(Math.log2(b));
+  if (b <= 256) return 2 ** Math.ceil(Math.log2(b));
   const p = 2 ** Math.floor(Math.log2(b - 1));
-  const step = p / 4;
+  const step = p / 8;
   return Math.ceil(b / step) * step;
 }
 
@@ -378,6 +394,8 @@ class BufferPool {
     private readonly maxPooledBytes: number,
     private readonly maxBufferSize: number,
     private readonly destroy: (b: GPUBuffer) => void,
+    /** True when the GPU has finished every command that uses the buffer. */
+    private readonly idle: (b: GPUBuffer) => boolean,
   ) {}
 
   acquire(bytes: number): GPUBuffer {
@@ -390,13 +408,37 @@ class BufferPool {
       this.pooledBytes -= size;
       return hit;
     }
+    // Else the smallest free buffer of a larger class, up to twice the class (a storage binds only
+    // its `bytes`): a free buffer of a near size is reused rather than a new one made next to it,
+    // which keeps the pool's total closer to the live bytes when tensor sizes drift.
+    const larger = this.smallestFree(size, 2 * size);
+    if (larger) {
+      this.pooledBytes -= larger.size;
+      return larger;
+    }
     const buf = this.create(size);
     this.allocatedBytes += size;
     return buf;
   }
 
+  /** Pops the smallest free buffer of size in (lo, hi], or null. */
+  private smallestFree(lo: number, hi: number): GPUBuffer | null {
+    let best = 0;
+    for (const [size, list] of this.free) if (size > lo && size <= hi && list.length && (!best || size < best)) best = size;
+    return best ? this.free.get(best)!.pop()! : null;
+  }
+
+  /**
+   * Takes a free buffer back. Above `maxPooledBytes` it is destroyed only when the GPU is done with
+   * it: destroying a buffer that queued commands still use frees nothing until the GPU passes them
+   * (WebGPU keeps it alive), while a new buffer would have to be made for the next request of its
+   * size. On a GPU that runs behind the encoder (lavapipe: a paper-size forward is encoded in a
+   * fraction of its run time) that turned every release into growth: GLPose reached 9 GiB of RSS
+   * over 2.3 GiB of live tensors. So the pool may pass the bound while work is in flight, and
+   * `reclaim` brings it back once batches complete.
+   */
   release(buf: GPUBuffer): void {
-    if (this.pooledBytes + buf.size > this.maxPooledBytes) {
+    if (this.pooledBytes + buf.size > this.maxPooledBytes && this.idle(buf)) {
       this.allocatedBytes -= buf.size;
       this.destroy(buf);
       return;
@@ -405,6 +447,30 @@ class BufferPool {
     if (!list) this.free.set(buf.size, (list = []));
     list.push(buf);
     this.pooledBytes += buf.size;
+  }
+
+  /**
+   * Destroys idle free buffers, largest first, until the pool holds at most `maxPooledBytes`.
+   * Returns the bytes destroyed.
+   */
+  reclaim(): number {
+    if (this.pooledBytes <= this.maxPooledBytes) return 0;
+    let freed = 0;
+    const sizes = [...this.free.keys()].sort((a, b) => b - a);
+    for (const size of sizes) {
+      const list = this.free.get(size)!;
+      for (let i = list.length - 1; i >= 0 && this.pooledBytes > this.maxPooledBytes; i--) {
+        const b = list[i]!;
+        if (!this.idle(b)) continue;
+        list.splice(i, 1);
+        this.pooledBytes -= size;
+        this.allocatedBytes -= size;
+        freed += size;
+        this.destroy(b);
+      }
+      if (this.pooledBytes <= this.maxPooledBytes) break;
+    }
+    return freed;
   }
 
   /** Destroys every free buffer. */
@@ -423,7 +489,11 @@ class BufferPool {
 export interface RuntimeOptions {
   /** Dispatches per submitted command buffer (default 32): smaller batches start the GPU sooner. */
   maxDispatchesPerBatch?: number;
-  /** Free bytes the pool may hold before destroying released buffers (default 512 MiB). */
+  /**
+   * Free bytes the pool keeps (default 512 MiB). Above them, released buffers are destroyed once
+   * the GPU is done with them: at once when it is, else when their batch completes (see
+   * BufferPool.release for why not earlier).
+   */
   maxPooledBytes?: number;
   /**
    * Test hook: a binding size limit (bytes) below the device's maxStorageBufferBindingSize, so that
@@ -471,8 +541,16 @@ function isStorage(b: Binding): b is GPUStorage {
 
 /** Bytes a whole storage is bound with: its data, in whole 16-byte units (vec4 arrays), ≥ 16. */
 function bindBytes(s: GPUStorage): number {
-  return Math.min(s.buffer.size, Math.ceil(Math.max(16, s.bytes) / 16) * 16);
+  return Math.min(s.buffer.size - (s.offset ?? 0), Math.ceil(Math.max(16, s.bytes) / 16) * 16);
 }
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+/** A storage cut into `outer` equal slices of `per` elements (for `Runtime.splitOuter`). */
+export type OuterPart = readonly [s: GPUStorage, per: number];
 
 export class Runtime {
   readonly device: GPUDevice;
@@ -503,6 +581,8 @@ export class Runtime {
   /** Id of the open batch; buffers remember the batch that last bound them. */
   private batchId = 0;
   private readonly lastUse = new WeakMap<GPUBuffer, number>();
+  /** Id of the last batch the GPU has finished (its onSubmittedWorkDone resolved), -1 before any. */
+  private completedBatch = -1;
   private deferred: (GPUBuffer | GPUTexture)[] = [];
 
   private arena: GPUBuffer;
@@ -548,7 +628,8 @@ export class Runtime {
     const wantWg = opts.maxWorkgroupsPerDimension ?? envNumber('POSEGRAD_WEBGPU_MAX_WORKGROUPS') ?? this.limits.maxComputeWorkgroupsPerDimension;
     this.maxWorkgroups = Math.floor(Math.min(this.limits.maxComputeWorkgroupsPerDimension, wantWg));
     if (this.maxWorkgroups < 2) throw new Error(`webgpu: expected maxWorkgroupsPerDimension ≥ 2, got ${wantWg}`);
-    this.pool = new BufferPool((size) => this.createStorageBuffer(size), opts.maxPooledBytes ?? 512 * 1024 * 1024, this.limits.maxBufferSize, (b) => this.deferDestroy(b));
+    const idle = (b: GPUBuffer): boolean => (this.lastUse.get(b) ?? -1) <= this.completedBatch;
+    this.pool = new BufferPool((size) => this.createStorageBuffer(size), opts.maxPooledBytes ?? 512 * 1024 * 1024, this.limits.maxBufferSize, (b) => this.deferDestroy(b), idle);
     this.arenaData = new ArrayBuffer(Runtime.ARENA_BYTES);
     this.arenaView = new DataView(this.arenaData);
     this.arena = this.newArena();
@@ -629,6 +710,7 @@ export class Runtime {
   /** Returns a storage's buffer to the pool. Safe while queued commands still use it; a no-op on a lost device. */
   free(s: GPUStorage): void {
     if (this.lost) return;
+    if (s.offset !== undefined) throw new Error(`webgpu: ${this.currentOp ?? 'free'}: internal: expected an allocated storage, got a view (views own nothing)`);
     this.opAllocs?.delete(s);
     this.pool.release(s.buffer);
   }
@@ -643,7 +725,7 @@ export class Runtime {
     const oom = this.device.popErrorScope();
     const settled = Promise.all([validation, oom]).then(
       ([v, o]) => {
-        if (o) this.errors.push(new Error(`webgpu: ${op}: expected ${size} bytes of GPU memory for a tensor, got an out-of-memory error (${this.pool.allocatedBytes} bytes allocated, ${this.pool.pooledBytes} pooled): ${o.message}`));
+        if (o) this.errors.push(new Error(`webgpu: ${op}: expected ${size} bytes of GPU memory for a tensor, got an out-of-memory error (${this.allocatedBytes} bytes allocated, ${this.pooledBytes} pooled): ${o.message}`));
         if (v) this.errors.push(new Error(`webgpu: ${op}: creating a buffer of ${size} bytes failed: ${v.message}`));
       },
       (e: unknown) => {
@@ -659,6 +741,15 @@ export class Runtime {
   }
   get allocatedBytes(): number {
     return this.pool.allocatedBytes;
+  }
+
+  /**
+   * Destroys the free buffers above the pool's bound (`maxPooledBytes`) that the GPU is done with.
+   * WebGPU implementations (Dawn) release a destroyed buffer's memory when a later submit
+   * completes, so an empty command buffer follows when nothing else is queued.
+   */
+  private reclaim(): void {
+    if (this.pool.reclaim() > 0 && !this.encoder) this.queue.submit([this.device.createCommandEncoder({ label: 'posegrad-reclaim' }).finish()]);
   }
 
   /** Destroys the pooled free buffers and textures. */
@@ -684,7 +775,7 @@ export class Runtime {
     const end = Math.min(Math.max(hi, base + 1), Math.ceil(s.bytes / 4));
     const size = Math.max(4, (end - base) * 4);
     if (size > this.maxBindingBytes) throw this.tooLarge(s.bytes, `a window of ${size} bytes`);
-    return { binding: { storage: s, offset: base * 4, size }, base };
+    return { binding: { storage: s, offset: (s.offset ?? 0) + base * 4, size }, base };
   }
 
   /** True when elements [lo, hi) of `s` fit one binding (see `window`). */
@@ -737,6 +828,57 @@ export class Runtime {
       i0 = good;
     }
     return out;
+  }
+
+  /**
+   * A view of elements [lo, hi) of `s`: a storage bound, copied and read at that offset, so that a
+   * kernel runs unchanged on a slice of a tensor as on a smaller tensor. `lo` must start at a
+   * multiple of minStorageBufferOffsetAlignment (`splitOuter` plans its slices so). The view owns
+   * nothing: never free it.
+   */
+  view(s: GPUStorage, lo: number, hi: number): GPUStorage {
+    const offset = (s.offset ?? 0) + lo * 4;
+    if (offset % this.storageAlign !== 0 || lo < 0 || hi < lo || hi * 4 > s.bytes) {
+      throw new Error(`webgpu: ${this.currentOp ?? 'view'}: internal: expected a view at a multiple of ${this.storageAlign} bytes within ${s.bytes} bytes, got elements [${lo}, ${hi})`);
+    }
+    const host = s.host?.subarray(lo, hi);
+    return host ? { buffer: s.buffer, bytes: (hi - lo) * 4, offset, host } : { buffer: s.buffer, bytes: (hi - lo) * 4, offset };
+  }
+
+  /**
+   * Splits `outer` independent slices (images, planes, rows, batches) into chunks for tensors
+   * above the binding limit, and calls `f(count, views, o0)` once per chunk [o0, o0 + count): each
+   * part (a storage of `outer` slices of `per` elements) is passed as the view of the chunk's
+   * slices, so the kernel runs unchanged on the chunk as on a tensor of `count` slices (the same
+   * binding windows as `window`, with chunk starts kept aligned: a chunk holds a multiple of
+   * `align / gcd(align, per)` slices, align = minStorageBufferOffsetAlignment / 4). Storages that
+   * every slice shares (weights, tables) are bound whole by the kernel, outside `parts`.
+   * With every part within the limit, one call on the storages themselves (the common case).
+   * @throws Error naming the op when the smallest aligned chunk of a part is above the limit.
+   */
+  splitOuter(outer: number, parts: readonly OuterPart[], what: string, f: (count: number, views: GPUStorage[], o0: number) => void): void {
+    if (outer <= 0) return;
+    if (parts.every(([s]) => bindBytes(s) <= this.maxBindingBytes)) {
+      f(outer, parts.map(([s]) => s), 0);
+      return;
+    }
+    const a = this.storageAlign / 4;
+    let g = 1;
+    let maxPer = 1;
+    for (const [, per] of parts) {
+      if (per <= 0) continue;
+      g = Math.max(g, a / gcd(a, per)); // powers of two: the largest is their lcm
+      maxPer = Math.max(maxPer, per);
+    }
+    const k = Math.floor(Math.floor(this.maxBindingBytes / 4 / maxPer) / g) * g;
+    if (k < 1) {
+      const worst = parts.reduce((x, y) => (y[1] > x[1] ? y : x));
+      throw this.tooLarge(worst[0].bytes, `one ${what} of it takes ${worst[1] * 4} bytes${g > 1 ? `, bound ${g} at a time to keep the windows aligned` : ''}; this op splits only over ${what}s`);
+    }
+    for (let o0 = 0; o0 < outer; o0 += k) {
+      const o1 = Math.min(outer, o0 + k);
+      f(o1 - o0, parts.map(([s, per]) => this.view(s, o0 * per, o1 * per)), o0);
+    }
   }
 
   // ---------------------------------------------------------------- textures
@@ -793,11 +935,11 @@ export class Runtime {
       new Uint8Array(staging.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
       staging.unmap();
       this.endPass();
-      this.encoder.copyBufferToBuffer(staging, 0, s.buffer, 0, data.byteLength);
+      this.encoder.copyBufferToBuffer(staging, 0, s.buffer, s.offset ?? 0, data.byteLength);
       this.deferred.push(staging);
       this.stats.stagedUploads++;
     } else {
-      this.queue.writeBuffer(s.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+      this.queue.writeBuffer(s.buffer, s.offset ?? 0, data.buffer, data.byteOffset, data.byteLength);
     }
     return s;
   }
@@ -810,7 +952,7 @@ export class Runtime {
     const staging = this.device.createBuffer({ size: bytes, usage: Usage.MAP_READ | Usage.COPY_DST, label: 'posegrad-read' });
     const enc = this.openEncoder();
     this.endPass();
-    enc.copyBufferToBuffer(s.buffer, 0, staging, 0, bytes);
+    enc.copyBufferToBuffer(s.buffer, s.offset ?? 0, staging, 0, bytes);
     this.lastUse.set(s.buffer, this.batchId);
     this.flush();
     try {
@@ -910,7 +1052,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     const staging = this.device.createBuffer({ size: 8 * checks.length, usage: Usage.MAP_READ | Usage.COPY_DST, label: 'posegrad-index-checks' });
     const enc = this.openEncoder();
     this.endPass();
-    checks.forEach((c, i) => enc.copyBufferToBuffer(c.result.buffer, 0, staging, 8 * i, 8));
+    checks.forEach((c, i) => enc.copyBufferToBuffer(c.result.buffer, c.result.offset ?? 0, staging, 8 * i, 8));
     this.flush();
     for (const c of checks) this.free(c.result);
     try {
@@ -957,7 +1099,8 @@ fn main(@builtin(local_invocation_index) lid: u32) {
       } else if (isStorage(b)) {
         const size = bindBytes(b);
         if (size > this.maxBindingBytes) throw this.tooLarge(b.bytes, `kernel '${d.name}', binding ${i}`);
-        entries.push({ binding: i, resource: { buffer: b.buffer, offset: 0, size } });
+        entries.push({ binding: i, resource: { buffer: b.buffer, offset: b.offset ?? 0, size } });
+        if (b.offset !== undefined) windowed = true;
       } else {
         entries.push({ binding: i, resource: b });
       }
@@ -998,7 +1141,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     if (bytes === 0) return;
     const enc = this.openEncoder();
     this.endPass();
-    enc.copyBufferToBuffer(src.buffer, srcOffset, dst.buffer, dstOffset, bytes);
+    enc.copyBufferToBuffer(src.buffer, (src.offset ?? 0) + srcOffset, dst.buffer, (dst.offset ?? 0) + dstOffset, bytes);
     this.lastUse.set(src.buffer, this.batchId);
     this.lastUse.set(dst.buffer, this.batchId);
     const op = this.currentOp ?? 'copy';
@@ -1031,6 +1174,16 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     this.scopesSettled = Promise.all([this.scopesSettled, settled]).then(() => undefined);
     for (const b of this.deferred) b.destroy();
     this.deferred = [];
+    // Learn when the GPU is done with this batch (resolves once JS yields to the event loop):
+    // buffers whose last use is done may then be destroyed, and the pool is brought back to its bound.
+    const id = this.batchId;
+    this.queue.onSubmittedWorkDone().then(
+      () => {
+        if (id > this.completedBatch) this.completedBatch = id;
+        if (!this.lost) this.reclaim();
+      },
+      () => undefined, // a lost device: `lost` reports it
+    );
     this.encoder = null;
     this.dispatches = 0;
     this.batch = new Map();

@@ -196,16 +196,57 @@ describe.skipIf(!gpuAvailable)('webgpu: tensors above the binding limit (lowered
     })).toThrow(/^matmul: expected at most 65536 bytes .*got 72000 bytes \(one matrix of B is 72000 bytes; matmul splits A and C into row blocks only\)/);
   });
 
+  it('softmax, layerNorm, pooling, interpolate, gridSample: chunks of rows, planes or images (views)', async () => {
+    // rows of 257 floats: 4 rows per aligned step (16-byte windows), 60 rows per chunk; backward too
+    await check('softmax rows', (x) => [softmax(x, 1), logSoftmax(x, 1)], [f([300, 257], 60)], { atol: 1e-6, rtol: 1e-4 });
+    // [8, 40, 300] over dim 1: one outer slice is 48,000 bytes, one per chunk
+    await check('softmax strided', (x) => softmax(x, 1), [f([8, 40, 300], 61)], { atol: 1e-6, rtol: 1e-4 });
+    // layerNorm's backward sums over every row (dγ, dβ) and is not split: forward only
+    await check('layerNorm', (x, w, bb) => layerNorm(x, 257, w, bb), [f([300, 257], 62), f([257], 63, 0.5, 1.5), f([257], 64)], NORM, { grad: false });
+    await check('maxPool2d', (x) => maxPool2d(x, 2), [f([2, 8, 40, 40], 65)], EXACT, { bwd: { atol: 1e-5, rtol: 1e-5 } });
+    await check('avgPool2d, adaptive', (x) => [avgPool2d(x, 3, { stride: 2, padding: 1 }), adaptiveAvgPool2d(x, [7, 5])], [f([2, 8, 40, 40], 66)], { atol: 1e-6, rtol: 1e-5 }, { bwd: { atol: 1e-5, rtol: 1e-5 } });
+    await check('interpolate bilinear', (x) => interpolate(x, { size: [80, 72], mode: 'bilinear' }), [f([2, 4, 40, 40], 67)], { atol: 1e-5, rtol: 1e-4 }, { bwd: { atol: 2e-6, rtol: 1e-5 } });
+    await check('interpolate nearest', (x) => interpolate(x, { size: [20, 30], mode: 'nearest' }), [f([2, 8, 40, 40], 68)], EXACT, { grad: false });
+    // x [3, 24, 16, 16] and the output [3, 24, 16, 16] are 72 KiB, one image 24 KiB: chunks of two images
+    await check('gridSample', (x, g) => gridSample(x, g), [f([3, 24, 16, 16], 69), f([3, 16, 16, 2], 70, -1.1, 1.1)], { atol: 1e-5, rtol: 1e-4 }, { bwd: { atol: 1e-4, rtol: 1e-4 } });
+  });
+
+  it('deformConv2d and attention: chunks of images, of (batch, head) pairs, of batches with a mask', async () => {
+    // x [6, 8, 24, 24] (108 KiB), offsets 243 KiB: one image per chunk; backward not split
+    await check('deformConv2d', (x, off, w, m) => deformConv2d(x, off, w, null, { padding: 1, mask: m }), [f([6, 8, 24, 24], 71), f([6, 18, 24, 24], 72, -1.5, 1.5), f([8, 8, 3, 3], 73), f([6, 9, 24, 24], 74, 0, 1)], { atol: 1e-4, rtol: 1e-4 }, { grad: false });
+    // q, k, v [4, 2, 80, 32] are 80 KiB each; the mask [4, 1, 80, 80] 100 KiB (split with the batches)
+    await check('sdpa', (q, k, v) => sdpa(q, k, v), [f([4, 2, 80, 32], 75), f([4, 2, 80, 32], 76), f([4, 2, 80, 32], 77)], { atol: 1e-5, rtol: 1e-4 }, { grad: false });
+    await check('sdpa masked', (q, k, v, m) => sdpa(q, k, v, { attnMask: m }), [f([4, 2, 80, 32], 78), f([4, 2, 80, 32], 79), f([4, 2, 80, 32], 80), f([4, 1, 80, 80], 81, -2, 0)], { atol: 1e-5, rtol: 1e-4 }, { grad: false });
+    // a mask shared by the batches is bound whole
+    await check('sdpa shared mask', (q, k, v, m) => sdpa(q, k, v, { attnMask: m }), [f([4, 2, 80, 32], 82), f([4, 2, 80, 32], 83), f([4, 2, 80, 32], 84), f([1, 2, 80, 80], 85, -2, 0)], { atol: 1e-5, rtol: 1e-4 }, { grad: false });
+  });
+
+  it('pad, gather, indexSelect, scatterAdd (gather\'s backward): ranges of output elements over windows', async () => {
+    await check('pad', (x) => SH.pad(x, [1, 2, 3, 4], 0.5), [f([300, 257], 86)], EXACT);
+    await check('pad int32', (x) => SH.pad(x, [0, 0, 2, 1], 7), [i32([300, 60], Array.from({ length: 18000 }, (_, k) => (k * 31) % 1000 - 500))], EXACT, { grad: false });
+    // gather along dim 1: [300, 100] indices into rows of 257; its backward is scatterAdd over [300, 257]
+    await check('gather', (x, i) => SH.gather(x, 1, i!), [f([300, 257], 87), i32([300, 100], Array.from({ length: 30000 }, (_, k) => (k * 7919) % 257))], EXACT, { bwd: SUM });
+    await check('indexSelect dim 1', (x, j) => SH.indexSelect(x, 1, j!), [f([300, 257], 88), i32([100], Array.from({ length: 100 }, (_, k) => (k * 13) % 257))], EXACT, { bwd: SUM });
+  });
+
   it('an op without the chunked path throws at its call, naming the op, the bytes and the limit, and frees what it allocated', async () => {
     P.engine.registerBackend(b);
     try {
       await b.sync();
       const x = P.tensor(rand(300 * 257, 60), { shape: [300, 257], device: 'webgpu' });
       const used = inUse(b);
-      expect(() => softmax(x, 1)).toThrow(/^softmax: expected at most 65536 bytes per tensor bound by a webgpu kernel \(the device's maxStorageBufferBindingSize is \d+, lowered to 65536 by the maxBindingBytes option\), got 308400 bytes \(kernel 'softmax', binding 0\)/);
-      expect(inUse(b)).toBe(used);
-      // nor does layerNorm: its Error names it too
-      expect(() => layerNorm(x, 257)).toThrow(/^layerNorm: expected at most 65536 bytes .*got 308400 bytes/);
+      // batchNorm's training statistics are not split
+      const x4 = P.tensor(rand(300 * 257, 61), { shape: [300, 257, 1, 1], device: 'webgpu' });
+      const used4 = inUse(b);
+      expect(() => batchNorm2d(x4, null, null, null, null, { training: true })).toThrow(/^batchNormStats: expected at most 65536 bytes per tensor bound by a webgpu kernel \(the device's maxStorageBufferBindingSize is \d+, lowered to 65536 by the maxBindingBytes option\), got 308400 bytes \(kernel 'batchNormStats', binding 0\)/);
+      expect(inUse(b)).toBe(used4);
+      x4.dispose();
+      // a split op whose single slice is above the limit: softmax over rows of 20,000 floats
+      const wide = P.tensor(rand(2 * 20000, 62), { shape: [2, 20000], device: 'webgpu' });
+      const usedW = inUse(b);
+      expect(() => softmax(wide, 1)).toThrow(/^softmax: expected at most 65536 bytes .*got 160000 bytes \(one outer slice of it takes 80000 bytes; this op splits only over outer slices\)/);
+      expect(inUse(b)).toBe(usedW);
+      wide.dispose();
       expect(inUse(b)).toBe(used);
       // argmax over dim 0 of [300, 257]: one output reads a column spanning the whole tensor
       expect(() => R.argmax(x, 0)).toThrow(/^argmax: expected at most 65536 bytes .*got 308400 bytes \(one output element reads a span of 307376 bytes of it\)/);

@@ -123,11 +123,57 @@ describe.skipIf(!gpuAvailable)('webgpu runtime', () => {
     expect(P.memory().devices.webgpu!.pooledBytes).toBe(0);
   });
 
-  it('size classes waste at most 25% above 4 KiB', () => {
-    for (const b of [1, 16, 17, 4096, 4097, 5000, 1e6, 123456789]) {
+  it('buffer pool: a request with no free buffer of its class takes the smallest free one up to twice its class', async () => {
+    const b = (await createWebGPUBackend()) as WebGPUBackend;
+    const rt = b.rt;
+    const big = rt.alloc(5000); // class 5120
+    const bigBuf = big.buffer;
+    rt.free(big);
+    const allocated = rt.allocatedBytes;
+    // 3000 bytes (class 3072): 3072 < 5120 ≤ 2 · 3072, so the 5120-byte buffer is reused
+    const s = rt.alloc(3000);
+    expect(s.buffer).toBe(bigBuf);
+    expect(rt.allocatedBytes).toBe(allocated);
+    rt.free(s);
+    // 1000 bytes (class 1024): 5120 > 2 · 1024, a new buffer
+    const t = rt.alloc(1000);
+    expect(t.buffer).not.toBe(bigBuf);
+    expect(rt.allocatedBytes).toBe(allocated + 1024);
+    rt.free(t);
+    b.destroy();
+  });
+
+  it('buffer pool: above its bound, buffers queued work still uses stay pooled until that work completes, then are destroyed', async () => {
+    const b = (await createWebGPUBackend({ maxPooledBytes: 64 * 1024 })) as WebGPUBackend;
+    try {
+      const rt = b.rt;
+      const xs = Array.from({ length: 8 }, (_, i) => b.fill([16384], 'float32', i)); // 8 × 64 KiB
+      // a dispatch reads each one, in the open batch; releasing them passes the bound
+      const ys = xs.map((x) => b.unary('neg', { storage: x, shape: [16384], dtype: 'float32' }, []));
+      for (const x of xs) b.release(x);
+      expect(rt.pooledBytes).toBe(8 * 65536);
+      expect(rt.allocatedBytes).toBe(16 * 65536);
+      // once the batch has run, the pool is brought back to its bound
+      await rt.sync();
+      await new Promise((r) => setTimeout(r, 0));
+      expect(rt.pooledBytes).toBeLessThanOrEqual(64 * 1024);
+      expect(rt.allocatedBytes).toBe(8 * 65536 + rt.pooledBytes);
+      // an idle buffer released above the bound is destroyed at once
+      b.release(ys[0]!);
+      expect(rt.pooledBytes).toBeLessThanOrEqual(64 * 1024);
+      expect(Array.from((await b.read({ storage: ys[7]!, shape: [16384], dtype: 'float32' })).slice(0, 2))).toEqual([-7, -7]);
+      for (const y of ys.slice(1)) b.release(y);
+    } finally {
+      b.destroy();
+    }
+  });
+
+  it('size classes waste at most 12.5% above 256 bytes, and are multiples of 16', () => {
+    for (const b of [1, 16, 17, 256, 257, 300, 1000, 4096, 4097, 5000, 1e6, 123456789]) {
       const c = sizeClass(b);
       expect(c).toBeGreaterThanOrEqual(b);
-      if (b > 4096) expect(c / b).toBeLessThanOrEqual(1.25);
+      expect(c % 16).toBe(0);
+      if (b > 256) expect(c / b).toBeLessThanOrEqual(1.125);
     }
   });
 

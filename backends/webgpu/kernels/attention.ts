@@ -37,10 +37,12 @@
  *    s and dp are recomputed in both passes (14·Lq·Lk·D flops in all for D = Dv, against 10 for a
  *    backward that shares them through float atomics, which WGSL does not have).
  * Fully masked rows (lse = -∞) contribute nothing.
+ * Tensors above the binding limit (forward): blocks of (batch, head) pairs, or of batches with a
+ * mask, run unchanged on views (Runtime.splitOuter); the backward is not split.
  */
 import type { AttentionParams, KTensor } from '../../backend.js';
 import { broadcastStrides, fail } from '../../../engine/shape.js';
-import { entry, grid, GRID3_ARGS, GRID3_DECODE, GRID_INDEX, grid3, Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
+import { entry, grid, GRID3_ARGS, GRID3_DECODE, GRID_INDEX, grid3, Uniforms, type GPUStorage, type OuterPart, type Runtime } from '../runtime.js';
 
 type GT = KTensor<GPUStorage>;
 
@@ -225,16 +227,25 @@ export const attention = entry('attention', (rt: Runtime, q: GT, k: GT, v: GT, m
   // Lk = 0 needs no special case: no tiles, l stays 0, so out = 0 and lse = -∞ (an empty softmax).
   const R = rowsPerInvocation(rt, Lq);
   const BC = tileLen('attention', 16 * (n4(D) + n4(Dv)), D, Dv);
-  const u = uniforms(g, p.scale);
-  const workgroups = grid3(rt, u, [Math.ceil(Lq / (T * R)), B * H, 1]);
   const masked = mask !== null;
-  rt.run({
-    name: 'attention',
-    key: `attention:D${D}:Dv${Dv}:R${R}:${masked ? 'mask' : 'nomask'}`,
-    code: () => forwardWGSL(u, D, Dv, R, BC, masked),
-    bindings: [q.storage, k.storage, v.storage, ...(masked ? [mask.storage] : []), out, lse],
-    uniforms: u,
-    workgroups,
+  // Tensors above the binding limit: chunks of (batch, head) pairs without a mask, of batches with
+  // one (views of q, k, v, out, lse, and of the mask when it has a batch dim; Runtime.splitOuter).
+  const perB = masked ? 1 : H;
+  const outer = masked ? B : B * H;
+  const parts: OuterPart[] = [[q.storage, (H / perB) * Lq * D], [k.storage, (H / perB) * g.Lk * D], [v.storage, (H / perB) * g.Lk * Dv], [out, (H / perB) * Lq * Dv], [lse, (H / perB) * Lq]];
+  const maskPer = masked && g.ms![0]! > 0 ? g.ms![0]! : 0;
+  if (maskPer) parts.push([mask!.storage, maskPer]);
+  rt.splitOuter(outer, parts, masked ? 'batch' : '(batch, head) pair', (count, [qs, ks, vs, os, ls, ms]) => {
+    const u = uniforms(masked ? { ...g, B: count } : { ...g, B: count, H: 1 }, p.scale);
+    const workgroups = grid3(rt, u, [Math.ceil(Lq / (T * R)), masked ? count * H : count, 1]);
+    rt.run({
+      name: 'attention',
+      key: `attention:D${D}:Dv${Dv}:R${R}:${masked ? 'mask' : 'nomask'}`,
+      code: () => forwardWGSL(u, D, Dv, R, BC, masked),
+      bindings: [qs!, ks!, vs!, ...(masked ? [ms ?? mask!.storage] : []), os!, ls!],
+      uniforms: u,
+      workgroups,
+    });
   });
   return { out, lse };
 });

@@ -46,10 +46,12 @@
  *      The order of the additions varies, so dx is reproducible to float32 rounding only.
  * 3. dW_g = Σ_b dy_g · col_gᵀ: a GEMM [Coutg × B·P]·[B·P × R] whose col panel is sampled on the fly
  *    as in the forward (the inner dimension runs over (sample, pixel) pairs).
+ * Tensors above the binding limit (forward): blocks of images (x, offset, mask, out) run unchanged
+ * on views (Runtime.splitOuter), the weights bound whole; the backward is not split.
  */
 import type { DeformConv2dParams, KTensor } from '../../backend.js';
 import { fail } from '../../../engine/shape.js';
-import { entry, grid, GRID3_ARGS, GRID3_DECODE, GRID_INDEX, grid3, Uniforms, type GPUStorage, type Runtime } from '../runtime.js';
+import { entry, grid, GRID3_ARGS, GRID3_DECODE, GRID_INDEX, grid3, Uniforms, type GPUStorage, type OuterPart, type Runtime } from '../runtime.js';
 import { atomicAddF32WGSL, zeroFill } from './grid-sample.js';
 
 type GT = KTensor<GPUStorage>;
@@ -231,8 +233,22 @@ export const deformConv2d = entry('deformConv2d', (rt: Runtime, x: GT, offset: G
   const tile = tileFor(g.Coutg);
   const masked = mask !== null;
   const hasBias = bias !== null;
-  const u = uniforms(g, [g.Coutg, g.P, g.R]);
-  const workgroups = grid3(rt, u, [Math.ceil(g.P / tile.BN), Math.ceil(g.Coutg / tile.BM), g.B * g.G]);
+  // Tensors above the binding limit: chunks of images (views of x, offset, mask and out; the
+  // weights and bias bound whole), see Runtime.splitOuter. The WGSL depends on no geometry.
+  const per: OuterPart[] = [[x.storage, g.C * g.H * g.W], [offset.storage, g.OG * 2 * g.K * g.P], ...(masked ? [[mask.storage, g.OG * g.K * g.P] as OuterPart] : []), [out, g.Cout * g.P]];
+  rt.splitOuter(g.B, per, 'image', (count, views) => {
+    const [xs, os, ...rest] = views;
+    const ms = masked ? rest[0]! : null;
+    const outs = rest[rest.length - 1]!;
+    const gc = { ...g, B: count };
+    const u = uniforms(gc, [g.Coutg, g.P, g.R]);
+    const workgroups = grid3(rt, u, [Math.ceil(g.P / tile.BN), Math.ceil(g.Coutg / tile.BM), count * g.G]);
+    fwdDispatch(rt, u, workgroups, tile, [xs!, os!, ...(ms ? [ms] : []), w.storage, ...(hasBias ? [bias.storage] : []), outs], masked, hasBias);
+  });
+  return out;
+});
+
+function fwdDispatch(rt: Runtime, u: Uniforms, workgroups: [number, number, number], tile: Tile, binds: GPUStorage[], masked: boolean, hasBias: boolean): void {
   const list: [string, 'read' | 'read_write'][] = [['x', 'read'], ['offset', 'read'], ...(masked ? [['mask', 'read'] as [string, 'read']] : []), ['w', 'read'], ...(hasBias ? [['bias', 'read'] as [string, 'read']] : []), ['out', 'read_write']];
   const header = `${u.struct('P')}
 ${bindings(list)}
@@ -250,12 +266,11 @@ fn storeC(m: u32, n: u32, z: u32, v: f32) {
     name: 'deformConv2d',
     key: `deformConv2d:fwd:${tileKey(tile)}:${masked ? 'm' : ''}${hasBias ? 'b' : ''}`,
     code: () => gemmWGSL(tile, { header, aFast: 'k', bFast: 'n' }),
-    bindings: [x.storage, offset.storage, ...(masked ? [mask.storage] : []), w.storage, ...(hasBias ? [bias.storage] : []), out],
+    bindings: binds,
     uniforms: u,
     workgroups,
   });
-  return out;
-});
+}
 
 // ------------------------------------------------------------------------------ backward
 

@@ -28,6 +28,8 @@
  *   the additions into one pixel varies from run to run, so dx is reproducible only to float32
  *   rounding (the forward and dGrid are deterministic).
  *   Nearest mode: dx gets dy at the rounded pixel (same CAS add); dGrid is zero.
+ * Tensors above the binding limit: blocks of images (x, grid, out; dx and dGrid in backward), each
+ * run unchanged on views (Runtime.splitOuter).
  */
 import type { GridSampleParams, KTensor } from '../../backend.js';
 import { fail } from '../../../engine/shape.js';
@@ -54,8 +56,15 @@ export function atomicAddF32WGSL(buf: string, name = 'atomicAddF32'): string {
 }`;
 }
 
-/** Sets the first `n` 4-byte words of `s` to 0 (f32 0.0 and u32 0 share their bits). */
+/**
+ * Sets the first `n` 4-byte words of `s` to 0 (f32 0.0 and u32 0 share their bits); in chunks of
+ * views for storages above the binding limit.
+ */
 export function zeroFill(rt: Runtime, s: GPUStorage, n: number): void {
+  rt.splitOuter(n, [[s, 1]], 'element', (count, [v]) => zeroFillOne(rt, v!, count));
+}
+
+function zeroFillOne(rt: Runtime, s: GPUStorage, n: number): void {
   rt.run({
     name: 'zeroFill',
     key: 'zeroFill',
@@ -131,7 +140,7 @@ function geometry(op: string, x: GT, g: GT): { N: number; C: number; H: number; 
 const HEADER = `fn inside(iy: i32, ix: i32) -> bool { return iy >= 0 && iy < i32(p.H) && ix >= 0 && ix < i32(p.W); }`;
 
 export const gridSample = entry('gridSample', (rt: Runtime, x: GT, g: GT, p: GridSampleParams): GPUStorage => {
-  const { N, C, P, u } = geometry('gridSample', x, g);
+  const { N, C, H, W, P, u } = geometry('gridSample', x, g);
   const out = rt.alloc(N * C * P * 4);
   if (N * C * P === 0) return out;
   const body = p.mode === 'nearest'
@@ -160,10 +169,14 @@ export const gridSample = entry('gridSample', (rt: Runtime, x: GT, g: GT, p: Gri
     out[(n * p.C + c) * p.P + o] = select(0.0, w00 * x[plane + i00], inside(y0, x0)) + select(0.0, w01 * x[plane + i01], inside(y0, x0 + 1))
       + select(0.0, w10 * x[plane + i10], inside(y0 + 1, x0)) + select(0.0, w11 * x[plane + i11], inside(y0 + 1, x0 + 1));
   }`;
-  rt.run({
-    name: 'gridSample',
-    key: `gridSample:${keyOf(p)}`,
-    code: () => `${u.struct('P')}
+  // Tensors above the binding limit: chunks of images (views; Runtime.splitOuter). `run` copies the
+  // uniforms at once, so N can change per chunk.
+  rt.splitOuter(N, [[x.storage, C * H * W], [g.storage, P * 2], [out, C * P]], 'image', (count, [xs, gs, os]) => {
+    u.set('N', count);
+    rt.run({
+      name: 'gridSample',
+      key: `gridSample:${keyOf(p)}`,
+      code: () => `${u.struct('P')}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> gridv: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
@@ -184,9 +197,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let cy = sourceCoord(gridv[j * 2u + 1u], f32(p.H));
   ${body}
 }`,
-    bindings: [x.storage, g.storage, out],
-    uniforms: u,
-    workgroups: grid(rt, Math.ceil((N * P) / WG)),
+      bindings: [xs!, gs!, os!],
+      uniforms: u,
+      workgroups: grid(rt, Math.ceil((count * P) / WG)),
+    });
   });
   return out;
 });
@@ -236,10 +250,13 @@ export const gridSampleBackward = entry('gridSampleBackward', (rt: Runtime, dy: 
   }
   dGrid[j * 2u] = gx * cx.dv;
   dGrid[j * 2u + 1u] = gy * cy.dv;`;
-  rt.run({
-    name: 'gridSampleBackward',
-    key: `gridSampleBackward:${keyOf(p)}`,
-    code: () => `${u.struct('P')}
+  // Images are independent (dx and dGrid of image n read only image n): chunks of images as the forward.
+  rt.splitOuter(N, [[dy.storage, C * P], [x.storage, C * H * W], [g.storage, P * 2], [dx, C * H * W], [dGrid, P * 2]], 'image', (count, [ds, xs, gs, dxs, dgs]) => {
+    u.set('N', count);
+    rt.run({
+      name: 'gridSampleBackward',
+      key: `gridSampleBackward:${keyOf(p)}`,
+      code: () => `${u.struct('P')}
 ${decl}
 ${sourceCoordWGSL(p)}
 ${HEADER}
@@ -257,9 +274,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let cy = sourceCoord(gridv[j * 2u + 1u], f32(p.H));
   ${body}
 }`,
-    bindings: [dy.storage, ...(nearest ? [] : [x.storage]), g.storage, dx, dGrid],
-    uniforms: u,
-    workgroups: grid(rt, Math.ceil((N * P) / WG)),
+      bindings: [ds!, ...(nearest ? [] : [xs!]), gs!, dxs!, dgs!],
+      uniforms: u,
+      workgroups: grid(rt, Math.ceil((count * P) / WG)),
+    });
   });
   return { dx, dGrid };
 });

@@ -26,12 +26,15 @@
  *   (n, mean, M2) triples go to a [C, chunks, 3] buffer and a second pass (one workgroup per
  *   channel) merges them with the same formula — the parallel Welford merge, twice.
  * - batchNormForward: elementwise, one invocation per value; tensors above the binding limit run in
- *   ranges of values, over windows of x and y (the other kernels here refuse them, naming the op).
+ *   ranges of values, over windows of x and y (layerNorm splits over rows; the statistics and
+ *   backward kernels refuse them, naming the op).
  * - batchNormBackward: Σ dy and Σ dy·x̂ per channel with the same chunk layout (plain sums, two
  *   passes when there are several chunks); they are dBeta and dGamma. Then an elementwise pass:
  *   training: dx = gamma·rstd·(dy - mean(dy) - x̂·mean(dy·x̂)); eval: dx = gamma·rstd·dy.
  * Grids (rows, channel chunks, elements) fold into 2-D/3-D past 65,535 workgroups; every kernel
  * returns past its count.
+ * Tensors above the binding limit: layerNorm (forward) runs on blocks of rows (views,
+ * Runtime.splitOuter), batchNormForward on ranges of elements; the others are not split.
  */
 import type { KTensor } from '../../backend.js';
 import { fail } from '../../../engine/shape.js';
@@ -100,22 +103,24 @@ export const layerNorm = entry('layerNorm', (rt: Runtime, x: GT, gamma: GT | nul
   const WG = rowWorkgroup(cols);
   const hg = gamma !== null;
   const hb = beta !== null;
-  const u = new Uniforms().u32('rows', rows).u32('cols', cols).f32('eps', eps);
-  const bindings = [x.storage, ...(hg ? [gamma.storage] : []), ...(hb ? [beta.storage] : []), y, mean, rstd];
-  let bi = 0;
-  const decl = [
-    `@group(0) @binding(${bi++}) var<storage, read> x: array<f32>;`,
-    hg ? `@group(0) @binding(${bi++}) var<storage, read> gamma: array<f32>;` : '',
-    hb ? `@group(0) @binding(${bi++}) var<storage, read> beta: array<f32>;` : '',
-    `@group(0) @binding(${bi++}) var<storage, read_write> y: array<f32>;`,
-    `@group(0) @binding(${bi++}) var<storage, read_write> meanOut: array<f32>;`,
-    `@group(0) @binding(${bi++}) var<storage, read_write> rstdOut: array<f32>;`,
-    `@group(0) @binding(${bi++}) var<uniform> p: P;`,
-  ].join('\n');
-  rt.run({
-    name: 'layerNorm',
-    key: `layerNorm:${WG}:${hg ? 'g' : ''}${hb ? 'b' : ''}`,
-    code: () => `${u.struct('P')}
+  // Tensors above the binding limit: chunks of rows (views of x, y, mean, rstd; Runtime.splitOuter).
+  rt.splitOuter(rows, [[x.storage, cols], [y, cols], [mean, 1], [rstd, 1]], 'row', (count, [xs, ys, ms, rs]) => {
+    const u = new Uniforms().u32('rows', count).u32('cols', cols).f32('eps', eps);
+    const bindings = [xs!, ...(hg ? [gamma.storage] : []), ...(hb ? [beta.storage] : []), ys!, ms!, rs!];
+    let bi = 0;
+    const decl = [
+      `@group(0) @binding(${bi++}) var<storage, read> x: array<f32>;`,
+      hg ? `@group(0) @binding(${bi++}) var<storage, read> gamma: array<f32>;` : '',
+      hb ? `@group(0) @binding(${bi++}) var<storage, read> beta: array<f32>;` : '',
+      `@group(0) @binding(${bi++}) var<storage, read_write> y: array<f32>;`,
+      `@group(0) @binding(${bi++}) var<storage, read_write> meanOut: array<f32>;`,
+      `@group(0) @binding(${bi++}) var<storage, read_write> rstdOut: array<f32>;`,
+      `@group(0) @binding(${bi++}) var<uniform> p: P;`,
+    ].join('\n');
+    rt.run({
+      name: 'layerNorm',
+      key: `layerNorm:${WG}:${hg ? 'g' : ''}${hb ? 'b' : ''}`,
+      code: () => `${u.struct('P')}
 ${decl}
 var<workgroup> wn: array<f32, ${WG}>;
 var<workgroup> wm: array<f32, ${WG}>;
@@ -147,9 +152,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     y[base + j] = t;
   }
 }`,
-    bindings,
-    uniforms: u,
-    workgroups: grid(rt, rows),
+      bindings,
+      uniforms: u,
+      workgroups: grid(rt, count),
+    });
   });
   return { y, mean, rstd };
 });

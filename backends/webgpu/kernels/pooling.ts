@@ -17,6 +17,8 @@
  *   adding dy / divisor.
  * - adaptive: the outputs o with ⌊o·H/oh⌋ ≤ iy < ⌈(o+1)·H/oh⌉, i.e. o from ⌊iy·oh/H⌋ up.
  * Each reads about (kh/sh)·(kw/sw) output values per input element.
+ * Tensors above the binding limit: blocks of [H, W] planes, each run unchanged on views
+ * (Runtime.splitOuter).
  */
 import type { KTensor, Pool2dParams } from '../../backend.js';
 import { fail } from '../../../engine/shape.js';
@@ -51,11 +53,13 @@ export const maxPool2d = entry('maxPool2d', (rt: Runtime, x: GT, p: Pool2dParams
   const out = rt.alloc(n * 4);
   const indices = rt.alloc(n * 4);
   if (n === 0) return { out, indices };
-  const u = poolUniforms(n, x.shape, p);
-  rt.run({
-    name: 'maxPool2d',
-    key: 'maxPool2d',
-    code: () => `${WGSL_UTIL}
+  rt.splitOuter(N * C, [[x.storage, x.shape[2]! * x.shape[3]!], [out, p.outH * p.outW], [indices, p.outH * p.outW]], 'plane', (count, [xs, os, is]) => {
+    const cn = count * p.outH * p.outW;
+    const u = poolUniforms(cn, x.shape, p);
+    rt.run({
+      name: 'maxPool2d',
+      key: 'maxPool2d',
+      code: () => `${WGSL_UTIL}
 ${u.struct('P')}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -85,9 +89,10 @@ ${HEAD}
   out[e] = best;
   indices[e] = bi;
 }`,
-    bindings: [x.storage, out, indices],
-    uniforms: u,
-    workgroups: grid(rt, Math.ceil(n / WG)),
+      bindings: [xs!, os!, is!],
+      uniforms: u,
+      workgroups: grid(rt, Math.ceil(cn / WG)),
+    });
   });
   return { out, indices };
 });
@@ -98,11 +103,13 @@ export const maxPool2dBackward = entry('maxPool2dBackward', (rt: Runtime, dy: GT
   const n = N * C * H * W;
   const out = rt.alloc(n * 4);
   if (n === 0) return out;
-  const u = poolUniforms(n, xShape, p);
-  rt.run({
-    name: 'maxPool2dBackward',
-    key: 'maxPool2dBackward',
-    code: () => `${u.struct('P')}
+  rt.splitOuter(N * C, [[dy.storage, p.outH * p.outW], [indices.storage, p.outH * p.outW], [out, H * W]], 'plane', (count, [ds, is, os]) => {
+    const cn = count * H * W;
+    const u = poolUniforms(cn, xShape, p);
+    rt.run({
+      name: 'maxPool2dBackward',
+      key: 'maxPool2dBackward',
+      code: () => `${u.struct('P')}
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
 @group(0) @binding(1) var<storage, read> indices: array<i32>;
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;
@@ -130,9 +137,10 @@ ${HEAD}
   }
   dx[e] = acc;
 }`,
-    bindings: [dy.storage, indices.storage, out],
-    uniforms: u,
-    workgroups: grid(rt, Math.ceil(n / WG)),
+      bindings: [ds!, is!, os!],
+      uniforms: u,
+      workgroups: grid(rt, Math.ceil(cn / WG)),
+    });
   });
   return out;
 });
@@ -156,11 +164,13 @@ export const avgPool2d = entry('avgPool2d', (rt: Runtime, x: GT, p: Pool2dParams
   const n = N * C * p.outH * p.outW;
   const out = rt.alloc(n * 4);
   if (n === 0) return out;
-  const u = poolUniforms(n, x.shape, p);
-  rt.run({
-    name: 'avgPool2d',
-    key: 'avgPool2d',
-    code: () => `${u.struct('P')}
+  rt.splitOuter(N * C, [[x.storage, x.shape[2]! * x.shape[3]!], [out, p.outH * p.outW]], 'plane', (count, [xs, os]) => {
+    const cn = count * p.outH * p.outW;
+    const u = poolUniforms(cn, x.shape, p);
+    rt.run({
+      name: 'avgPool2d',
+      key: 'avgPool2d',
+      code: () => `${u.struct('P')}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> p: P;
@@ -178,9 +188,10 @@ ${HEAD}
   let d = divisor(wy, wx);
   out[e] = select(0.0, s / d, d > 0.0);
 }`,
-    bindings: [x.storage, out],
-    uniforms: u,
-    workgroups: grid(rt, Math.ceil(n / WG)),
+      bindings: [xs!, os!],
+      uniforms: u,
+      workgroups: grid(rt, Math.ceil(cn / WG)),
+    });
   });
   return out;
 });
@@ -191,11 +202,13 @@ export const avgPool2dBackward = entry('avgPool2dBackward', (rt: Runtime, dy: GT
   const n = N * C * H * W;
   const out = rt.alloc(n * 4);
   if (n === 0) return out;
-  const u = poolUniforms(n, xShape, p);
-  rt.run({
-    name: 'avgPool2dBackward',
-    key: 'avgPool2dBackward',
-    code: () => `${u.struct('P')}
+  rt.splitOuter(N * C, [[dy.storage, p.outH * p.outW], [out, H * W]], 'plane', (count, [ds, os]) => {
+    const cn = count * H * W;
+    const u = poolUniforms(cn, xShape, p);
+    rt.run({
+      name: 'avgPool2dBackward',
+      key: 'avgPool2dBackward',
+      code: () => `${u.struct('P')}
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
 @group(0) @binding(1) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(2) var<uniform> p: P;
@@ -224,9 +237,10 @@ ${HEAD}
   }
   dx[e] = acc;
 }`,
-    bindings: [dy.storage, out],
-    uniforms: u,
-    workgroups: grid(rt, Math.ceil(n / WG)),
+      bindings: [ds!, os!],
+      uniforms: u,
+      workgroups: grid(rt, Math.ceil(cn / WG)),
+    });
   });
   return out;
 });
@@ -241,11 +255,13 @@ export const adaptiveAvgPool2d = entry('adaptiveAvgPool2d', (rt: Runtime, x: GT,
   const n = N * C * outH * outW;
   const out = rt.alloc(n * 4);
   if (n === 0) return out;
-  const u = new Uniforms().u32('n', n).u32('H', H).u32('W', W).u32('oh', outH).u32('ow', outW);
-  rt.run({
-    name: 'adaptiveAvgPool2d',
-    key: 'adaptiveAvgPool2d',
-    code: () => `${u.struct('P')}
+  rt.splitOuter(N * C, [[x.storage, H * W], [out, outH * outW]], 'plane', (count, [xs, os]) => {
+    const cn = count * outH * outW;
+    const u = new Uniforms().u32('n', cn).u32('H', H).u32('W', W).u32('oh', outH).u32('ow', outW);
+    rt.run({
+      name: 'adaptiveAvgPool2d',
+      key: 'adaptiveAvgPool2d',
+      code: () => `${u.struct('P')}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> p: P;
@@ -264,9 +280,10 @@ ${HEAD}
   }
   out[e] = s / f32((y1 - y0) * (x1 - x0));
 }`,
-    bindings: [x.storage, out],
-    uniforms: u,
-    workgroups: grid(rt, Math.ceil(n / WG)),
+      bindings: [xs!, os!],
+      uniforms: u,
+      workgroups: grid(rt, Math.ceil(cn / WG)),
+    });
   });
   return out;
 });
@@ -278,11 +295,13 @@ export const adaptiveAvgPool2dBackward = entry('adaptiveAvgPool2dBackward', (rt:
   const n = N * C * H * W;
   const out = rt.alloc(n * 4);
   if (n === 0) return out;
-  const u = new Uniforms().u32('n', n).u32('H', H).u32('W', W).u32('oh', outH).u32('ow', outW);
-  rt.run({
-    name: 'adaptiveAvgPool2dBackward',
-    key: 'adaptiveAvgPool2dBackward',
-    code: () => `${u.struct('P')}
+  rt.splitOuter(N * C, [[dy.storage, outH * outW], [out, H * W]], 'plane', (count, [ds, os]) => {
+    const cn = count * H * W;
+    const u = new Uniforms().u32('n', cn).u32('H', H).u32('W', W).u32('oh', outH).u32('ow', outW);
+    rt.run({
+      name: 'adaptiveAvgPool2dBackward',
+      key: 'adaptiveAvgPool2dBackward',
+      code: () => `${u.struct('P')}
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
 @group(0) @binding(1) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(2) var<uniform> p: P;
@@ -306,9 +325,10 @@ ${HEAD}
   }
   dx[e] = acc;
 }`,
-    bindings: [dy.storage, out],
-    uniforms: u,
-    workgroups: grid(rt, Math.ceil(n / WG)),
+      bindings: [ds!, os!],
+      uniforms: u,
+      workgroups: grid(rt, Math.ceil(cn / WG)),
+    });
   });
   return out;
 });

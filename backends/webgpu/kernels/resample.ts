@@ -14,6 +14,8 @@
  * index), precomputed on the host as [lo, hi) per input row and per input column; the invocation
  * sums dy·wy·wx over that rectangle, where wy = (i0 = r ? 1-λ : 0) + (i1 = r ? λ : 0), the same
  * weights the forward used. Reads per input element: about (out/in)² outputs.
+ * Tensors above the binding limit: blocks of [H, W] planes, each run unchanged on views
+ * (Runtime.splitOuter); the tap tables are bound whole.
  */
 import type { InterpolateParams, KTensor } from '../../backend.js';
 import { fail } from '../../../engine/shape.js';
@@ -95,11 +97,13 @@ export const interpolate = entry('interpolate', (rt: Runtime, x: GT, p: Interpol
   if (n === 0) return out;
   const ty = rt.upload(packTaps(axisTaps(p.outH, H, p.ratioH, p.mode, p.alignCorners)));
   const tx = rt.upload(packTaps(axisTaps(p.outW, W, p.ratioW, p.mode, p.alignCorners)));
-  const u = new Uniforms().u32('n', n).u32('H', H).u32('W', W).u32('oh', p.outH).u32('ow', p.outW);
-  rt.run({
-    name: 'interpolate',
-    key: `interpolate:${p.mode}`,
-    code: () => `${u.struct('P')}
+  rt.splitOuter(N * C, [[x.storage, H * W], [out, p.outH * p.outW]], 'plane', (count, [xs, os]) => {
+    const cn = count * p.outH * p.outW;
+    const u = new Uniforms().u32('n', cn).u32('H', H).u32('W', W).u32('oh', p.outH).u32('ow', p.outW);
+    rt.run({
+      name: 'interpolate',
+      key: `interpolate:${p.mode}`,
+      code: () => `${u.struct('P')}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> ty: array<i32>;
 @group(0) @binding(2) var<storage, read> tx: array<i32>;
@@ -124,9 +128,10 @@ ${p.mode === 'nearest' ? `  // nearest: a copy, not a blend with zero weights (I
   let bottom = (1.0 - lx) * x[r1 + u32(b.x)] + lx * x[r1 + u32(b.y)];
   out[e] = (1.0 - ly) * top + ly * bottom;`}
 }`,
-    bindings: [x.storage, ty, tx, out],
-    uniforms: u,
-    workgroups: grid(rt, Math.ceil(n / WG)),
+      bindings: [xs!, ty, tx, os!],
+      uniforms: u,
+      workgroups: grid(rt, Math.ceil(cn / WG)),
+    });
   });
   rt.free(ty);
   rt.free(tx);
@@ -145,11 +150,13 @@ export const interpolateBackward = entry('interpolateBackward', (rt: Runtime, dy
   const tx = rt.upload(packTaps(tapX));
   const ry = rt.upload(readersOf(tapY, H));
   const rx = rt.upload(readersOf(tapX, W));
-  const u = new Uniforms().u32('n', n).u32('H', H).u32('W', W).u32('oh', p.outH).u32('ow', p.outW);
-  rt.run({
-    name: 'interpolateBackward',
-    key: 'interpolateBackward',
-    code: () => `${u.struct('P')}
+  rt.splitOuter(N * C, [[dy.storage, p.outH * p.outW], [out, H * W]], 'plane', (count, [ds, os]) => {
+    const cn = count * H * W;
+    const u = new Uniforms().u32('n', cn).u32('H', H).u32('W', W).u32('oh', p.outH).u32('ow', p.outW);
+    rt.run({
+      name: 'interpolateBackward',
+      key: 'interpolateBackward',
+      code: () => `${u.struct('P')}
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
 @group(0) @binding(1) var<storage, read> ty: array<i32>;
 @group(0) @binding(2) var<storage, read> tx: array<i32>;
@@ -181,9 +188,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   dx[e] = acc;
 }`,
-    bindings: [dy.storage, ty, tx, ry, rx, out],
-    uniforms: u,
-    workgroups: grid(rt, Math.ceil(n / WG)),
+      bindings: [ds!, ty, tx, ry, rx, os!],
+      uniforms: u,
+      workgroups: grid(rt, Math.ceil(cn / WG)),
+    });
   });
   for (const t of [ty, tx, ry, rx]) rt.free(t);
   return out;

@@ -18,7 +18,8 @@
  * Tensors above the binding limit: the strided gather and concat's block copy run over ranges of
  * output elements whose windows (of the output, and of the source span the range reads) fit one
  * binding, one dispatch per range; contiguous copies are copyBufferToBuffer (no limit). pad,
- * gather, indexSelect and scatterAdd refuse such tensors with the op's name.
+ * gather, indexSelect and scatterAdd run over ranges of output elements the same way (gather and
+ * scatterAdd bind the lines of the range across the whole axis, indexSelect its [dim, inner] slabs).
  *
  * scatterAdd (zeros(outShape).scatter_add_(axis, index, src)) uses the gather formulation: each
  * output element loops over the index entries of its own line (same coordinates off `axis`) and
@@ -35,12 +36,6 @@ import { entry, GRID_INDEX, grid, stridedSpan, Uniforms, type GPUStorage, type R
 
 type GT = KTensor<GPUStorage>;
 const WG = 256;
-
-/** Entry point head: \`i\` is the output element, \`p.n\` the element count. */
-const HEAD = `@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = ${GRID_INDEX(`${WG}u`)};
-  if (i >= p.n) { return; }`;
 
 /**
  * Entry point head of the chunked kernels: \`i\` is the output element, \`p.i0\` the chunk's first,
@@ -144,16 +139,30 @@ export const pad = entry('pad', (rt: Runtime, x: GT, before: readonly number[], 
   if (t === 'f32') bits.setFloat32(0, value, true);
   else bits.setInt32(0, Math.trunc(value), true);
   const u = new Uniforms()
-    .u32('n', n).u32('rank', outShape.length).u32('value', bits.getUint32(0, true))
+    .u32('n', n).u32('rank', outShape.length).u32('value', bits.getUint32(0, true)).u32('i0', 0).u32('xb', 0).u32('ob', 0)
     .u32s('shape', outShape, MAX_RANK).u32s('before', before, MAX_RANK).u32s('inShape', x.shape, MAX_RANK);
-  rt.run({
-    name: 'pad',
-    key: 'pad',
-    code: () => `${u.struct('P')}
+  // Tensors above the binding limit: ranges of output elements; the source window is the span the
+  // range reads (the output range as a strided read of x, shifted by the padding, clipped to x).
+  const nx = sizeOf(x.shape);
+  const xst = stridesOf(x.shape);
+  const shift = -before.reduce((a, b, d) => a + b * xst[d]!, 0);
+  const span = (i0: number, i1: number): [number, number] => {
+    const [lo, hi] = stridedSpan(outShape, xst, shift, i0, i1);
+    const l = Math.min(Math.max(lo, 0), Math.max(nx - 1, 0));
+    return [l, Math.max(Math.min(hi, nx), l + 1)];
+  };
+  for (const [i0, i1] of rt.planRanges(n, [{ s: out, span: (a, b) => [a, b] }, { s: x.storage, span }])) {
+    const xw = rt.window(x.storage, ...span(i0, i1));
+    const ow = rt.window(out, i0, i1);
+    u.set('n', i1 - i0).set('i0', i0).set('xb', xw.base).set('ob', ow.base);
+    rt.run({
+      name: 'pad',
+      key: 'pad',
+      code: () => `${u.struct('P')}
 @group(0) @binding(0) var<storage, read> x: array<u32>;
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
 @group(0) @binding(2) var<uniform> p: P;
-${HEAD}
+${CHUNK_HEAD}
   var rem = i;
   var off = 0u;
   var inStride = 1u;
@@ -168,12 +177,13 @@ ${HEAD}
     off += (c - b) * inStride;
     inStride *= isz;
   }
-  out[i] = select(p.value, x[select(0u, off, inside)], inside);
+  out[i - p.ob] = select(p.value, x[select(p.xb, off, inside) - p.xb], inside);
 }`,
-    bindings: [x.storage, out],
-    uniforms: u,
-    workgroups: grid(rt, Math.ceil(n / WG)),
-  });
+      bindings: [xw.binding, ow.binding],
+      uniforms: u,
+      workgroups: grid(rt, Math.ceil((i1 - i0) / WG)),
+    });
+  }
   return out;
 });
 
@@ -231,32 +241,47 @@ export const gather = entry('gather', (rt: Runtime, x: GT, index: GT, axis: numb
   const out = rt.alloc(n * 4);
   if (n === 0) return out;
   checkRank('gather', index.shape);
-  const u = new Uniforms().u32('n', n).u32('rank', index.shape.length).u32('axis', axis)
-    .u32s('ishape', index.shape, MAX_RANK).u32s('xstride', stridesOf(x.shape), MAX_RANK);
-  rt.run({
-    name: 'gather',
-    key: 'gather',
-    code: () => `${u.struct('P')}
+  const xst = stridesOf(x.shape);
+  const u = new Uniforms().u32('n', n).u32('rank', index.shape.length).u32('axis', axis).u32('i0', 0).u32('xb', 0).u32('ib', 0).u32('ob', 0)
+    .u32s('ishape', index.shape, MAX_RANK).u32s('xstride', xst, MAX_RANK);
+  // Tensors above the binding limit: ranges of output (and index) elements; the source window spans
+  // the range's coordinates off the axis and the whole axis (the indices are not known here).
+  const offAxis = xst.map((v, d) => (d === axis ? 0 : v));
+  const xSpan = (i0: number, i1: number): [number, number] => {
+    const [lo, hi] = stridedSpan(index.shape, offAxis, 0, i0, i1);
+    return [lo, hi + (x.shape[axis]! - 1) * xst[axis]!];
+  };
+  const same = (a: number, b: number): [number, number] => [a, b];
+  for (const [i0, i1] of rt.planRanges(n, [{ s: out, span: same }, { s: index.storage, span: same }, { s: x.storage, span: xSpan }])) {
+    const xw = rt.window(x.storage, ...xSpan(i0, i1));
+    const iw = rt.window(index.storage, i0, i1);
+    const ow = rt.window(out, i0, i1);
+    u.set('n', i1 - i0).set('i0', i0).set('xb', xw.base).set('ib', iw.base).set('ob', ow.base);
+    rt.run({
+      name: 'gather',
+      key: 'gather',
+      code: () => `${u.struct('P')}
 @group(0) @binding(0) var<storage, read> x: array<u32>;
 @group(0) @binding(1) var<storage, read> index: array<i32>;
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;
 @group(0) @binding(3) var<uniform> p: P;
-${HEAD}
+${CHUNK_HEAD}
   var rem = i;
   var off = 0u;
   for (var d = i32(p.rank) - 1; d >= 0; d--) {
     let sz = p.ishape[d / 4][d % 4];
     var c = rem % sz;
     rem = rem / sz;
-    if (u32(d) == p.axis) { c = u32(index[i]); }
+    if (u32(d) == p.axis) { c = u32(index[i - p.ib]); }
     off += c * p.xstride[d / 4][d % 4];
   }
-  out[i] = x[off];
+  out[i - p.ob] = x[off - p.xb];
 }`,
-    bindings: [x.storage, index.storage, out],
-    uniforms: u,
-    workgroups: grid(rt, Math.ceil(n / WG)),
-  });
+      bindings: [xw.binding, iw.binding, ow.binding],
+      uniforms: u,
+      workgroups: grid(rt, Math.ceil((i1 - i0) / WG)),
+    });
+  }
   return out;
 });
 
@@ -268,26 +293,34 @@ export const indexSelect = entry('indexSelect', (rt: Runtime, x: GT, axis: numbe
   const n = outer * k * inner;
   const out = rt.alloc(n * 4);
   if (n === 0) return out;
-  const u = new Uniforms().u32('n', n).u32('k', k).u32('inner', inner).u32('dim', dim);
-  rt.run({
-    name: 'indexSelect',
-    key: 'indexSelect',
-    code: () => `${u.struct('P')}
+  const u = new Uniforms().u32('n', n).u32('k', k).u32('inner', inner).u32('dim', dim).u32('i0', 0).u32('xb', 0).u32('ob', 0);
+  // Tensors above the binding limit: ranges of output elements; the source window spans the
+  // [dim, inner] slabs of the outer indices the range covers (the index is bound whole).
+  const xSpan = (i0: number, i1: number): [number, number] => [Math.floor(i0 / (k * inner)) * dim * inner, (Math.floor((i1 - 1) / (k * inner)) + 1) * dim * inner];
+  for (const [i0, i1] of rt.planRanges(n, [{ s: out, span: (a, b) => [a, b] }, { s: x.storage, span: xSpan }])) {
+    const xw = rt.window(x.storage, ...xSpan(i0, i1));
+    const ow = rt.window(out, i0, i1);
+    u.set('n', i1 - i0).set('i0', i0).set('xb', xw.base).set('ob', ow.base);
+    rt.run({
+      name: 'indexSelect',
+      key: 'indexSelect',
+      code: () => `${u.struct('P')}
 @group(0) @binding(0) var<storage, read> x: array<u32>;
 @group(0) @binding(1) var<storage, read> index: array<i32>;
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;
 @group(0) @binding(3) var<uniform> p: P;
-${HEAD}
+${CHUNK_HEAD}
   let r = i % p.inner;
   let oj = i / p.inner;
   let j = oj % p.k;
   let o = oj / p.k;
-  out[i] = x[(o * p.dim + u32(index[j])) * p.inner + r];
+  out[i - p.ob] = x[(o * p.dim + u32(index[j])) * p.inner + r - p.xb];
 }`,
-    bindings: [x.storage, index.storage, out],
-    uniforms: u,
-    workgroups: grid(rt, Math.ceil(n / WG)),
-  });
+      bindings: [xw.binding, index.storage, ow.binding],
+      uniforms: u,
+      workgroups: grid(rt, Math.ceil((i1 - i0) / WG)),
+    });
+  }
   return out;
 });
 
@@ -299,17 +332,34 @@ export const scatterAdd = entry('scatterAdd', (rt: Runtime, outShape: readonly n
   if (n === 0) return out;
   checkRank('scatterAdd', outShape);
   const len = index.shape[axis]!;
-  const u = new Uniforms().u32('n', n).u32('rank', outShape.length).u32('axis', axis).u32('len', len)
-    .u32s('oshape', outShape, MAX_RANK).u32s('ishape', index.shape, MAX_RANK).u32s('istride', stridesOf(index.shape), MAX_RANK);
-  rt.run({
-    name: 'scatterAdd',
-    key: `scatterAdd:${t}`,
-    code: () => `${u.struct('P')}
+  const ist = stridesOf(index.shape);
+  const u = new Uniforms().u32('n', n).u32('rank', outShape.length).u32('axis', axis).u32('len', len).u32('i0', 0).u32('sb', 0).u32('ob', 0)
+    .u32s('oshape', outShape, MAX_RANK).u32s('ishape', index.shape, MAX_RANK).u32s('istride', ist, MAX_RANK);
+  // Tensors above the binding limit: ranges of output elements; index and src (same shape) are
+  // bound as the window of the lines the range reads (its coordinates off the axis, the whole axis).
+  const ni = sizeOf(index.shape);
+  const offAxis = ist.map((v, d) => (d === axis ? 0 : v));
+  const lines = (i0: number, i1: number): [number, number] => {
+    const [lo, hi] = stridedSpan(outShape, offAxis, 0, i0, i1);
+    const l = Math.min(lo, Math.max(ni - 1, 0));
+    return [l, Math.max(Math.min(hi + (len - 1) * ist[axis]!, ni), l + 1)];
+  };
+  for (const [i0, i1] of rt.planRanges(n, [{ s: out, span: (a, b) => [a, b] }, { s: index.storage, span: lines }, { s: src.storage, span: lines }])) {
+    const [lo, hi] = lines(i0, i1);
+    const iw = rt.window(index.storage, lo, hi);
+    const sw = rt.window(src.storage, lo, hi);
+    const ow = rt.window(out, i0, i1);
+    if (iw.base !== sw.base) throw new Error(`scatterAdd: internal: expected the index and src windows at one offset, got ${iw.base} and ${sw.base}`);
+    u.set('n', i1 - i0).set('i0', i0).set('sb', iw.base).set('ob', ow.base);
+    rt.run({
+      name: 'scatterAdd',
+      key: `scatterAdd:${t}`,
+      code: () => `${u.struct('P')}
 @group(0) @binding(0) var<storage, read> index: array<i32>;
 @group(0) @binding(1) var<storage, read> src: array<${t}>;
 @group(0) @binding(2) var<storage, read_write> out: array<${t}>;
 @group(0) @binding(3) var<uniform> p: P;
-${HEAD}
+${CHUNK_HEAD}
   // Coordinates of this output element; the line of index entries that may target it starts at
   // 'base' (same coordinates off the axis, 0 on it) and steps by the index stride along the axis.
   var rem = i;
@@ -323,20 +373,21 @@ ${HEAD}
     if (u32(d) == p.axis) {
       tgt = i32(c);
     } else {
-      if (c >= p.ishape[d / 4][d % 4]) { out[i] = acc; return; }
+      if (c >= p.ishape[d / 4][d % 4]) { out[i - p.ob] = acc; return; }
       base += c * p.istride[d / 4][d % 4];
     }
   }
   let step = p.istride[p.axis / 4][p.axis % 4];
   for (var j = 0u; j < p.len; j++) {
-    let q = base + j * step;
+    let q = base + j * step - p.sb;
     if (index[q] == tgt) { acc += src[q]; }
   }
-  out[i] = acc;
+  out[i - p.ob] = acc;
 }`,
-    bindings: [index.storage, src.storage, out],
-    uniforms: u,
-    workgroups: grid(rt, Math.ceil(n / WG)),
-  });
+      bindings: [iw.binding, sw.binding, ow.binding],
+      uniforms: u,
+      workgroups: grid(rt, Math.ceil((i1 - i0) / WG)),
+    });
+  }
   return out;
 });

@@ -19,6 +19,8 @@
  * dx = y·(dy - dot) or dy - exp(y)·dot.
  * Memory traffic: forward reads x once (twice when the row does not fit in registers) and writes y
  * once: 8 bytes per element; backward reads y and dy and writes dx: 12 bytes per element.
+ * Tensors above the binding limit: blocks of outer slices, each run unchanged on views
+ * (Runtime.splitOuter).
  */
 import type { KTensor } from '../../backend.js';
 import { fail } from '../../../engine/shape.js';
@@ -71,6 +73,13 @@ export const softmax = entry((a) => (a[4] ? 'logSoftmax' : 'softmax'), (rt: Runt
   const n = outer * size * inner;
   const out = rt.alloc(n * 4);
   if (n === 0) return out;
+  // Tensors above the binding limit: chunks of the outer index (views; see Runtime.splitOuter).
+  rt.splitOuter(outer, [[x.storage, size * inner], [out, size * inner]], 'outer slice', (count, [xs, os]) => softmaxInto(rt, xs!, os!, count, size, inner, log));
+  return out;
+});
+
+function softmaxInto(rt: Runtime, xs: GPUStorage, out: GPUStorage, outer: number, size: number, inner: number, log: boolean): void {
+  const x = { storage: xs };
   const rows = outer * inner;
   const name = log ? 'logSoftmax' : 'softmax';
   if (inner > 1 && rows >= 1024) {
@@ -104,7 +113,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       uniforms: u,
       workgroups: grid(rt, Math.ceil(rows / 256)),
     });
-    return out;
+    return;
   }
   const pl = planRow(size, inner);
   const T = pl.vec4 ? 'vec4<f32>' : 'f32';
@@ -165,8 +174,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     uniforms: u,
     workgroups: grid(rt, rows),
   });
-  return out;
-});
+}
 
 export const softmaxBackward = entry((a) => (a[5] ? 'logSoftmaxBackward' : 'softmaxBackward'), (rt: Runtime, y: GT, dy: GT, outer: number, size: number, inner: number, log: boolean): GPUStorage => {
   const name = log ? 'logSoftmaxBackward' : 'softmaxBackward';
@@ -174,6 +182,15 @@ export const softmaxBackward = entry((a) => (a[5] ? 'logSoftmaxBackward' : 'soft
   const n = outer * size * inner;
   const out = rt.alloc(n * 4);
   if (n === 0) return out;
+  const per = size * inner;
+  rt.splitOuter(outer, [[y.storage, per], [dy.storage, per], [out, per]], 'outer slice', (count, [ys, dys, os]) => softmaxBackwardInto(rt, ys!, dys!, os!, count, size, inner, log));
+  return out;
+});
+
+function softmaxBackwardInto(rt: Runtime, ys: GPUStorage, dys: GPUStorage, out: GPUStorage, outer: number, size: number, inner: number, log: boolean): void {
+  const name = log ? 'logSoftmaxBackward' : 'softmaxBackward';
+  const y = { storage: ys };
+  const dy = { storage: dys };
   const rows = outer * inner;
   // term(y, g): the summand of the row dot; grad(y, g, dot): dx.
   const term = log ? 'g' : 'g * yv';
@@ -197,7 +214,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       uniforms: u,
       workgroups: grid(rt, Math.ceil(rows / 256)),
     });
-    return out;
+    return;
   }
   const pl = planRow(size, inner);
   const T = pl.vec4 ? 'vec4<f32>' : 'f32';
@@ -240,5 +257,4 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     uniforms: u,
     workgroups: grid(rt, rows),
   });
-  return out;
-});
+}
