@@ -267,6 +267,39 @@ export class Engine {
     return true;
   }
 
+  /**
+   * Frees intermediates that the calling code will not read again, as soon as that is safe, so
+   * that a module's peak memory is its largest live set rather than every tensor it made before
+   * returning (PyTorch frees a tensor when its last reference goes; the scopes here free at the
+   * end of each Module call). Pass only tensors the caller neither uses again nor returns.
+   *
+   * - Grad off (noGrad), module scopes on: each given tensor that belongs to the innermost scope
+   *   (made since that scope opened, and not kept: an intermediate of the current Module call or
+   *   tidy) is disposed now. Anything else is left alone: the call's inputs, parameters, buffers,
+   *   kept cache entries, and tensors outside any scope.
+   * - Grad on: nothing is freed. An autograd node may have saved the tensor for backward (conv
+   *   and batch norm save their input, ReLU its output), so the enclosing `tidy` frees it after
+   *   the step, as before; gradients are exactly those of code that never called this.
+   * - `engine.moduleScopes` off: nothing is freed (the scopes' savings are measured against that).
+   *
+   * null and undefined entries, repeated and already disposed tensors are skipped. Returns how
+   * many tensors it disposed. A view that shares storage (reshape, detach) keeps the storage
+   * alive after the tensor it views is disposed.
+   */
+  freeIntermediates(...ts: readonly (Tensor | null | undefined)[]): number {
+    if (this.gradEnabled || !this.moduleScopes) return 0;
+    const scope = this.scopes[this.scopes.length - 1];
+    if (!scope) return 0;
+    let n = 0;
+    for (const t of ts) {
+      if (t && scope.has(t)) {
+        t.dispose();
+        n++;
+      }
+    }
+    return n;
+  }
+
   private popScope(scope: Set<Tensor>): void {
     const i = this.scopes.lastIndexOf(scope);
     // Normally the top; should an inner scope have been left open, its tensors are ours to free.
@@ -366,6 +399,14 @@ export const engine = new Engine();
 /** Runs `fn` and disposes the tensors it created, except those it returns. See Engine.tidy. */
 export function tidy<T>(fn: () => T): T {
   return engine.tidy(fn);
+}
+
+/**
+ * Frees intermediates that module code will not read again, when that is safe: at once with grad
+ * off, never with grad on (the autograd graph may have saved them). See Engine.freeIntermediates.
+ */
+export function freeIntermediates(...ts: readonly (Tensor | null | undefined)[]): number {
+  return engine.freeIntermediates(...ts);
 }
 
 /** Runs `fn` without recording the autograd graph, like `torch.no_grad()`. */

@@ -13,14 +13,20 @@
  * Each module runs 4 BasicBlocks per branch, then fuses: a lower-resolution branch j goes up to i
  * by a 1x1 conv + BN + nearest upsampling ×2^(j-i); a higher-resolution one goes down by (i-j)
  * 3x3 stride-2 convs + BN (ReLU between them); the sums pass through ReLU.
+ *
+ * Memory: every forward frees each intermediate once it is dead (`freeIntermediates`: at once
+ * under noGrad, left to the autograd graph and the enclosing tidy under grad), so an inference
+ * pass holds about what PyTorch's does: the blocks' input, the current conv/BN output and the
+ * residual, not every output of a block or stage until it returns.
  */
+import { freeIntermediates } from '../../engine/engine.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { add, relu } from '../../ops/elementwise.js';
 import { interpolate } from '../../ops/resample.js';
 import { constant_, normal_ } from '../nn/init.js';
 import { BatchNorm2d, Conv2d, ConvTranspose2d, ReLU, Sequential, type TensorModule } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
-import { BasicBlock, Bottleneck } from './resnet.js';
+import { applyAndFree, BasicBlock, Bottleneck } from './resnet.js';
 
 export interface HRNetConfig {
   /** Channels of the highest-resolution branch; the others are 2W, 4W, 8W (32 or 48 in the paper). */
@@ -111,11 +117,21 @@ export class HighResolutionModule extends Module {
   forward(xs: readonly Tensor[]): Tensor[] {
     const ys = xs.map((x, i) => this.branchList[i]!.forward(x));
     if (ys.length === 1) return ys;
-    return this.fuse.map((row, i) => {
+    // The branch outputs feed every row, so they are freed after the last; each row's partial
+    // sums and resampled branches are freed as soon as they are added.
+    const own = (t: Tensor): Tensor | null => (ys.includes(t) ? null : t);
+    const out = this.fuse.map((row, i) => {
       let y = i === 0 ? ys[0]! : row.slots[0]!.forward(ys[0]!);
-      for (let j = 1; j < ys.length; j++) y = add(y, i === j ? ys[j]! : row.slots[j]!.forward(ys[j]!));
-      return relu(y);
+      for (let j = 1; j < ys.length; j++) {
+        const z = i === j ? ys[j]! : row.slots[j]!.forward(ys[j]!);
+        const next = add(y, z);
+        freeIntermediates(own(y), own(z));
+        y = next;
+      }
+      return applyAndFree(y, relu);
     });
+    freeIntermediates(...ys);
+    return out;
   }
 }
 
@@ -128,7 +144,12 @@ class Stage extends Module {
   }
   forward(xs: readonly Tensor[]): Tensor[] {
     let ys = [...xs];
-    for (const m of this.mods) ys = m.forward(ys);
+    for (const m of this.mods) {
+      const next = m.forward(ys);
+      // a module's inputs are dead once it has run (never the stage's own inputs xs)
+      freeIntermediates(...ys.filter((t) => !next.includes(t)));
+      ys = next;
+    }
     return ys;
   }
 }
@@ -208,20 +229,48 @@ export class HRNet extends Module implements TensorModule {
     initHRNet(this);
   }
 
-  /** As the official forward: a present transition reads the last (lowest-resolution) branch. */
-  private applyTransition(t: SlotList, ys: readonly Tensor[]): Tensor[] {
-    return t.slots.map((m, i) => (m ? m.forward(ys[ys.length - 1]!) : ys[i]!));
+  /**
+   * As the official forward: a present transition reads the last (lowest-resolution) branch.
+   * Frees the branches it replaces (intermediates of the caller's call; never `keep`).
+   */
+  private applyTransition(t: SlotList, ys: readonly Tensor[], keep: Tensor | null = null): Tensor[] {
+    const out = t.slots.map((m, i) => (m ? m.forward(ys[ys.length - 1]!) : ys[i]!));
+    freeIntermediates(...ys.filter((y) => y !== keep && !out.includes(y)));
+    return out;
+  }
+
+  /** Stem and layer1: [N, 3, H, W] → [N, 256, H/4, W/4] (paper widths), freeing as it goes. */
+  private stem(x: Tensor): Tensor {
+    let y = applyAndFree(x, (t) => this.conv1.forward(t));
+    y = applyAndFree(y, (t) => this.bn1.forward(t));
+    y = applyAndFree(y, relu);
+    y = applyAndFree(y, (t) => this.conv2.forward(t));
+    y = applyAndFree(y, (t) => this.bn2.forward(t));
+    y = applyAndFree(y, relu);
+    return applyAndFree(y, (t) => this.layer1.forward(t));
+  }
+
+  /** Runs a stage and frees its inputs (except `keep` and inputs it returns). */
+  private runStage(s: Stage, xs: Tensor[], keep: Tensor | null = null): Tensor[] {
+    const ys = s.forward(xs);
+    freeIntermediates(...xs.filter((x) => x !== keep && !ys.includes(x)));
+    return ys;
+  }
+
+  /** Stages 2 and 3 on the stem's output (freed): the stage-3 branches. */
+  private stages23(y: Tensor): Tensor[] {
+    const ys = this.runStage(this.s2, this.applyTransition(this.t1, [y]));
+    return this.runStage(this.s3, this.applyTransition(this.t2, ys));
   }
 
   /** Features of the highest-resolution branch after stage 3 or 4 (see the class docs). */
   forwardFeatures(x: Tensor, stage: 3 | 4 = 4): HRNetFeatures {
-    let y = relu(this.bn1.forward(this.conv1.forward(x)));
-    y = relu(this.bn2.forward(this.conv2.forward(y)));
-    y = this.layer1.forward(y);
-    let ys = this.s2.forward(this.applyTransition(this.t1, [y]));
-    ys = this.s3.forward(this.applyTransition(this.t2, ys));
-    if (stage === 3) return { features: ys[0]!, heatmaps: null };
-    ys = this.s4.forward(this.applyTransition(this.t3, ys));
+    let ys = this.stages23(this.stem(x));
+    if (stage === 3) {
+      freeIntermediates(...ys.slice(1));
+      return { features: ys[0]!, heatmaps: null };
+    }
+    ys = this.runStage(this.s4, this.applyTransition(this.t3, ys));
     const features = ys[0]!;
     return { features, heatmaps: this.finalLayer.forward(features) };
   }
@@ -231,13 +280,9 @@ export class HRNet extends Module implements TensorModule {
    * the stage-4 one and the heatmaps ([N, W, H/4, W/4] twice and [N, K, H/4, W/4]).
    */
   forwardStages(x: Tensor): { stage3: Tensor; features: Tensor; heatmaps: Tensor } {
-    let y = relu(this.bn1.forward(this.conv1.forward(x)));
-    y = relu(this.bn2.forward(this.conv2.forward(y)));
-    y = this.layer1.forward(y);
-    let ys = this.s2.forward(this.applyTransition(this.t1, [y]));
-    ys = this.s3.forward(this.applyTransition(this.t2, ys));
+    let ys = this.stages23(this.stem(x));
     const stage3 = ys[0]!;
-    ys = this.s4.forward(this.applyTransition(this.t3, ys));
+    ys = this.runStage(this.s4, this.applyTransition(this.t3, ys, stage3), stage3);
     const features = ys[0]!;
     return { stage3, features, heatmaps: this.finalLayer.forward(features) };
   }

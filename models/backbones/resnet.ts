@@ -12,6 +12,7 @@
  * Shapes: input [N, 3, H, W] → trunk features [N, C4, H/32, W/32] (C4 = 512·expansion) →
  * SimpleBaseline heatmaps [N, K, H/4, W/4] (or 256-channel features without a head).
  */
+import { freeIntermediates } from '../../engine/engine.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { add } from '../../ops/elementwise.js';
 import { relu } from '../../ops/elementwise.js';
@@ -24,6 +25,25 @@ import { Module } from '../nn/module.js';
 
 export type ResNetDepth = 18 | 34 | 50 | 101 | 152;
 export type BlockKind = 'basic' | 'bottleneck';
+
+/**
+ * y = f(x), then frees x if it is an intermediate of the current Module call and f did not return
+ * it (engine freeIntermediates: at once under noGrad, never under grad, where autograd may have
+ * saved it): for chains where each output is read only by the next step.
+ */
+export function applyAndFree(x: Tensor, f: (t: Tensor) => Tensor): Tensor {
+  const y = f(x);
+  if (y !== x) freeIntermediates(x);
+  return y;
+}
+
+/** relu(out + identity), identity = downsample(x) or x; frees out and a projected identity once summed. */
+function residualRelu(out: Tensor, x: Tensor, downsample: Sequential | null): Tensor {
+  const identity = downsample ? downsample.forward(x) : x;
+  const sum = add(out, identity);
+  freeIntermediates(out, identity === x ? null : identity);
+  return applyAndFree(sum, relu);
+}
 
 /** torchvision's table: block type and blocks per stage for each depth. */
 export const RESNET_SPECS: Readonly<Record<ResNetDepth, { block: BlockKind; layers: readonly [number, number, number, number] }>> = {
@@ -103,11 +123,14 @@ export class BasicBlock extends Module implements TensorModule {
     this.downsample = this.module('downsample', downsample);
   }
 
+  /** Frees each intermediate once the next op has read it (applyAndFree): under noGrad the block holds its input, at most two [N, C, H, W] temporaries and the residual sum. */
   forward(x: Tensor): Tensor {
-    let out = relu(this.bn1.forward(this.conv1.forward(x)));
-    out = this.bn2.forward(this.conv2.forward(out));
-    const identity = this.downsample ? this.downsample.forward(x) : x;
-    return relu(add(out, identity));
+    let out = applyAndFree(x, (t) => this.conv1.forward(t));
+    out = applyAndFree(out, (t) => this.bn1.forward(t));
+    out = applyAndFree(out, relu);
+    out = applyAndFree(out, (t) => this.conv2.forward(t));
+    out = applyAndFree(out, (t) => this.bn2.forward(t));
+    return residualRelu(out, x, this.downsample);
   }
 }
 
@@ -133,12 +156,17 @@ export class Bottleneck extends Module implements TensorModule {
     this.downsample = this.module('downsample', downsample);
   }
 
+  /** Frees each intermediate once read, as BasicBlock does (with a projection, bn3's output and the projection's two outputs coexist, as in PyTorch). */
   forward(x: Tensor): Tensor {
-    let out = relu(this.bn1.forward(this.conv1.forward(x)));
-    out = relu(this.bn2.forward(this.conv2.forward(out)));
-    out = this.bn3.forward(this.conv3.forward(out));
-    const identity = this.downsample ? this.downsample.forward(x) : x;
-    return relu(add(out, identity));
+    let out = applyAndFree(x, (t) => this.conv1.forward(t));
+    out = applyAndFree(out, (t) => this.bn1.forward(t));
+    out = applyAndFree(out, relu);
+    out = applyAndFree(out, (t) => this.conv2.forward(t));
+    out = applyAndFree(out, (t) => this.bn2.forward(t));
+    out = applyAndFree(out, relu);
+    out = applyAndFree(out, (t) => this.conv3.forward(t));
+    out = applyAndFree(out, (t) => this.bn3.forward(t));
+    return residualRelu(out, x, this.downsample);
   }
 }
 

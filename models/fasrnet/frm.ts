@@ -14,6 +14,7 @@
  * the official conv weights load unchanged (a plain concat would only permute the weights' input
  * channels). All convs are 3x3 (padding 1, bias) unless stated; lrelu is LeakyReLU(0.1).
  */
+import { freeIntermediates } from '../../engine/engine.js';
 import { fail, fmtShape } from '../../engine/shape.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { add, leakyRelu, mul, sigmoid } from '../../ops/elementwise.js';
@@ -26,6 +27,20 @@ import { Module } from '../nn/module.js';
 import { DCNv2Pack, type OffsetPaddingQuirk } from './dcn.js';
 
 const lrelu = (x: Tensor): Tensor => leakyRelu(x, 0.1);
+
+/**
+ * Applies `fs` in turn, freeing each intermediate once the next step has read it (under noGrad;
+ * see freeIntermediates). The first input is freed too when it is an intermediate of this call.
+ */
+function chain(x: Tensor, ...fs: ((t: Tensor) => Tensor)[]): Tensor {
+  let y = x;
+  for (const f of fs) {
+    const next = f(y);
+    if (next !== y) freeIntermediates(y);
+    y = next;
+  }
+  return y;
+}
 const conv3 = (cin: number, cout: number): Conv2d => new Conv2d(cin, cout, 3, { padding: 1 });
 
 /**
@@ -122,19 +137,32 @@ export class FRMAlignment extends Module {
     let oPrev: Tensor | null = null;
     let aPrev: Tensor | null = null;
     const n = this.levels.length;
+    // Each level's offsets and features are read by the next level only: freed there (noGrad).
+    const conv = (m: Conv2d) => (t: Tensor): Tensor => m.forward(t);
     this.levels.forEach((lv, b) => {
-      let o = lrelu(this.offset_conv1.get(lv).forward(interleave(nbr, ref)));
-      if (b === 0) o = lrelu(this.offset_conv2.get(lv).forward(o));
-      else o = lrelu(this.offset_conv3.get(lv).forward(lrelu(this.offset_conv2.get(lv).forward(interleave(o, oPrev!)))));
+      let o = chain(interleave(nbr, ref), conv(this.offset_conv1.get(lv)), lrelu);
+      if (b === 0) o = chain(o, conv(this.offset_conv2.get(lv)), lrelu);
+      else {
+        const pair = interleave(o, oPrev!);
+        freeIntermediates(o, oPrev);
+        o = chain(pair, conv(this.offset_conv2.get(lv)), lrelu, conv(this.offset_conv3.get(lv)), lrelu);
+      }
       let a = this.dcn_pack.get(lv).forward(nbr, o);
-      if (b > 0) a = this.feat_conv.get(lv).forward(interleave(a, aPrev!));
-      if (b < n - 1) a = lrelu(a);
+      if (b > 0) {
+        const pair = interleave(a, aPrev!);
+        freeIntermediates(a, aPrev);
+        a = chain(pair, conv(this.feat_conv.get(lv)));
+      }
+      if (b < n - 1) a = chain(a, lrelu);
       oPrev = o;
       aPrev = a;
     });
+    freeIntermediates(oPrev);
     const a = aPrev!;
-    const oc = lrelu(this.cas_offset_conv2.forward(lrelu(this.cas_offset_conv1.forward(interleave(a, ref)))));
-    return lrelu(this.cas_dcnpack.forward(a, oc));
+    const oc = chain(interleave(a, ref), conv(this.cas_offset_conv1), lrelu, conv(this.cas_offset_conv2), lrelu);
+    const out = this.cas_dcnpack.forward(a, oc);
+    freeIntermediates(a, oc);
+    return chain(out, lrelu);
   }
 }
 

@@ -5,7 +5,8 @@
  * The weights W_l, W_g come from weighting.ts. "Three basic blocks are employed for conditional
  * feature aggregation" (Sec. 3.3): torchvision BasicBlocks; the first projects the (1+2k+n)·C
  * concatenated channels (720 = 15 × 48 in the paper) to `outChannels` with a 1x1 conv + BN shortcut,
- * the others keep the width.
+ * the others keep the width. (resnet.ts's BasicBlock, which frees its intermediates
+ * as it goes under noGrad.)
  * Channel order of the concatenation: V_t, then the local frames in input order, then the global
  * frames best first; each frame's C channels are contiguous.
  */

@@ -23,6 +23,7 @@
  * as `new GLPose(cfg, { movenet })`). `residual: true` (`real`) adds the backbone's key-frame
  * heatmaps to a zero-initialized head: H = H_t + head(F), so the untrained network copies them.
  */
+import { freeIntermediates } from '../../engine/engine.js';
 import { fail, fmtShape } from '../../engine/shape.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { jointsMseLoss } from '../../ops/loss.js';
@@ -256,9 +257,23 @@ export class GLPose<B extends Module = HRNet> extends Module {
     if (L > 0) crops.push(reshape(input.locals!, [B * L, 3, H, W]));
     if (G > 0) crops.push(reshape(input.globals!, [B * G, 3, H, W]));
     const all = crops.length === 1 ? input.key : concat(crops, 0);
+    freeIntermediates(...crops.slice(1)); // the reshaped views (their storage is the caller's)
+    return this.backboneAndHead(all, B, G, input.localOffsets);
+  }
+
+  /**
+   * Eq. 1 on the crop batch `all` [B·(1 + 2k + G), 3, H, W] (forwardDetailed's order), then the
+   * head. Frees `all` and the backbone outputs as soon as they are dead (under noGrad; see
+   * freeIntermediates): the 29-crop batch is the largest tensor of a paper-size forward after the
+   * backbone's own activations.
+   */
+  private backboneAndHead(all: Tensor, B: number, G: number, localOffsets?: GLPoseInput['localOffsets']): GLPoseOutput {
     const residual = this.cfg.residual ?? false;
     const o = residual ? this.poseBackbone.forward(all) : { features: this.poseBackbone.forwardFeatures(all), heatmaps: null };
-    return this.headDetailed(o.features, o.heatmaps, B, G, input.localOffsets);
+    freeIntermediates(all);
+    const out = this.headDetailed(o.features, o.heatmaps, B, G, localOffsets);
+    freeIntermediates(...[o.features, o.heatmaps].filter((t) => t !== out.vt && t !== out.heatmaps));
+    return out;
   }
 
   /**
@@ -308,7 +323,18 @@ export class GLPose<B extends Module = HRNet> extends Module {
    * (see `glposeInputsFromFrames`; `positions` give the true local offsets).
    */
   forwardFrames(images: Tensor, positions?: readonly (readonly number[])[]): Tensor {
-    return this.forward(glposeInputsFromFrames(images, this.cfg, positions));
+    const layout = framesLayout(images, this.cfg, positions);
+    const { B, T, H, W } = layout;
+    const L = 2 * this.cfg.localFrames;
+    if (B !== 1) return this.forward(glposeInputsFromFrames(images, this.cfg, positions));
+    // One sample: its frames [key, locals, globals] are already the backbone's crop batch in
+    // forwardDetailed's order, so a view replaces the copies (the slices and their concatenation).
+    if (H % 32 !== 0 || W % 32 !== 0 || H === 0 || W === 0) fail('GLPose', 'crops whose height and width are positive multiples of 32', `${H}x${W}`);
+    const G = this.cfg.globalFrames > 0 ? T - 1 - L : 0;
+    const frames = reshape(images, [T, 3, H, W]);
+    const all = 1 + L + G === T ? frames : slice(frames, 0, 0, 1 + L + G);
+    if (all !== frames) freeIntermediates(frames);
+    return this.backboneAndHead(all, 1, G, layout.localOffsets).heatmaps;
   }
 }
 
@@ -332,6 +358,23 @@ export function glposeLoss(heatmaps: Tensor, target: Tensor, targetWeight: Tenso
   return jointsMseLoss(heatmaps, target, targetWeight, { useTargetWeight: true });
 }
 
+/** Checks frames [B, T ≥ 1 + 2k + n, 3, H, W] and positions (see glposeInputsFromFrames); their sizes and local offsets. */
+function framesLayout(images: Tensor, cfg: Pick<GLPoseConfig, 'localFrames' | 'globalFrames'>, positions?: readonly (readonly number[])[]): { B: number; T: number; H: number; W: number; localOffsets: number[][] | undefined } {
+  const op = 'glposeInputsFromFrames';
+  check(op, 'images', images);
+  const L = 2 * cfg.localFrames;
+  if (images.rank !== 5 || images.shape[2] !== 3 || images.shape[1]! < 1 + L + cfg.globalFrames) {
+    fail(op, `images of shape [B, T ≥ ${1 + L + cfg.globalFrames}, 3, H, W]`, `shape ${fmtShape(images.shape)}`);
+  }
+  const [B, T, , H, W] = images.shape as [number, number, number, number, number];
+  let localOffsets: number[][] | undefined;
+  if (positions) {
+    if (positions.length !== B || positions.some((p) => p.length !== T)) fail(op, `${B} position lists of ${T} frames`, `${positions.length} lists of [${positions.map((p) => p.length).join(', ')}]`);
+    localOffsets = positions.map((p) => p.slice(1, 1 + L).map((x) => x - p[0]!));
+  }
+  return { B, T, H, W, localOffsets };
+}
+
 /**
  * Splits frames in the data pipeline's GLPose order (models/pose/data/frames.ts 'localGlobal':
  * [key, t−1, t+1, ..., t−k, t+k, g_1, ..., g_G]) into a GLPoseInput.
@@ -340,20 +383,10 @@ export function glposeLoss(heatmaps: Tensor, target: Tensor, targetWeight: Tenso
  * @throws Error when the frame count is below 1 + 2k + n.
  */
 export function glposeInputsFromFrames(images: Tensor, cfg: Pick<GLPoseConfig, 'localFrames' | 'globalFrames'>, positions?: readonly (readonly number[])[]): GLPoseInput {
-  const op = 'glposeInputsFromFrames';
-  check(op, 'images', images);
+  const { B, T, H, W, localOffsets } = framesLayout(images, cfg, positions);
   const L = 2 * cfg.localFrames;
-  if (images.rank !== 5 || images.shape[2] !== 3 || images.shape[1]! < 1 + L + cfg.globalFrames) {
-    fail(op, `images of shape [B, T ≥ ${1 + L + cfg.globalFrames}, 3, H, W]`, `shape ${fmtShape(images.shape)}`);
-  }
-  const [B, T, , H, W] = images.shape as [number, number, number, number, number];
   const G = T - 1 - L;
   const part = (start: number, count: number): Tensor => slice(images, 1, start, start + count);
-  let localOffsets: number[][] | undefined;
-  if (positions) {
-    if (positions.length !== B || positions.some((p) => p.length !== T)) fail(op, `${B} position lists of ${T} frames`, `${positions.length} lists of [${positions.map((p) => p.length).join(', ')}]`);
-    localOffsets = positions.map((p) => p.slice(1, 1 + L).map((x) => x - p[0]!));
-  }
   return {
     key: reshape(part(0, 1), [B, 3, H, W]),
     locals: L > 0 ? part(1, L) : null,

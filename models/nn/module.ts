@@ -10,6 +10,12 @@
  * off (`noGrad`), the tensors the call creates are freed when it returns, except its outputs, so an
  * inference forward's peak memory is about its largest live set rather than the sum of its
  * activations. A module that caches tensors across calls must `keep()` them.
+ *
+ * Within one call, the scope would still hold every intermediate until the call returns (a
+ * residual block's conv, BN, ReLU and sum outputs together). Module code therefore frees each
+ * intermediate once it is dead with `freeIntermediates(t, ...)` (engine/engine.ts): at once under
+ * noGrad, nothing under grad (autograd nodes may have saved it; the enclosing tidy frees it after
+ * backward), so the same code is right in both modes (models/backbones/hrnet.ts uses it).
  */
 import type { DeviceName } from '../../backends/backend.js';
 import type { DType } from '../../engine/dtype.js';
