@@ -20,15 +20,16 @@
  * per-side padding (Conv2dParams: [top, bottom, left, right]) needs no kernel change, only Ho/Wo
  * from both sides in `geometry`.
  * Epilogue (forward): the bias and p.clamp. The depthwise kernel starts from the bias and clamps
- * each output row while it is in L1; the GEMM path adds the bias and clamps with bias_clamp_f32:
- * on one thread the GEMM runs by column chunks of about 256 KB of output and each chunk's epilogue
- * follows while it is in L2; with threads (the GEMM splits its columns between them) one pass
- * over the whole output afterwards, split over its (n, c) rows. Either replaces a separate clamp op
- * that allocated a new tensor and read and wrote it again.
+ * each output row while it is in L1; the GEMM path runs gemm_conv_f32, which adds the bias and
+ * clamps in the register tile's write-back of its last K block (no pass over the output, at any
+ * thread count; bit-identical to the GEMM followed by bias_clamp_f32). Only a skinny 1x1 conv
+ * (fewer than 4 output channels per group or 4 pixels: the unpacked skinny kernel) keeps the
+ * separate bias_clamp_f32 pass, split over (n, c) rows. Either replaces a separate clamp op that
+ * allocated a new tensor and read and wrote it again.
  */
 import { convOutLength, convPads, type Conv2dParams } from '../backend.js';
 import { checkDtype, kernel, type WasmContext, type WT } from './context.js';
-import { GEMM_BLOCKS, gemmInto, THREAD_MIN_MACS } from './matmul.js';
+import { GEMM_BLOCKS, gemmInto, packSizes, THREAD_MIN_MACS } from './matmul.js';
 import type { WasmStorage } from './memory.js';
 import { scratch } from './scratch.js';
 import { f32Bits, splitRange, threadsFor } from './threads.js';
@@ -87,6 +88,7 @@ const chunkRows = (g: Geo): number => Math.max(1, Math.round(256 / Math.max(1, g
 /** Bytes of the packed GEMM panels for any thread (the caller's block sizes may have been tuned). */
 function packBytes(ctx: WasmContext): { packA: number; packB: number } {
   const { kc, mc, nc } = GEMM_BLOCKS;
+  packSizes(ctx); // the main instance's block sizes set as the workers' (GEMM_BLOCKS)
   return {
     packA: Math.max(kernel(ctx, 'gemm_pack_a_bytes')(), mc * kc * 4 + 64),
     packB: Math.max(kernel(ctx, 'gemm_pack_b_bytes')(), kc * (nc + 8) * 4 + 64),
@@ -117,56 +119,42 @@ export function conv2d(ctx: WasmContext, x: WT, w: WT, bias: WT | null, p: Conv2
     return out;
   }
   const direct = isPointwise(g, p);
-  // implicit im2col: the GEMM packs its B panels straight from x (no col buffer)
-  const convArgs = direct ? 0 : ctx.mem.args(g.args);
   const epilogue = bias !== null || p.clamp !== undefined;
-  if (epilogue && !ctx.pool && Coutg >= 4 && P >= 4) {
-    // one thread: the GEMM by column chunks, each chunk's epilogue right after it (still in L2)
-    const gemm = kernel(ctx, 'gemm_f32');
-    const [packA, packB, tile] = gemmScratch(ctx, 'conv2d', 0);
-    const CH = epilogueChunk(Coutg);
-    if (convArgs) kernel(ctx, 'conv_geometry')(convArgs);
+  if (direct && (Coutg < 4 || P < 4)) {
+    // skinny 1x1 (a 1- or 2-channel head): gemmInto's unpacked kernel, then the epilogue pass
     for (let n = 0; n < N; n++) {
       for (let gi = 0; gi < G; gi++) {
         const xg = x.storage.ptr + 4 * (n * C + gi * Cg) * H * W;
-        const r0 = n * Cout + gi * Coutg;
-        for (let j0 = 0; j0 < P; j0 += CH) {
-          const j1 = Math.min(P, j0 + CH);
-          gemm(Coutg, P, R, w.storage.ptr + 4 * gi * Coutg * R, R, 1, xg, P, 1, out.ptr + 4 * r0 * P, P, 0, packA!, packB!, tile!, convArgs ? 1 : 0, j0, j1);
-          kernel(ctx, 'bias_clamp_f32')(out.ptr, bias ? bias.storage.ptr : 0, bias ? 1 : 0, Cout, P, r0, r0 + Coutg, j0, j1, ...cl);
-        }
+        gemmInto(ctx, Coutg, P, R, w.storage.ptr + 4 * gi * Coutg * R, R, 1, xg, P, 1, out.ptr + 4 * (n * Cout + gi * Coutg) * P, P, false);
       }
+    }
+    if (epilogue) {
+      const rows = N * Cout;
+      const T = threadsFor(ctx.pool, rows * P, EPILOGUE_MIN_FLOATS, rows);
+      const b = splitRange(rows, T);
+      runThreads(ctx, 'bias_clamp_f32', T, (t) => [out.ptr, bias ? bias.storage.ptr : 0, bias ? 1 : 0, Cout, P, b[t]!, b[t + 1]!, 0, P, ...cl]);
     }
     return out;
   }
+  // one GEMM per (sample, group), the bias and clamp in its last K block's write-back
+  // (gemm_conv_f32); implicit im2col unless 1x1: the GEMM packs its B panels straight from x
+  const args = ctx.mem.args([direct ? 0 : 1, bias ? 1 : 0, ...cl, ...(direct ? [] : g.args)]);
+  const T = ctx.pool && Coutg * P * R >= THREAD_MIN_MACS && P >= 16 * ctx.pool.size ? ctx.pool.size : 1;
+  // column ranges aligned to the 8-column micro-tile
+  const bounds = splitRange(P, T, 8);
+  const scr = Array.from({ length: T }, (_, t) => gemmScratch(ctx, 'conv2d', t));
   for (let n = 0; n < N; n++) {
     for (let gi = 0; gi < G; gi++) {
       const xg = x.storage.ptr + 4 * (n * C + gi * Cg) * H * W;
-      gemmInto(ctx, Coutg, P, R, w.storage.ptr + 4 * gi * Coutg * R, R, 1, xg, P, 1, out.ptr + 4 * (n * Cout + gi * Coutg) * P, P, false, convArgs);
+      const lead = [Coutg, P, R, w.storage.ptr + 4 * gi * Coutg * R, xg, out.ptr + 4 * (n * Cout + gi * Coutg) * P, bias ? bias.storage.ptr + 4 * gi * Coutg : 0, args];
+      runThreads(ctx, 'gemm_conv_f32', T, (t) => [...lead, ...scr[t]!, bounds[t]!, bounds[t + 1]!]);
     }
-  }
-  if (epilogue) {
-    // threads: one pass over the output after the (column-split) GEMM, split over its (n, c) rows
-    const rows = N * Cout;
-    const T = threadsFor(ctx.pool, rows * P, EPILOGUE_MIN_FLOATS, rows);
-    const b = splitRange(rows, T);
-    runThreads(ctx, 'bias_clamp_f32', T, (t) => [out.ptr, bias ? bias.storage.ptr : 0, bias ? 1 : 0, Cout, P, b[t]!, b[t + 1]!, 0, P, ...cl]);
   }
   return out;
 }
 
-/** Minimum output floats per thread for the forward's bias/clamp pass (about 30 µs of work). */
+/** Minimum output floats per thread for the skinny 1x1 forward's bias/clamp pass (about 30 µs of work). */
 const EPILOGUE_MIN_FLOATS = 2 ** 16;
-
-/**
- * Output columns per GEMM call when the epilogue follows each chunk (one thread): about 64 KiB
- * floats of output (256 KB, in L2 when the epilogue reads it back), a multiple of the 8-column
- * micro-tile, between 64 and 1024 (the GEMM's own column panel, so the A panels are packed no more
- * often than in one call for the common sizes).
- */
-function epilogueChunk(rows: number): number {
-  return Math.max(64, Math.min(1024, Math.floor(65536 / rows / 8) * 8));
-}
 
 /** [clampOn, lo bits, hi bits] for the kernels: the clamp's bounds travel as f32 bits (i32 arguments only). */
 function clampArgs(p: Conv2dParams): [number, number, number] {

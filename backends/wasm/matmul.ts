@@ -1,6 +1,7 @@
 /**
  * JS side of the GEMM (assembly/matmul.ts): batched matmul with transposes and batch broadcasting,
- * and `gemmInto`, the helper that conv2d (and later deformConv2d) call on raw pointers. Packed
+ * and `gemmInto`, a GEMM on raw pointers (conv2d's skinny 1x1 case; conv2d's other forward GEMMs
+ * call gemm_conv_f32 directly, which carries the bias/clamp epilogue in its write-back). Packed
  * panels live in the 'packA'/'packB' scratch (scratch.ts, one pair per thread), sized once from
  * the module's block sizes.
  */
@@ -22,7 +23,8 @@ export function configureGemm(ctx: WasmContext, kc: number, mc: number, nc: numb
   configured.set(ctx, { packA: kernel(ctx, 'gemm_pack_a_bytes')(), packB: kernel(ctx, 'gemm_pack_b_bytes')() });
 }
 
-function packSizes(ctx: WasmContext): { packA: number; packB: number } {
+/** The packed-panel scratch sizes (bytes), configuring the block sizes (GEMM_BLOCKS) on first use. */
+export function packSizes(ctx: WasmContext): { packA: number; packB: number } {
   if (!configured.has(ctx)) configureGemm(ctx, GEMM_BLOCKS.kc, GEMM_BLOCKS.mc, GEMM_BLOCKS.nc);
   return configured.get(ctx)!;
 }

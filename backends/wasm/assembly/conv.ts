@@ -8,9 +8,10 @@
  * B panels pack_b_conv gathers straight from x (implicit im2col), so the unrolled matrix
  * [Cg·kh·kw, Ho·Wo] never goes through memory; the GEMM splits its columns between threads.
  *
- * The epilogue (bias_clamp_f32) adds the bias and applies conv2d's fused clamp in one pass over
- * a block of the output: on one thread JS runs the GEMM by column chunks and the epilogue after
- * each chunk (still in L2); with threads, once over the whole output, split over its (n, c) rows.
+ * The epilogue (bias, then conv2d's fused clamp) runs inside the GEMM's last write-back of each
+ * register tile (matmul.ts gemm_conv_f32). bias_clamp_f32 applies the same ops in one pass over a
+ * block of the output, for the skinny 1x1 convs that take the unpacked GEMM (and as the tests'
+ * unfused reference).
  *
  * Geometry args (i32 words): [C, H, W, kh, kw, Ho, Wo, sh, sw, ph, pw, dh, dw] (C = Cg here; ph,
  * pw are the top and left padding: the bottom/right sides only enter through Ho, Wo).
