@@ -65,7 +65,7 @@ import { createRealNetwork, realBackbonePrefixOf } from '../real-weights.js';
 import { isHardFrame } from './data.js';
 import { float16Table, readCachedClip, type CacheIndex } from './real-cache.js';
 import { milestoneSteps, type Recipe } from './recipes.js';
-import { AUG, batchSchedule, GLOBAL, mixSeed } from './trainer.js';
+import { AUG, batchSchedule, GLOBAL, mixSeed, optimizerStep } from './trainer.js';
 
 export { REAL_HEAD_NAMES as REAL_NETS, type RealHeadName as RealNet } from '../real-weights.js';
 import type { RealHeadName as RealNet } from '../real-weights.js';
@@ -536,20 +536,7 @@ export async function trainRealHead(config: RealTrainConfig, net: Module & { tra
     const bt = buildBatch(config.model, train, videos, batch, views, config.staticInput, true, rng);
     manualSeed(mixSeed(config.seed, GLOBAL, step));
     const lr = optimizer.paramGroups[0]!.lr;
-    const lossT = tidy(() => {
-      const l = headForward(config.model, net, bt, dev, true).loss!;
-      l.backward();
-      return l.keep();
-    });
-    const loss = (await lossT.data())[0]!;
-    lossT.dispose();
-    if (!Number.isFinite(loss)) {
-      optimizer.zeroGrad();
-      fail(op, `a finite loss at step ${step + 1}`, String(loss));
-    }
-    optimizer.step();
-    optimizer.zeroGrad();
-    scheduler.step();
+    const loss = await optimizerStep(op, step, optimizer, scheduler, () => headForward(config.model, net, bt, dev, true).loss!);
     const seconds = (performance.now() - t0) / 1000;
     trainSeconds += seconds;
     const info = { step: step + 1, loss, lr, seconds };

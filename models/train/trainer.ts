@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import type { DeviceName } from '../../backends/backend.js';
 import { engine, manualSeed, tidy } from '../../engine/engine.js';
 import { Rng } from '../../engine/random.js';
+import type { Tensor } from '../../engine/tensor.js';
 import { fail } from '../../engine/shape.js';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint } from '../nn/checkpoint/training.js';
 import { saveSafetensors } from '../nn/checkpoint/files.js';
@@ -141,6 +142,37 @@ export function epochOrder(n: number, seed: number, epoch: number): number[] {
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
   return order;
+}
+
+/**
+ * One training step's update, shared by the SynthPose and the real-head trainers: runs `lossFn`
+ * (the forward, returning a scalar loss tensor) and its backward inside a `tidy`, reads the loss
+ * back, then optimizer.step(), zeroGrad() and scheduler.step() (PyTorch's loop order).
+ * @param step the 0-based step, for the error message.
+ * @returns the loss value.
+ * @throws Error "<op>: expected a finite loss at step N, got …" when the loss is NaN or ±Infinity;
+ *   the gradients are zeroed and nothing is updated.
+ */
+export async function optimizerStep(op: string, step: number, optimizer: Optimizer<BaseGroupOptions>, scheduler: { step(): void }, lossFn: () => Tensor): Promise<number> {
+  const lossT = tidy(() => {
+    const l = lossFn();
+    l.backward();
+    return l.keep();
+  });
+  let loss: number;
+  try {
+    loss = (await lossT.data())[0]!;
+  } finally {
+    lossT.dispose();
+  }
+  if (!Number.isFinite(loss)) {
+    optimizer.zeroGrad();
+    fail(op, `a finite loss at step ${step + 1}`, String(loss));
+  }
+  optimizer.step();
+  optimizer.zeroGrad();
+  scheduler.step();
+  return loss;
 }
 
 /**
@@ -311,21 +343,10 @@ export async function train(config: TrainConfig, data: TrainData, hooks: TrainHo
     const samples = schedule.indices(step).map((i) => ds.sample(i, rng));
     manualSeed(mixSeed(config.seed, GLOBAL, step));
     const lr = optimizer.paramGroups[0]!.lr;
-    const lossT = tidy(() => {
+    const loss = await optimizerStep('train', step, optimizer, scheduler, () => {
       const collated = ds.collate(samples, dev);
-      const l = adapter.loss(config.staticInput ? staticBatch(collated) : collated);
-      l.backward();
-      return l.keep();
+      return adapter.loss(config.staticInput ? staticBatch(collated) : collated);
     });
-    const loss = (await lossT.data())[0]!;
-    lossT.dispose();
-    if (!Number.isFinite(loss)) {
-      optimizer.zeroGrad();
-      fail('train', `a finite loss at step ${step + 1}`, String(loss));
-    }
-    optimizer.step();
-    optimizer.zeroGrad();
-    scheduler.step();
     const seconds = (performance.now() - t0) / 1000;
     trainSeconds += seconds;
     const info = { step: step + 1, loss, lr, seconds };
