@@ -1,6 +1,6 @@
 /// <reference types="@webgpu/types" />
 /**
- * The WebGPU runtime: buffer pool, pipeline cache, command batching, uploads, reads, device limits
+ * The WebGPU runtime: segment pool (storages as blocks of shared buffers), pipeline cache, command batching, uploads, reads, device limits
  * (binding windows, workgroup grids), error reporting and device loss. Every kernel in kernels/*.ts
  * is written against this small API. docs/webgpu.md has the user-facing summary.
  *
@@ -44,7 +44,11 @@
  * - Storage is always contiguous, 4 bytes per element (f32 or i32; data movement kernels may treat
  *   both as u32 bits). float64 never reaches a kernel: uploads, fills and casts reject it.
  * - Temporary buffers: `rt.alloc(bytes)` then `rt.free(s)` once the dispatches that use it are
- *   encoded; the queue runs commands in order, so a freed buffer reused by a later dispatch is safe.
+ *   encoded; the queue runs commands in order, so a freed block reused by a later dispatch is safe.
+ *   Storages are blocks of shared buffers (SegmentPool); inside an `entry`, every allocation lands
+ *   in a buffer that holds none of the op's inputs (found in its arguments) and none of its other
+ *   allocations, so a dispatch never binds one buffer written and bound again (`run` checks it).
+ *   A kernel that binds a storage it was not passed (a cached table) must pass it in the arguments.
  * - Host tables (index maps, weights): `rt.upload(new Int32Array(...))` is safe at any point.
  * - Textures: `rt.allocTexture(width, height)` gives a pooled rgba32float 2-D texture usable as a
  *   write-only storage texture and as a sampled texture; pass `tex.createView()` in `bindings`
@@ -62,8 +66,8 @@
  *   (GRID3_ARGS) and starts with GRID3_DECODE, which defines the logical `wid` (and returns from the
  *   extra workgroups). `run` rejects a count above the limit at once, naming the op.
  * - **Binding size** (`maxStorageBufferBindingSize`, 128 MiB on lavapipe and most GPUs; the buffer
- *   itself may be larger, up to `maxBufferSize`): a storage is bound as its `bytes` (not its pool
- *   size class). A kernel that handles larger tensors binds windows instead: `rt.window(s, lo, hi)`
+ *   itself may be larger, up to `maxBufferSize`): a storage is bound as its `bytes` at its offset
+ *   (not its whole buffer). A kernel that handles larger tensors binds windows instead: `rt.window(s, lo, hi)`
  *   gives a binding of elements [lo, hi) starting at an aligned element `base` (offsets are
  *   multiples of `minStorageBufferOffsetAlignment`), and the kernel reads element e as
  *   `x[e - base]`; `rt.planRanges(n, spans)` splits an index range into chunks whose windows fit,
@@ -108,8 +112,8 @@
  *
  * ## Hazards handled here
  * - `queue.writeBuffer` executes at the next submit, *before* the commands still sitting in the
- *   open encoder. An upload into a pooled buffer that the open batch still uses is therefore encoded
- *   as a copy from a fresh mapped staging buffer instead (`upload`).
+ *   open encoder. An upload into a buffer that the open batch uses therefore submits the batch
+ *   first (`upload`).
  * - A buffer is destroyed (pool trimming, staging) only after the batch that uses it is submitted.
  */
 import type { AcquiredDevice } from './device.js';
@@ -118,10 +122,14 @@ import type { AcquiredDevice } from './device.js';
 export const Usage = { MAP_READ: 0x1, MAP_WRITE: 0x2, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
 const MAP_MODE_READ = 0x1;
 
-/** A tensor's storage on the GPU: a (pooled) buffer and the number of bytes it holds. */
+/**
+ * A tensor's storage on the GPU: `bytes` bytes at byte `offset` of a GPUBuffer. An allocated
+ * storage is a block of a shared buffer (a segment of the pool, see SegmentPool); a view
+ * (`Runtime.view`) is a range of another storage.
+ */
 export interface GPUStorage {
   readonly buffer: GPUBuffer;
-  /** Bytes of data (elements · 4). The buffer itself may be larger (its pool size class). */
+  /** Bytes of data (elements · 4). Its block may be larger (rounded up to the offset alignment). */
   readonly bytes: number;
   /**
    * The values, when the storage was uploaded from int32 host data of at most HOST_COPY_MAX
@@ -130,13 +138,16 @@ export interface GPUStorage {
    */
   readonly host?: Int32Array;
   /**
-   * Set on a view (`Runtime.view`): the byte offset of its data in `buffer` (a multiple of
-   * minStorageBufferOffsetAlignment). A view is bound, copied and read at that offset; it owns
-   * nothing and is never freed. Absent on every allocated storage. (A view and its storage are
+   * The byte offset of the data in `buffer` (a multiple of minStorageBufferOffsetAlignment; absent
+   * means 0). A storage is bound, copied and read at that offset.
+   */
+  readonly offset?: number;
+  /**
+   * Set on a view (`Runtime.view`): it owns nothing and is never freed. (A view and its storage are
    * never bound by one dispatch, one read and the other written: WebGPU forbids a writable binding
    * beside any other binding of the same buffer.)
    */
-  readonly offset?: number;
+  readonly view?: true;
 }
 
 /** int32 uploads up to this many elements keep a host copy (`GPUStorage.host`). */
@@ -367,120 +378,179 @@ export function stridedSpan(shape: readonly number[], strides: readonly number[]
   return [lo, hi + 1];
 }
 
-// ------------------------------------------------------------------------------------ buffer pool
+// ------------------------------------------------------------------------------------ segment pool
 
-/**
- * Size class of a request: powers of two up to 256 bytes, then eight classes per power of two (at
- * most 12.5% waste: buffers are host memory on lavapipe, and weights keep theirs for the model's
- * life; with four classes per power of two, the buffers FaSRnet's paper build held were 26% above
- * its tensors' bytes, 9% with eight), so that a freed buffer serves later requests of similar size
- * (and `BufferPool.acquire` also takes one of a larger class, up to twice).
- */
-export function sizeClass(bytes: number): number {
-  const b = Math.max(16, bytes);
-  if (b <= 256) return 2 ** Math.ceil(Math.log2(b));
-  const p = 2 ** Math.floor(Math.log2(b - 1));
-  const step = p / 8;
-  return Math.ceil(b / step) * step;
+/** Bytes of a shared segment (a GPUBuffer that holds many storages). */
+export const SEGMENT_BYTES = 8 * 1024 * 1024;
+
+/** A GPUBuffer cut into blocks: storages at aligned offsets, and the free ranges between them. */
+interface Segment {
+  readonly buffer: GPUBuffer;
+  readonly size: number;
+  /** Free ranges [offset, offset + size), sorted by offset, never adjacent (they are merged). */
+  readonly free: { offset: number; size: number }[];
+  freeBytes: number;
 }
 
-class BufferPool {
-  private readonly free = new Map<number, GPUBuffer[]>();
+/** An allocated block: `size` bytes at `offset` of `segment` (size ≥ the storage's bytes). */
+interface Block {
+  readonly segment: Segment;
+  readonly offset: number;
+  readonly size: number;
+}
+
+/**
+ * Storages live in blocks of shared GPUBuffers (segments), the design of PyTorch's CUDA caching
+ * allocator (c10/cuda/CUDACachingAllocator.cpp: blocks split from segments, merged with their free
+ * neighbours when released, segments released only when wholly free):
+ * - a request is rounded up to `align` bytes (minStorageBufferOffsetAlignment, 256) and served by
+ *   the best-fitting free range of any segment it may use (the smallest range that holds it,
+ *   lowest offset on ties), split off the range's start;
+ * - with no such range, a new segment is made: SEGMENT_BYTES (8 MiB) for requests up to that, the
+ *   request itself above it (a large tensor gets its own buffer, which later requests can split
+ *   once it is free);
+ * - a released block merges with the free ranges on either side, so neighbouring frees become one
+ *   range again (the old pool of whole buffers in size classes could not merge them: after a
+ *   paper-size FaSRnet forward it held 190 MiB of free buffers made for 70 MiB of live
+ *   intermediates, most of them of sizes no later request fitted);
+ * - `avoid`: segments the request must not use. WebGPU forbids binding a buffer writable beside any
+ *   other binding of the same buffer in one dispatch (and a copy from a buffer to itself), so an
+ *   op's outputs and temporaries are placed in segments that hold none of its inputs and none of
+ *   its other allocations (`Runtime.op`);
+ * - a wholly free segment counts in `pooledBytes` like any free range; above `maxPooledBytes` it is
+ *   destroyed when the GPU is done with it (at once, or by `reclaim` once its batch completes: see
+ *   `release`). A segment with any live block stays.
+ * On lavapipe a buffer is host memory whose pages count in the RSS once written; a free range of a
+ * segment keeps its pages. docs/webgpu.md has the measurements.
+ */
+class SegmentPool {
+  private readonly segments = new Set<Segment>();
+  /** Free bytes in all segments (wholly free segments included). */
   pooledBytes = 0;
-  /** Bytes of every live buffer made by the pool (in use or free). */
+  /** Bytes of every segment (in use or free). */
   allocatedBytes = 0;
   constructor(
     private readonly create: (size: number) => GPUBuffer,
     private readonly maxPooledBytes: number,
     private readonly maxBufferSize: number,
+    private readonly align: number,
     private readonly destroy: (b: GPUBuffer) => void,
     /** True when the GPU has finished every command that uses the buffer. */
     private readonly idle: (b: GPUBuffer) => boolean,
   ) {}
 
-  acquire(bytes: number): GPUBuffer {
-    // The size class, unless that would pass maxBufferSize (then the request rounded to 16 bytes).
-    const cls = sizeClass(bytes);
-    const size = cls <= this.maxBufferSize ? cls : Math.min(Math.ceil(Math.max(16, bytes) / 16) * 16, Math.floor(this.maxBufferSize / 4) * 4);
-    const list = this.free.get(size);
-    const hit = list?.pop();
-    if (hit) {
-      this.pooledBytes -= size;
-      return hit;
-    }
-    // Else the smallest free buffer of a larger class, up to twice the class (a storage binds only
-    // its `bytes`): a free buffer of a near size is reused rather than a new one made next to it,
-    // which keeps the pool's total closer to the live bytes when tensor sizes drift.
-    const larger = this.smallestFree(size, 2 * size);
-    if (larger) {
-      this.pooledBytes -= larger.size;
-      return larger;
-    }
-    const buf = this.create(size);
-    this.allocatedBytes += size;
-    return buf;
+  /** Segments held (for tests and the docs' measurements). */
+  get segmentCount(): number {
+    return this.segments.size;
   }
 
-  /** Pops the smallest free buffer of size in (lo, hi], or null. */
-  private smallestFree(lo: number, hi: number): GPUBuffer | null {
-    let best = 0;
-    for (const [size, list] of this.free) if (size > lo && size <= hi && list.length && (!best || size < best)) best = size;
-    return best ? this.free.get(best)!.pop()! : null;
+  acquire(bytes: number, avoid: ReadonlySet<GPUBuffer> | null): Block {
+    const n = Math.ceil(Math.max(16, bytes) / this.align) * this.align;
+    let best: Segment | null = null;
+    let bestIndex = -1;
+    let bestSize = Infinity;
+    for (const seg of this.segments) {
+      if (seg.freeBytes < n || avoid?.has(seg.buffer)) continue;
+      for (let i = 0; i < seg.free.length; i++) {
+        const r = seg.free[i]!;
+        if (r.size >= n && r.size < bestSize) {
+          best = seg;
+          bestIndex = i;
+          bestSize = r.size;
+          if (r.size === n) break;
+        }
+      }
+      if (bestSize === n) break;
+    }
+    if (!best) {
+      const cap = Math.floor(this.maxBufferSize / this.align) * this.align;
+      const size = n <= SEGMENT_BYTES ? Math.min(SEGMENT_BYTES, cap) : n;
+      best = { buffer: this.create(size), size, free: [{ offset: 0, size }], freeBytes: size };
+      this.segments.add(best);
+      this.allocatedBytes += size;
+      this.pooledBytes += size;
+      bestIndex = 0;
+    }
+    const r = best.free[bestIndex]!;
+    const block: Block = { segment: best, offset: r.offset, size: n };
+    if (r.size === n) best.free.splice(bestIndex, 1);
+    else {
+      r.offset += n;
+      r.size -= n;
+    }
+    best.freeBytes -= n;
+    this.pooledBytes -= n;
+    return block;
   }
 
   /**
-   * Takes a free buffer back. Above `maxPooledBytes` it is destroyed only when the GPU is done with
-   * it: destroying a buffer that queued commands still use frees nothing until the GPU passes them
-   * (WebGPU keeps it alive), while a new buffer would have to be made for the next request of its
-   * size. On a GPU that runs behind the encoder (lavapipe: a paper-size forward is encoded in a
-   * fraction of its run time) that turned every release into growth: GLPose reached 9 GiB of RSS
-   * over 2.3 GiB of live tensors. So the pool may pass the bound while work is in flight, and
-   * `reclaim` brings it back once batches complete.
+   * Takes a block back, merged with its free neighbours. When that frees its whole segment and the
+   * pool is above `maxPooledBytes`, the segment is destroyed if the GPU is done with it; otherwise
+   * it stays, and `reclaim` destroys it once its batch completes. (Destroying a buffer that queued
+   * commands still use frees nothing until the GPU passes them, while a new one would be made for
+   * the next request: on lavapipe, where the GPU runs far behind the encoder, that turned every
+   * release into growth, 9 GiB of RSS over 2.3 GiB of live tensors for GLPose.)
    */
-  release(buf: GPUBuffer): void {
-    if (this.pooledBytes + buf.size > this.maxPooledBytes && this.idle(buf)) {
-      this.allocatedBytes -= buf.size;
-      this.destroy(buf);
-      return;
+  release(block: Block): void {
+    const seg = block.segment;
+    const free = seg.free;
+    // The first free range after the block (binary search), then merge with it and the one before.
+    let lo = 0;
+    let hi = free.length;
+    while (lo < hi) {
+      const m = (lo + hi) >> 1;
+      if (free[m]!.offset < block.offset) lo = m + 1;
+      else hi = m;
     }
-    let list = this.free.get(buf.size);
-    if (!list) this.free.set(buf.size, (list = []));
-    list.push(buf);
-    this.pooledBytes += buf.size;
+    const prev = lo > 0 ? free[lo - 1]! : null;
+    const next = lo < free.length ? free[lo]! : null;
+    const end = block.offset + block.size;
+    if (prev && prev.offset + prev.size > block.offset) throw new Error(`webgpu: internal: block at ${block.offset} released twice`);
+    if (next && next.offset < end) throw new Error(`webgpu: internal: block at ${block.offset} released twice`);
+    if (prev && prev.offset + prev.size === block.offset) {
+      prev.size += block.size;
+      if (next && next.offset === end) {
+        prev.size += next.size;
+        free.splice(lo, 1);
+      }
+    } else if (next && next.offset === end) {
+      next.offset = block.offset;
+      next.size += block.size;
+    } else {
+      free.splice(lo, 0, { offset: block.offset, size: block.size });
+    }
+    seg.freeBytes += block.size;
+    this.pooledBytes += block.size;
+    if (seg.freeBytes === seg.size && this.pooledBytes > this.maxPooledBytes && this.idle(seg.buffer)) this.drop(seg);
+  }
+
+  private drop(seg: Segment): void {
+    this.segments.delete(seg);
+    this.pooledBytes -= seg.size;
+    this.allocatedBytes -= seg.size;
+    this.destroy(seg.buffer);
   }
 
   /**
-   * Destroys idle free buffers, largest first, until the pool holds at most `maxPooledBytes`.
-   * Returns the bytes destroyed.
+   * Destroys wholly free segments the GPU is done with, largest first, until the pool holds at
+   * most `maxPooledBytes` free. Returns the bytes destroyed.
    */
   reclaim(): number {
     if (this.pooledBytes <= this.maxPooledBytes) return 0;
     let freed = 0;
-    const sizes = [...this.free.keys()].sort((a, b) => b - a);
-    for (const size of sizes) {
-      const list = this.free.get(size)!;
-      for (let i = list.length - 1; i >= 0 && this.pooledBytes > this.maxPooledBytes; i--) {
-        const b = list[i]!;
-        if (!this.idle(b)) continue;
-        list.splice(i, 1);
-        this.pooledBytes -= size;
-        this.allocatedBytes -= size;
-        freed += size;
-        this.destroy(b);
-      }
+    const empty = [...this.segments].filter((s) => s.freeBytes === s.size).sort((a, b) => b.size - a.size);
+    for (const seg of empty) {
       if (this.pooledBytes <= this.maxPooledBytes) break;
+      if (!this.idle(seg.buffer)) continue;
+      freed += seg.size;
+      this.drop(seg);
     }
     return freed;
   }
 
-  /** Destroys every free buffer. */
+  /** Destroys every wholly free segment. */
   trim(): void {
-    for (const list of this.free.values()) for (const b of list) {
-      this.allocatedBytes -= b.size;
-      this.destroy(b);
-    }
-    this.free.clear();
-    this.pooledBytes = 0;
+    for (const seg of [...this.segments]) if (seg.freeBytes === seg.size) this.drop(seg);
   }
 }
 
@@ -492,7 +562,7 @@ export interface RuntimeOptions {
   /**
    * Free bytes the pool keeps (default 512 MiB). Above them, released buffers are destroyed once
    * the GPU is done with them: at once when it is, else when their batch completes (see
-   * BufferPool.release for why not earlier).
+   * SegmentPool.release for why not earlier).
    */
   maxPooledBytes?: number;
   /**
@@ -513,6 +583,8 @@ export interface RuntimeOptions {
 interface CachedPipeline {
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
+  /** The bindings the WGSL declares `var<storage, read_write>` (checked against aliasing in `run`). */
+  writable: number[];
 }
 
 /** A dispatch of the open batch, for error messages: its op, kernel and bind group label. */
@@ -569,7 +641,11 @@ export class Runtime {
   /** minStorageBufferOffsetAlignment, bytes: binding windows start at multiples of it. */
   readonly storageAlign: number;
   private readonly acquired: AcquiredDevice;
-  private readonly pool: BufferPool;
+  private readonly pool: SegmentPool;
+  /** The pool block of each allocated storage (views and freed storages have none). */
+  private readonly blocks = new WeakMap<GPUStorage, Block>();
+  /** Buffers the running op's allocations must avoid: its inputs' and its own allocations' (see `op`). */
+  private opAvoid: Set<GPUBuffer> | null = null;
   private readonly pipelines = new Map<string, CachedPipeline>();
   private readonly maxDispatches: number;
   private readonly uniformAlign: number;
@@ -606,7 +682,7 @@ export class Runtime {
   private opTextures: Set<GPUTexture> | null = null;
 
   /** Counters for tests and benchmarks. */
-  readonly stats = { dispatches: 0, submits: 0, pipelinesCreated: 0, stagedUploads: 0, windowedDispatches: 0 };
+  readonly stats = { dispatches: 0, submits: 0, pipelinesCreated: 0, uploadFlushes: 0, windowedDispatches: 0 };
 
   constructor(acquired: AcquiredDevice, opts: RuntimeOptions = {}) {
     this.acquired = acquired;
@@ -629,7 +705,7 @@ export class Runtime {
     this.maxWorkgroups = Math.floor(Math.min(this.limits.maxComputeWorkgroupsPerDimension, wantWg));
     if (this.maxWorkgroups < 2) throw new Error(`webgpu: expected maxWorkgroupsPerDimension ≥ 2, got ${wantWg}`);
     const idle = (b: GPUBuffer): boolean => (this.lastUse.get(b) ?? -1) <= this.completedBatch;
-    this.pool = new BufferPool((size) => this.createStorageBuffer(size), opts.maxPooledBytes ?? 512 * 1024 * 1024, this.limits.maxBufferSize, (b) => this.deferDestroy(b), idle);
+    this.pool = new SegmentPool((size) => this.createStorageBuffer(size), opts.maxPooledBytes ?? 512 * 1024 * 1024, this.limits.maxBufferSize, this.storageAlign, (b) => this.deferDestroy(b), idle);
     this.arenaData = new ArrayBuffer(Runtime.ARENA_BYTES);
     this.arenaView = new DataView(this.arenaData);
     this.arena = this.newArena();
@@ -662,14 +738,23 @@ export class Runtime {
    * Runs `fn` as the op `name`: errors of its dispatches and limit checks name it, and if `fn`
    * throws, the storages and textures it allocated (and did not free) are released before the
    * Error propagates. Nested calls (a kernel calling another) belong to the outer op.
+   * `inputs` (the op's arguments; `entry` passes them): the storages found in them, and each
+   * storage the op allocates, put their buffers off limits for the op's later allocations, so that
+   * no dispatch of the op binds one buffer both written and bound again (WebGPU forbids it) when
+   * storages share segments.
    * @throws the lost-device Error, or whatever `fn` throws.
    */
-  op<T>(name: string, fn: () => T): T {
-    if (this.currentOp !== null) return fn();
+  op<T>(name: string, fn: () => T, inputs?: readonly unknown[]): T {
+    if (this.currentOp !== null) {
+      if (inputs && this.opAvoid) collectBuffers(inputs, this.opAvoid, 0);
+      return fn();
+    }
     this.check();
     this.currentOp = name;
     const allocs = (this.opAllocs = new Set());
     const textures = (this.opTextures = new Set());
+    const avoid = (this.opAvoid = new Set());
+    if (inputs) collectBuffers(inputs, avoid, 0);
     try {
       return fn();
     } catch (e) {
@@ -682,6 +767,7 @@ export class Runtime {
       this.currentOp = null;
       this.opAllocs = null;
       this.opTextures = null;
+      this.opAvoid = null;
     }
   }
 
@@ -702,17 +788,22 @@ export class Runtime {
     if (bytes > this.limits.maxBufferSize) {
       throw new Error(`${this.currentOp ?? 'webgpu'}: expected at most ${this.limits.maxBufferSize} bytes per tensor on this webgpu device (maxBufferSize), got ${bytes} bytes`);
     }
-    const s: GPUStorage = { buffer: this.pool.acquire(bytes), bytes };
+    const block = this.pool.acquire(bytes, this.opAvoid);
+    const s: GPUStorage = block.offset === 0 ? { buffer: block.segment.buffer, bytes } : { buffer: block.segment.buffer, bytes, offset: block.offset };
+    this.blocks.set(s, block);
     this.opAllocs?.add(s);
+    this.opAvoid?.add(s.buffer);
     return s;
   }
 
   /** Returns a storage's buffer to the pool. Safe while queued commands still use it; a no-op on a lost device. */
   free(s: GPUStorage): void {
     if (this.lost) return;
-    if (s.offset !== undefined) throw new Error(`webgpu: ${this.currentOp ?? 'free'}: internal: expected an allocated storage, got a view (views own nothing)`);
+    const block = this.blocks.get(s);
+    if (!block) throw new Error(`webgpu: ${this.currentOp ?? 'free'}: internal: expected an allocated storage, got ${s.view ? 'a view (views own nothing)' : 'one already freed'}`);
+    this.blocks.delete(s);
     this.opAllocs?.delete(s);
-    this.pool.release(s.buffer);
+    this.pool.release(block);
   }
 
   /** A new storage buffer, its creation in error scopes: an out-of-memory error names the op. */
@@ -842,7 +933,7 @@ export class Runtime {
       throw new Error(`webgpu: ${this.currentOp ?? 'view'}: internal: expected a view at a multiple of ${this.storageAlign} bytes within ${s.bytes} bytes, got elements [${lo}, ${hi})`);
     }
     const host = s.host?.subarray(lo, hi);
-    return host ? { buffer: s.buffer, bytes: (hi - lo) * 4, offset, host } : { buffer: s.buffer, bytes: (hi - lo) * 4, offset };
+    return host ? { buffer: s.buffer, bytes: (hi - lo) * 4, offset, view: true, host } : { buffer: s.buffer, bytes: (hi - lo) * 4, offset, view: true };
   }
 
   /**
@@ -926,21 +1017,23 @@ export class Runtime {
   /** A new storage holding `data` (4-byte elements). */
   upload(data: Float32Array | Int32Array | Uint32Array): GPUStorage {
     const raw = this.alloc(data.byteLength);
-    const s: GPUStorage = data instanceof Int32Array && data.length <= HOST_COPY_MAX ? { buffer: raw.buffer, bytes: raw.bytes, host: data.slice() } : raw;
-    if (s !== raw && this.opAllocs?.delete(raw)) this.opAllocs.add(s);
+    let s = raw;
+    if (data instanceof Int32Array && data.length <= HOST_COPY_MAX) {
+      s = raw.offset === undefined ? { buffer: raw.buffer, bytes: raw.bytes, host: data.slice() } : { buffer: raw.buffer, bytes: raw.bytes, offset: raw.offset, host: data.slice() };
+      this.blocks.set(s, this.blocks.get(raw)!);
+      this.blocks.delete(raw);
+      if (this.opAllocs?.delete(raw)) this.opAllocs.add(s);
+    }
     if (data.byteLength === 0) return s;
     if (this.encoder && this.lastUse.get(s.buffer) === this.batchId) {
-      // The open batch still uses this pooled buffer: writeBuffer would land before those commands.
-      const staging = this.device.createBuffer({ size: data.byteLength, usage: Usage.COPY_SRC, mappedAtCreation: true, label: 'posegrad-upload' });
-      new Uint8Array(staging.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-      staging.unmap();
-      this.endPass();
-      this.encoder.copyBufferToBuffer(staging, 0, s.buffer, s.offset ?? 0, data.byteLength);
-      this.deferred.push(staging);
-      this.stats.stagedUploads++;
-    } else {
-      this.queue.writeBuffer(s.buffer, s.offset ?? 0, data.buffer, data.byteOffset, data.byteLength);
+      // The open batch uses this buffer (this block's previous owner, or another block of its
+      // segment), and writeBuffer lands before the commands still in the open encoder: submit
+      // them first (queue operations run in order). No staging copy: that would hold a second copy
+      // of the data until the batch is submitted.
+      this.flush();
+      this.stats.uploadFlushes++;
     }
+    this.queue.writeBuffer(s.buffer, s.offset ?? 0, data.buffer, data.byteOffset, data.byteLength);
     return s;
   }
 
@@ -1007,6 +1100,11 @@ export class Runtime {
       }
       return;
     }
+    // As an op of its own (or within the caller's): the result avoids the index's buffer.
+    this.op(op, () => this.queueIndexCheck(op, expected, index, count, n, ignore), [index]);
+  }
+
+  private queueIndexCheck(op: string, expected: string, index: GPUStorage, count: number, n: number, ignore: number | null): void {
     const result = this.alloc(8);
     this.opAllocs?.delete(result); // owned by the pending check, freed when it is read
     const u = new Uniforms().u32('count', count).u32('n', n).i32('ignore', ignore ?? 0).u32('useIgnore', ignore === null ? 0 : 1);
@@ -1100,12 +1198,23 @@ fn main(@builtin(local_invocation_index) lid: u32) {
         const size = bindBytes(b);
         if (size > this.maxBindingBytes) throw this.tooLarge(b.bytes, `kernel '${d.name}', binding ${i}`);
         entries.push({ binding: i, resource: { buffer: b.buffer, offset: b.offset ?? 0, size } });
-        if (b.offset !== undefined) windowed = true;
+        if (b.view) windowed = true;
       } else {
         entries.push({ binding: i, resource: b });
       }
     }
     const cached = this.pipeline(d.name, d.key, d.code);
+    for (const w of cached.writable) {
+      const bw = d.bindings[w];
+      const buf = bw === undefined ? undefined : isWindow(bw) ? bw.storage.buffer : isStorage(bw) ? bw.buffer : undefined;
+      if (!buf) continue;
+      for (let i = 0; i < d.bindings.length; i++) {
+        const b = d.bindings[i]!;
+        if (i !== w && (isWindow(b) ? b.storage.buffer : isStorage(b) ? b.buffer : undefined) === buf) {
+          throw new Error(`webgpu: ${op}: kernel '${d.name}': internal: binding ${w} (written) and binding ${i} are in the same GPU buffer, which WebGPU forbids; expected the op's allocations to avoid its inputs' buffers (Runtime.op)`);
+        }
+      }
+    }
     // Reserve uniform space first: a full arena flushes the batch.
     let uniformOffset = 0;
     let uniformSize = 0;
@@ -1139,6 +1248,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   copy(src: GPUStorage, srcOffset: number, dst: GPUStorage, dstOffset: number, bytes: number): void {
     this.check();
     if (bytes === 0) return;
+    if (src.buffer === dst.buffer) throw new Error(`webgpu: ${this.currentOp ?? 'copy'}: internal: a copy within one GPU buffer, which WebGPU forbids; expected the op's allocations to avoid its inputs' buffers (Runtime.op)`);
     const enc = this.openEncoder();
     this.endPass();
     enc.copyBufferToBuffer(src.buffer, (src.offset ?? 0) + srcOffset, dst.buffer, (dst.offset ?? 0) + dstOffset, bytes);
@@ -1220,7 +1330,8 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     const module = this.device.createShaderModule({ code: src, label: name });
     const pipeline = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: name });
     const layout = pipeline.getBindGroupLayout(0);
-    const entry = { pipeline, layout };
+    const writable = [...src.matchAll(/@binding\((\d+)\)\s*var\s*<\s*storage\s*,\s*read_write\s*>/g)].map((m) => Number(m[1]));
+    const entry = { pipeline, layout, writable };
     this.pipelines.set(key, entry);
     this.stats.pipelinesCreated++;
     const scope = this.device.popErrorScope().then(async (e) => {
@@ -1300,5 +1411,23 @@ function culprit(message: string, entries: readonly BatchEntry[], describe: (e: 
  * is the op).
  */
 export function entry<A extends unknown[], R>(op: string | ((args: NoInfer<A>) => string), f: (rt: Runtime, ...args: A) => R): (rt: Runtime, ...args: A) => R {
-  return (rt, ...args) => rt.op(typeof op === 'string' ? op : op(args), () => f(rt, ...args));
+  return (rt, ...args) => rt.op(typeof op === 'string' ? op : op(args), () => f(rt, ...args), args);
+}
+
+/**
+ * Adds to `out` the GPUBuffer of every storage in `x`: a GPUStorage, a KTensor (`{ storage }`), a
+ * BufferWindow, or arrays and plain objects of them (an op's arguments), down to a few levels.
+ */
+function collectBuffers(x: unknown, out: Set<GPUBuffer>, depth: number): void {
+  if (x === null || typeof x !== 'object' || depth > 4 || ArrayBuffer.isView(x)) return;
+  const o = x as { buffer?: unknown; bytes?: unknown };
+  if (typeof o.bytes === 'number' && o.buffer !== undefined && typeof o.buffer === 'object' && !ArrayBuffer.isView(o.buffer) && !(o.buffer instanceof ArrayBuffer)) {
+    out.add(o.buffer as GPUBuffer);
+    return;
+  }
+  if (Array.isArray(x)) {
+    for (const v of x) collectBuffers(v, out, depth + 1);
+    return;
+  }
+  for (const v of Object.values(x)) collectBuffers(v, out, depth + 1);
 }

@@ -1,12 +1,13 @@
 /**
  * The webgpu runtime: adapter errors, validation errors surfacing as JS errors naming the kernel,
- * buffer-pool reuse and its bytes in engine.memory(), float64 rejection, async-only reads, and the
+ * the segment pool (blocks, merging, own buffers for large tensors, op aliasing rules, its bound)
+ * and its bytes in engine.memory(), float64 rejection, async-only reads, and the
  * upload-after-pending-work ordering hazard.
  */
 import { describe, expect, it } from 'vitest';
 import * as P from '../../index.js';
 import { createWebGPUBackend, type WebGPUBackend } from '../../backends/webgpu/index.js';
-import { sizeClass, Uniforms } from '../../backends/webgpu/runtime.js';
+import { SEGMENT_BYTES, Uniforms } from '../../backends/webgpu/runtime.js';
 import { gpu, gpuAvailable } from './helpers.js';
 
 describe.skipIf(!gpuAvailable)('webgpu runtime', () => {
@@ -100,94 +101,161 @@ describe.skipIf(!gpuAvailable)('webgpu runtime', () => {
     for (const t of [c, g, back, i]) t.dispose();
   });
 
-  it('buffer pool: released buffers are reused and reported in engine.memory()', async () => {
-    await be().sync();
-    be().rt.trimPool();
-    expect(P.memory().devices.webgpu!.pooledBytes).toBe(0);
-    const before = P.memory().devices.webgpu!;
-    const a = P.zeros([1000], { device: 'webgpu' });
-    const bufA = (a.storage() as { buffer: GPUBuffer }).buffer;
-    expect(P.memory().devices.webgpu!.bytes).toBe(before.bytes + 4000);
-    expect(P.memory().devices.webgpu!.tensors).toBe(before.tensors + 1);
-    a.dispose();
-    const cls = sizeClass(4000);
-    expect(P.memory().devices.webgpu!.pooledBytes).toBe(cls);
-    expect(P.memory().devices.webgpu!.bytes).toBe(before.bytes);
-    // same size class (3900 bytes -> 4096): the same GPUBuffer comes back
-    const b = P.zeros([975], { device: 'webgpu' });
-    expect((b.storage() as { buffer: GPUBuffer }).buffer).toBe(bufA);
-    expect(P.memory().devices.webgpu!.pooledBytes).toBe(0);
-    expect(Array.from(await b.data()).every((v) => v === 0)).toBe(true);
-    b.dispose();
-    be().rt.trimPool();
-    expect(P.memory().devices.webgpu!.pooledBytes).toBe(0);
-  });
-
-  it('buffer pool: a request with no free buffer of its class takes the smallest free one up to twice its class', async () => {
+  it('segment pool: storages are blocks of a shared buffer at aligned offsets, reported in engine.memory()', async () => {
     const b = (await createWebGPUBackend()) as WebGPUBackend;
-    const rt = b.rt;
-    const big = rt.alloc(5000); // class 5120
-    const bigBuf = big.buffer;
-    rt.free(big);
-    const allocated = rt.allocatedBytes;
-    // 3000 bytes (class 3072): 3072 < 5120 ≤ 2 · 3072, so the 5120-byte buffer is reused
-    const s = rt.alloc(3000);
-    expect(s.buffer).toBe(bigBuf);
-    expect(rt.allocatedBytes).toBe(allocated);
-    rt.free(s);
-    // 1000 bytes (class 1024): 5120 > 2 · 1024, a new buffer
-    const t = rt.alloc(1000);
-    expect(t.buffer).not.toBe(bigBuf);
-    expect(rt.allocatedBytes).toBe(allocated + 1024);
-    rt.free(t);
-    b.destroy();
-  });
-
-  it('buffer pool: above its bound, buffers queued work still uses stay pooled until that work completes, then are destroyed', async () => {
-    const b = (await createWebGPUBackend({ maxPooledBytes: 64 * 1024 })) as WebGPUBackend;
     try {
       const rt = b.rt;
-      const xs = Array.from({ length: 8 }, (_, i) => b.fill([16384], 'float32', i)); // 8 × 64 KiB
-      // a dispatch reads each one, in the open batch; releasing them passes the bound
-      const ys = xs.map((x) => b.unary('neg', { storage: x, shape: [16384], dtype: 'float32' }, []));
-      for (const x of xs) b.release(x);
-      expect(rt.pooledBytes).toBe(8 * 65536);
-      expect(rt.allocatedBytes).toBe(16 * 65536);
-      // once the batch has run, the pool is brought back to its bound
-      await rt.sync();
-      await new Promise((r) => setTimeout(r, 0));
-      expect(rt.pooledBytes).toBeLessThanOrEqual(64 * 1024);
-      expect(rt.allocatedBytes).toBe(8 * 65536 + rt.pooledBytes);
-      // an idle buffer released above the bound is destroyed at once
-      b.release(ys[0]!);
-      expect(rt.pooledBytes).toBeLessThanOrEqual(64 * 1024);
-      expect(Array.from((await b.read({ storage: ys[7]!, shape: [16384], dtype: 'float32' })).slice(0, 2))).toEqual([-7, -7]);
-      for (const y of ys.slice(1)) b.release(y);
+      const align = rt.storageAlign;
+      const [x, y, z] = [rt.alloc(1000), rt.alloc(1000), rt.alloc(1000)];
+      expect(y.buffer).toBe(x.buffer);
+      expect(z.buffer).toBe(x.buffer);
+      const offs = [x, y, z].map((s) => s.offset ?? 0);
+      for (const o of offs) expect(o % align).toBe(0);
+      expect(new Set(offs).size).toBe(3);
+      expect(rt.allocatedBytes).toBe(SEGMENT_BYTES);
+      const block = Math.ceil(1000 / align) * align;
+      expect(rt.pooledBytes).toBe(SEGMENT_BYTES - 3 * block);
+      for (const s of [x, y, z]) rt.free(s);
+      expect(rt.pooledBytes).toBe(SEGMENT_BYTES);
+      expect(() => rt.free(x)).toThrow(/webgpu: free: internal: expected an allocated storage, got one already freed/);
+      rt.trimPool();
+      expect(rt.allocatedBytes).toBe(0);
+      expect(rt.pooledBytes).toBe(0);
     } finally {
       b.destroy();
     }
   });
 
-  it('size classes waste at most 12.5% above 256 bytes, and are multiples of 16', () => {
-    for (const b of [1, 16, 17, 256, 257, 300, 1000, 4096, 4097, 5000, 1e6, 123456789]) {
-      const c = sizeClass(b);
-      expect(c).toBeGreaterThanOrEqual(b);
-      expect(c % 16).toBe(0);
-      if (b > 256) expect(c / b).toBeLessThanOrEqual(1.125);
+  it('segment pool: released neighbours merge, so a larger request fits where two small ones were', async () => {
+    const b = (await createWebGPUBackend()) as WebGPUBackend;
+    try {
+      const rt = b.rt;
+      const align = rt.storageAlign;
+      const x = rt.alloc(4 * align);
+      const y = rt.alloc(4 * align);
+      const z = rt.alloc(4 * align); // keeps the range after y in use
+      expect([x.offset ?? 0, y.offset ?? 0, z.offset ?? 0]).toEqual([0, 4 * align, 8 * align]);
+      rt.free(y);
+      rt.free(x);
+      // free ranges: [0, 8·align) (x and y merged) and the rest of the segment after z; best fit
+      // takes the merged range, at offset 0
+      const w = rt.alloc(7 * align);
+      expect(w.buffer).toBe(z.buffer);
+      expect(w.offset ?? 0).toBe(0);
+      expect(rt.allocatedBytes).toBe(SEGMENT_BYTES);
+      rt.free(w);
+      rt.free(z);
+      expect(rt.pooledBytes).toBe(SEGMENT_BYTES);
+    } finally {
+      b.destroy();
     }
   });
 
-  it('an upload into a pooled buffer that queued work still reads is ordered after that work', async () => {
-    // x's buffer is read by a queued (unsubmitted) add; x is freed and its buffer immediately
+  it('segment pool: a request above a segment gets its own buffer, which smaller requests split once it is free', async () => {
+    const b = (await createWebGPUBackend()) as WebGPUBackend;
+    try {
+      const rt = b.rt;
+      const bigBytes = SEGMENT_BYTES + 1000;
+      const big = rt.alloc(bigBytes);
+      const bigSize = Math.ceil(bigBytes / rt.storageAlign) * rt.storageAlign;
+      expect(rt.allocatedBytes).toBe(bigSize);
+      const bigBuf = big.buffer;
+      rt.free(big);
+      const s = rt.alloc(SEGMENT_BYTES - 4096);
+      expect(s.buffer).toBe(bigBuf);
+      expect(rt.allocatedBytes).toBe(bigSize);
+      rt.free(s);
+    } finally {
+      b.destroy();
+    }
+  });
+
+  it("segment pool: an op's outputs and temporaries avoid the buffers of its inputs and of each other", async () => {
+    const b = (await createWebGPUBackend()) as WebGPUBackend;
+    try {
+      const rt = b.rt;
+      const x = b.fill([64], 'float32', 3);
+      const ks = { storage: x, shape: [64], dtype: 'float32' as const };
+      const y = b.unary('neg', ks, []);
+      expect(y.buffer).not.toBe(x.buffer);
+      const [t1, t2, inner] = rt.op('test', () => [rt.alloc(256), rt.alloc(256), rt.alloc(256)], [ks]);
+      const bufs = [x.buffer, t1!.buffer, t2!.buffer, inner!.buffer];
+      expect(new Set(bufs).size).toBe(4);
+      // outside an op nothing is avoided: the next storage shares a segment again
+      const u = rt.alloc(256);
+      expect(bufs).toContain(u.buffer);
+      expect(Array.from((await b.read({ storage: y, shape: [64], dtype: 'float32' })).slice(0, 2))).toEqual([-3, -3]);
+      for (const s of [x, y, t1!, t2!, inner!, u]) rt.free(s);
+    } finally {
+      b.destroy();
+    }
+  });
+
+  it('a dispatch that writes a buffer it also binds, or a copy within one buffer, throws naming the op', async () => {
+    const b = (await createWebGPUBackend()) as WebGPUBackend;
+    try {
+      const rt = b.rt;
+      const x = rt.alloc(256);
+      const y = rt.alloc(256); // outside an op: the same segment as x
+      expect(y.buffer).toBe(x.buffer);
+      const code = (): string => `
+        @group(0) @binding(0) var<storage, read> x: array<f32>;
+        @group(0) @binding(1) var<storage, read_write> y: array<f32>;
+        @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) { y[g.x] = x[g.x]; }`;
+      expect(() => rt.op('aliasTest', () => rt.run({ name: 'alias', key: 'test:alias', code, bindings: [x, y], workgroups: [1, 1, 1] }))).toThrow(
+        /^webgpu: aliasTest: kernel 'alias': internal: binding 1 \(written\) and binding 0 are in the same GPU buffer/,
+      );
+      expect(() => rt.op('copyTest', () => rt.copy(x, 0, y, 0, 256))).toThrow(/^webgpu: copyTest: internal: a copy within one GPU buffer/);
+      rt.free(x);
+      rt.free(y);
+    } finally {
+      b.destroy();
+    }
+  });
+
+  it('segment pool: above its bound, free segments queued work still uses stay until that work completes, then are destroyed', async () => {
+    const b = (await createWebGPUBackend({ maxPooledBytes: 64 * 1024 })) as WebGPUBackend;
+    try {
+      const rt = b.rt;
+      const n = SEGMENT_BYTES / 4 + 1024; // each tensor gets a segment of its own
+      const seg = Math.ceil((4 * n) / rt.storageAlign) * rt.storageAlign;
+      const xs = [0, 1].map((i) => b.fill([n], 'float32', i));
+      // a dispatch reads each one, in the open batch; releasing them passes the bound
+      const ys = xs.map((x) => b.unary('neg', { storage: x, shape: [n], dtype: 'float32' }, []));
+      expect(rt.allocatedBytes).toBe(4 * seg);
+      for (const x of xs) b.release(x);
+      expect(rt.pooledBytes).toBe(2 * seg);
+      expect(rt.allocatedBytes).toBe(4 * seg);
+      // once the batch has run, the pool is brought back to its bound
+      await rt.sync();
+      await new Promise((r) => setTimeout(r, 0));
+      expect(rt.pooledBytes).toBe(0);
+      expect(rt.allocatedBytes).toBe(2 * seg);
+      // an idle segment freed above the bound is destroyed at once
+      b.release(ys[0]!);
+      expect(rt.allocatedBytes).toBe(seg);
+      expect(Array.from((await b.read({ storage: ys[1]!, shape: [n], dtype: 'float32' })).slice(0, 2))).toEqual([-1, -1]);
+      b.release(ys[1]!);
+    } finally {
+      b.destroy();
+    }
+  });
+
+  it('an upload into a block that queued work still reads is ordered after that work', async () => {
+    // x's block is read by a queued (unsubmitted) add; x is freed and its block immediately
     // reused by an upload. The add must still see the old values.
     const rt = be().rt;
     await rt.sync();
     const x = P.tensor([1, 2, 3, 4], { device: 'webgpu' });
-    const y = P.add(x, 10); // queued, reads x's buffer
-    const staged = rt.stats.stagedUploads;
+    const xs = x.storage() as { buffer: GPUBuffer; offset?: number };
+    const [xBuf, xOff] = [xs.buffer, xs.offset ?? 0];
+    const y = P.add(x, 10); // queued, reads x's block
+    const flushes = rt.stats.uploadFlushes;
     x.dispose();
-    const z = P.tensor([100, 200, 300, 400], { device: 'webgpu' }); // same size class: reuses x's buffer
-    expect(rt.stats.stagedUploads).toBe(staged + 1);
+    const z = P.tensor([100, 200, 300, 400], { device: 'webgpu' }); // the same size: reuses x's block
+    const zs = z.storage() as { buffer: GPUBuffer; offset?: number };
+    expect([zs.buffer, zs.offset ?? 0]).toEqual([xBuf, xOff]);
+    expect(rt.stats.uploadFlushes).toBe(flushes + 1);
     expect(Array.from(await y.data())).toEqual([11, 12, 13, 14]);
     expect(Array.from(await z.data())).toEqual([100, 200, 300, 400]);
     y.dispose();
