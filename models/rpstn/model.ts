@@ -33,6 +33,7 @@
  * with conv_d (pose_conv1x1_U) zero-initialized and JRE the identity at init, so the untrained
  * network outputs the backbone's heatmaps of every frame.
  */
+import { freeIntermediates } from '../../engine/engine.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { mean } from '../../ops/reduce.js';
 import { mul, square, sub } from '../../ops/elementwise.js';
@@ -45,7 +46,7 @@ import { constant_, kaimingNormal_, zeros_ } from '../nn/init.js';
 import { BatchNorm2d, Conv2d } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import type { HostTensor } from '../nn/safetensors.js';
-import { SimpleBaseline, simpleBaselineCost, type SimpleBaselineConfig } from '../backbones/resnet.js';
+import { applyAndFree, SimpleBaseline, simpleBaselineCost, type SimpleBaselineConfig } from '../backbones/resnet.js';
 import { JRE, type JREReshape } from './jre.js';
 import { JRPSP, dynamicConv, jrpspKernelSize } from './jrpsp.js';
 
@@ -222,12 +223,14 @@ export class RPSTN extends Module {
 
   /** Eq 1: M'_1 = bn_u(JRE(P(I_1))) for frame [B, 3, H, W] (residual form: JRE(P(I_1))). */
   initialPose(frame: Tensor): Tensor {
-    return this.initialPoseFrom(this.initializerBackbone.forward(frame).heatmaps);
+    const o = this.initializerBackbone.forward(frame);
+    freeIntermediates(o.features);
+    return applyAndFree(o.heatmaps, (p) => this.initialPoseFrom(p));
   }
 
   /** Eq 1 from P's heatmaps [B, K, h, w]. */
   private initialPoseFrom(p: Tensor): Tensor {
-    return this.bnU(this.non_local_conv2d.forward(p));
+    return applyAndFree(this.non_local_conv2d.forward(p), (t) => this.bnU(t));
   }
 
   /**
@@ -237,22 +240,35 @@ export class RPSTN extends Module {
   step(hPrev: Tensor, fPrev: Tensor, frame: Tensor): { heatmaps: Tensor; features: Tensor } {
     if (this.cfg.residual) {
       const o = this.extractorBackbone.forward(frame);
-      return this.stepFrom(hPrev, fPrev, o.features, o.heatmaps);
+      return this.stepFrom(hPrev, fPrev, o.features, o.heatmaps, true);
     }
-    return this.stepFrom(hPrev, fPrev, this.extractorBackbone.forwardFeatures(frame), null);
+    return this.stepFrom(hPrev, fPrev, this.extractorBackbone.forwardFeatures(frame), null, true);
   }
 
-  /** Eqs 2-4 from F(I_{t+1}) (and, in the residual form, the backbone's heatmaps H_{t+1}). */
-  private stepFrom(hPrev: Tensor, fPrev: Tensor, feat: Tensor, heat: Tensor | null): { heatmaps: Tensor; features: Tensor } {
-    const f = this.bn.forward(this.pose_conv1x1_V.forward(feat));
-    const xa = this.bn.forward(this.conv1x1_reduce_dim.forward(concat([hPrev, fPrev], 1)));
-    const kernels = this.dkd_param_adapter.forward(xa);
+  /**
+   * Eqs 2-4 from F(I_{t+1}) (and, in the residual form, the backbone's heatmaps H_{t+1}). With
+   * `freeInputs`, feat and heat are intermediates of the caller that this step may free (under
+   * noGrad, as every intermediate here once read: freeIntermediates).
+   */
+  private stepFrom(hPrev: Tensor, fPrev: Tensor, feat: Tensor, heat: Tensor | null, freeInputs = false): { heatmaps: Tensor; features: Tensor } {
+    const v = this.pose_conv1x1_V.forward(feat);
+    if (freeInputs) freeIntermediates(feat);
+    const f = applyAndFree(v, (t) => this.bn.forward(t));
+    let xa = applyAndFree(concat([hPrev, fPrev], 1), (t) => this.conv1x1_reduce_dim.forward(t));
+    xa = applyAndFree(xa, (t) => this.bn.forward(t));
+    const kernels = applyAndFree(xa, (t) => this.dkd_param_adapter.forward(t));
     let m = dynamicConv(f, kernels);
-    if (this.cfg.bnAfterMatch) m = this.bn.forward(m);
-    const u = this.pose_conv1x1_U.forward(m);
-    if (this.cfg.residual) return { heatmaps: this.non_local_conv2d.forward(add(heat!, u)), features: f };
-    const pseudo = this.bnU(u);
-    return { heatmaps: this.bnU(this.non_local_conv2d.forward(pseudo)), features: f };
+    freeIntermediates(kernels);
+    if (this.cfg.bnAfterMatch) m = applyAndFree(m, (t) => this.bn.forward(t));
+    const u = applyAndFree(m, (t) => this.pose_conv1x1_U.forward(t));
+    if (this.cfg.residual) {
+      const sum = add(heat!, u);
+      freeIntermediates(u, freeInputs ? heat : null);
+      return { heatmaps: applyAndFree(sum, (t) => this.non_local_conv2d.forward(t)), features: f };
+    }
+    const pseudo = applyAndFree(u, (t) => this.bnU(t));
+    const h = applyAndFree(pseudo, (t) => this.non_local_conv2d.forward(t));
+    return { heatmaps: applyAndFree(h, (t) => this.bnU(t)), features: f };
   }
 
   /**
@@ -294,18 +310,28 @@ export class RPSTN extends Module {
       const [h0, w0] = this.heatmapSize;
       return this.forwardFromBackbone(reshape(o.features, [B, T, this.featDim, h0, w0]), reshape(o.heatmaps, [B, T, this.cfg.numJoints, h0, w0]));
     }
-    const frame = (t: number): Tensor => reshape(slice(clip, 1, t, t + 1), [B, 3, H, W]);
+    // Under noGrad each frame, feature map and step intermediate is freed once read (PyTorch frees
+    // them as their references go); the beliefs are kept for the output.
+    const frame = (t: number): Tensor => {
+      const s = slice(clip, 1, t, t + 1);
+      return applyAndFree(s, (x) => reshape(x, [B, 3, H, W]));
+    };
     const x0 = frame(0);
     let h = this.initialPose(x0);
-    let f = this.extractorBackbone.forwardFeatures(x0);
+    let f = applyAndFree(x0, (x) => this.extractorBackbone.forwardFeatures(x));
     const beliefs = [h];
     for (let t = 1; t < T; t++) {
-      const r = this.step(h, f, frame(t));
+      const xt = frame(t);
+      const r = this.step(h, f, xt);
+      freeIntermediates(f, xt);
       h = r.heatmaps;
       f = r.features;
       beliefs.push(h);
     }
-    return stack(beliefs, 1);
+    freeIntermediates(f);
+    const out = stack(beliefs, 1);
+    freeIntermediates(...beliefs);
+    return out;
   }
 }
 
