@@ -380,8 +380,27 @@ export function stridedSpan(shape: readonly number[], strides: readonly number[]
 
 // ------------------------------------------------------------------------------------ segment pool
 
-/** Bytes of a shared segment (a GPUBuffer that holds many storages). */
+/** Largest shared segment (a GPUBuffer that holds many storages); larger requests get their own. */
 export const SEGMENT_BYTES = 8 * 1024 * 1024;
+/** Smallest segment. */
+export const MIN_SEGMENT_BYTES = 1024 * 1024;
+
+/**
+ * Bytes of the segment made for a request of `bytes` (rounded to the offset alignment) that no
+ * free range holds, when the pool already holds `pooled` bytes of segments: the request itself
+ * above SEGMENT_BYTES; else a power of two of at least twice the request and an eighth of the
+ * pool, between MIN_SEGMENT_BYTES and SEGMENT_BYTES. Segments grow with the pool, so a small
+ * network holds small segments (Dawn zero-fills a buffer at its first use, so on lavapipe a
+ * segment is resident in full however little of it is used: a tiny FaSRnet held 31 MiB of 8 MiB
+ * segments for 3 MiB of tensors), and a large one 8 MiB segments, which fit its tensors best
+ * (a paper-size FaSRnet forward needed 349 MiB of segments with 8 MiB ones, 369 MiB with
+ * segments sized by the request alone).
+ */
+export function segmentSize(bytes: number, pooled = 0): number {
+  if (bytes > SEGMENT_BYTES) return bytes;
+  const want = Math.max(2 * bytes, pooled / 8, MIN_SEGMENT_BYTES);
+  return Math.min(SEGMENT_BYTES, 2 ** Math.ceil(Math.log2(want)));
+}
 
 /** A GPUBuffer cut into blocks: storages at aligned offsets, and the free ranges between them. */
 interface Segment {
@@ -406,9 +425,9 @@ interface Block {
  * - a request is rounded up to `align` bytes (minStorageBufferOffsetAlignment, 256) and served by
  *   the best-fitting free range of any segment it may use (the smallest range that holds it,
  *   lowest offset on ties), split off the range's start;
- * - with no such range, a new segment is made: SEGMENT_BYTES (8 MiB) for requests up to that, the
- *   request itself above it (a large tensor gets its own buffer, which later requests can split
- *   once it is free);
+ * - with no such range, a new segment is made (`segmentSize`): a power of two from 1 to 8 MiB, at
+ *   least twice the request and an eighth of the pool, or the request itself above 8 MiB (a large
+ *   tensor gets its own buffer, which later requests can split once it is free);
  * - a released block merges with the free ranges on either side, so neighbouring frees become one
  *   range again (the old pool of whole buffers in size classes could not merge them: after a
  *   paper-size FaSRnet forward it held 190 MiB of free buffers made for 70 MiB of live
@@ -464,7 +483,7 @@ class SegmentPool {
     }
     if (!best) {
       const cap = Math.floor(this.maxBufferSize / this.align) * this.align;
-      const size = n <= SEGMENT_BYTES ? Math.min(SEGMENT_BYTES, cap) : n;
+      const size = Math.max(n, Math.min(segmentSize(n, this.allocatedBytes), cap));
       best = { buffer: this.create(size), size, free: [{ offset: 0, size }], freeBytes: size };
       this.segments.add(best);
       this.allocatedBytes += size;
@@ -992,12 +1011,15 @@ export class Runtime {
     return t;
   }
 
-  /** Returns a texture to the pool (safe while queued commands still use it). */
+  /**
+   * Returns a texture to the pool (safe while queued commands still use it). The texture pool keeps
+   * up to 64 MiB of its own, whatever the buffer segments hold free.
+   */
   freeTexture(t: GPUTexture): void {
     if (this.lost) return;
     this.opTextures?.delete(t);
     const bytes = t.width * t.height * 16;
-    if (this.pooledBytes + bytes > 64 * 1024 * 1024) {
+    if (this.pooledTextureBytes + bytes > 64 * 1024 * 1024) {
       this.deferDestroy(t);
       return;
     }

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import * as P from '../../index.js';
 import { createWebGPUBackend, type WebGPUBackend } from '../../backends/webgpu/index.js';
-import { SEGMENT_BYTES, Uniforms } from '../../backends/webgpu/runtime.js';
+import { MIN_SEGMENT_BYTES, SEGMENT_BYTES, segmentSize, Uniforms } from '../../backends/webgpu/runtime.js';
 import { gpu, gpuAvailable } from './helpers.js';
 
 describe.skipIf(!gpuAvailable)('webgpu runtime', () => {
@@ -112,11 +112,11 @@ describe.skipIf(!gpuAvailable)('webgpu runtime', () => {
       const offs = [x, y, z].map((s) => s.offset ?? 0);
       for (const o of offs) expect(o % align).toBe(0);
       expect(new Set(offs).size).toBe(3);
-      expect(rt.allocatedBytes).toBe(SEGMENT_BYTES);
+      expect(rt.allocatedBytes).toBe(MIN_SEGMENT_BYTES);
       const block = Math.ceil(1000 / align) * align;
-      expect(rt.pooledBytes).toBe(SEGMENT_BYTES - 3 * block);
+      expect(rt.pooledBytes).toBe(MIN_SEGMENT_BYTES - 3 * block);
       for (const s of [x, y, z]) rt.free(s);
-      expect(rt.pooledBytes).toBe(SEGMENT_BYTES);
+      expect(rt.pooledBytes).toBe(MIN_SEGMENT_BYTES);
       expect(() => rt.free(x)).toThrow(/webgpu: free: internal: expected an allocated storage, got one already freed/);
       rt.trimPool();
       expect(rt.allocatedBytes).toBe(0);
@@ -124,6 +124,15 @@ describe.skipIf(!gpuAvailable)('webgpu runtime', () => {
     } finally {
       b.destroy();
     }
+  });
+
+  it('segment sizes: a power of two from 1 to 8 MiB, at least twice the request and an eighth of the pool; above 8 MiB the request itself', () => {
+    const MiB = 1024 * 1024;
+    expect([256, 1000, 512 * 1024, 600 * 1024, 3 * MiB, 4 * MiB, 5 * MiB, 8 * MiB, 9 * MiB].map((b) => segmentSize(b))).toEqual([MiB, MiB, MiB, 2 * MiB, 8 * MiB, 8 * MiB, 8 * MiB, 8 * MiB, 9 * MiB]);
+    // segments grow with the pool: 8 MiB ones once it holds 64 MiB, however small the request
+    expect([0, 8 * MiB, 9 * MiB, 24 * MiB, 32 * MiB, 1024 * MiB].map((pooled) => segmentSize(1000, pooled))).toEqual([MiB, MiB, 2 * MiB, 4 * MiB, 4 * MiB, 8 * MiB]);
+    expect(segmentSize(9 * MiB, 1024 * MiB)).toBe(9 * MiB);
+    expect([MIN_SEGMENT_BYTES, SEGMENT_BYTES]).toEqual([MiB, 8 * MiB]);
   });
 
   it('segment pool: released neighbours merge, so a larger request fits where two small ones were', async () => {
@@ -142,10 +151,10 @@ describe.skipIf(!gpuAvailable)('webgpu runtime', () => {
       const w = rt.alloc(7 * align);
       expect(w.buffer).toBe(z.buffer);
       expect(w.offset ?? 0).toBe(0);
-      expect(rt.allocatedBytes).toBe(SEGMENT_BYTES);
+      expect(rt.allocatedBytes).toBe(MIN_SEGMENT_BYTES);
       rt.free(w);
       rt.free(z);
-      expect(rt.pooledBytes).toBe(SEGMENT_BYTES);
+      expect(rt.pooledBytes).toBe(MIN_SEGMENT_BYTES);
     } finally {
       b.destroy();
     }
