@@ -579,9 +579,10 @@ export interface RuntimeOptions {
   /** Dispatches per submitted command buffer (default 32): smaller batches start the GPU sooner. */
   maxDispatchesPerBatch?: number;
   /**
-   * Free bytes the pool keeps (default 512 MiB). Above them, released buffers are destroyed once
-   * the GPU is done with them: at once when it is, else when their batch completes (see
-   * SegmentPool.release for why not earlier).
+   * Free bytes the pool keeps (default 512 MiB): free ranges of the segments, wholly free segments
+   * included. Above them, wholly free segments are destroyed once the GPU is done with them: at
+   * once when it is, else when their batch completes (see SegmentPool.release for why not
+   * earlier). A segment with a live block stays, whatever its free bytes.
    */
   maxPooledBytes?: number;
   /**
