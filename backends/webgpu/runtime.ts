@@ -458,11 +458,6 @@ class SegmentPool {
     private readonly idle: (b: GPUBuffer) => boolean,
   ) {}
 
-  /** Segments held (for tests and the docs' measurements). */
-  get segmentCount(): number {
-    return this.segments.size;
-  }
-
   acquire(bytes: number, avoid: ReadonlySet<GPUBuffer> | null): Block {
     const n = Math.ceil(Math.max(16, bytes) / this.align) * this.align;
     let best: Segment | null = null;
